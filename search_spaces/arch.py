@@ -1,0 +1,479 @@
+"""`Architecture`: a frozen value naming one CNN, and its canonical string form.
+
+The string reads like timm's block strings, one ``:``-separated part per piece of the network::
+
+    mbconv@224_silu_sd0.2:stem_k3_s2_c32:mb_k3_e1_c16_se0.25:mb_k3_e6_c24_s2_se0.25_r2:...:head_c1280_d0.2
+
+- header ``NAME@RES`` then optional ``_ACT`` (default activation), ``_wW`` / ``_dD`` (width / depth
+  multipliers applied by the builder), ``_sdP`` (stochastic-depth rate of the last block);
+- ``stem_k{kernel}_s{stride}_c{channels}`` plus ``_pool`` (3x3/2 max-pool, ResNet) or the prefix
+  ``stem_patch`` (conv with bias + LayerNorm, ConvNeXt), and an optional activation;
+- one part per stage, made of ``,``-separated block groups ``KIND_k_e_c_s_g_se_ACT_r``; a group of
+  ``r`` repeats has stride ``s`` on its first layer only, as in timm and torchvision;
+- ``head_c{channels}[_f{hidden}]_d{dropout}`` (1x1 conv head), ``head_pool`` (ResNet), ``head_norm``
+  (ConvNeXt: LayerNorm before the classifier).
+
+Channels in the string are the unscaled ones; ``width`` and ``depth`` say how the builder scales them,
+so an EfficientNet-B2 is B0's string with ``_w1.1_d1.2`` and resolution 260.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from search_spaces.errors import ArchitectureError
+
+BLOCK_KINDS = ("mb", "fmb", "basic", "bottleneck", "convnext", "skip")
+ACTIVATIONS = ("relu", "relu6", "silu", "hswish", "gelu")
+HEAD_KINDS = ("conv", "pool", "norm")
+STEM_KINDS = ("conv", "patch")
+
+# Which fields a block kind uses; the others are fixed to their neutral value.
+_USES_KERNEL = {"mb", "fmb", "basic", "bottleneck", "convnext"}
+_USES_EXPANSION = {"mb", "fmb", "bottleneck", "convnext"}
+_USES_SE = {"mb", "fmb"}
+_USES_GROUPS = {"bottleneck"}
+_USES_ACT = {"mb", "fmb", "basic", "bottleneck", "convnext"}
+
+_TOKEN = re.compile(r"^([a-z]+?)(-?[0-9][0-9.e+-]*)$")
+
+
+def format_number(value: float) -> str:
+    """Shortest text that reads back to the same number: 6.0 -> '6', 0.25 -> '0.25'."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ArchitectureError(f"{where}: {text!r} is not a number") from None
+
+
+def _int(text: str, where: str) -> int:
+    value = _number(text, where)
+    if not value.is_integer():
+        raise ArchitectureError(f"{where}: {text!r} must be a whole number")
+    return int(value)
+
+
+def _check_act(act: str | None, where: str) -> None:
+    if act is not None and act not in ACTIVATIONS:
+        raise ArchitectureError(
+            f"{where}: unknown activation {act!r}; allowed: {', '.join(ACTIVATIONS)}"
+        )
+
+
+@dataclass(frozen=True)
+class Block:
+    """A group of ``repeats`` identical layers; only the first has ``stride``."""
+
+    kind: str
+    channels: int
+    kernel: int = 3
+    stride: int = 1
+    expansion: float = 1.0
+    se: float = 0.0
+    se_hard: bool = False  # MobileNetV3 SE: on expanded channels, ReLU, hard-sigmoid gate
+    groups: int = 1
+    act: str | None = None
+    repeats: int = 1
+
+    def __post_init__(self) -> None:
+        where = f"block {self.kind!r}"
+        if self.kind not in BLOCK_KINDS:
+            raise ArchitectureError(
+                f"unknown block type {self.kind!r}; allowed: {', '.join(BLOCK_KINDS)}"
+            )
+        # Fields a kind does not use are pinned so that equal networks are equal values.
+        if self.kind not in _USES_KERNEL:
+            object.__setattr__(self, "kernel", 1)
+        if self.kind not in _USES_EXPANSION:
+            object.__setattr__(self, "expansion", 1.0)
+        if self.kind not in _USES_SE:
+            object.__setattr__(self, "se", 0.0)
+        if self.se == 0:
+            object.__setattr__(self, "se_hard", False)
+        if self.kind not in _USES_GROUPS:
+            object.__setattr__(self, "groups", 1)
+        if self.kind not in _USES_ACT:
+            object.__setattr__(self, "act", None)
+        object.__setattr__(self, "expansion", float(self.expansion))
+        object.__setattr__(self, "se", float(self.se))
+        if int(self.channels) != self.channels or self.channels < 1:
+            raise ArchitectureError(f"{where}: channels must be a positive integer, got {self.channels}")
+        if self.kernel < 1 or (self.kind in _USES_KERNEL and self.kernel % 2 == 0):
+            raise ArchitectureError(f"{where}: kernel must be a positive odd integer, got {self.kernel}")
+        if self.stride not in (1, 2):
+            raise ArchitectureError(f"{where}: stride must be 1 or 2, got {self.stride}")
+        if self.expansion <= 0:
+            raise ArchitectureError(f"{where}: expansion must be positive, got {self.expansion}")
+        if not 0 <= self.se < 1:
+            raise ArchitectureError(f"{where}: se ratio must be in [0, 1), got {self.se}")
+        if self.groups < 1:
+            raise ArchitectureError(f"{where}: groups must be >= 1, got {self.groups}")
+        if self.repeats < 1:
+            raise ArchitectureError(f"{where}: repeats must be >= 1, got {self.repeats}")
+        _check_act(self.act, where)
+
+    def layer(self, index: int) -> Block:
+        """The single layer at ``index`` inside this group (stride only on the first)."""
+        return replace(self, repeats=1, stride=self.stride if index == 0 else 1)
+
+    def __str__(self) -> str:
+        parts = [self.kind]
+        if self.kind in _USES_KERNEL:
+            parts.append(f"k{self.kernel}")
+        if self.kind in _USES_EXPANSION:
+            parts.append(f"e{format_number(self.expansion)}")
+        parts.append(f"c{self.channels}")
+        if self.stride != 1:
+            parts.append(f"s{self.stride}")
+        if self.groups != 1:
+            parts.append(f"g{self.groups}")
+        if self.se:
+            parts.append(f"{'hse' if self.se_hard else 'se'}{format_number(self.se)}")
+        if self.act:
+            parts.append(self.act)
+        if self.repeats != 1:
+            parts.append(f"r{self.repeats}")
+        return "_".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> Block:
+        tokens = text.strip().split("_")
+        kind = tokens[0]
+        if kind not in BLOCK_KINDS:
+            raise ArchitectureError(
+                f"unknown block type {kind!r} in {text!r}; allowed: {', '.join(BLOCK_KINDS)}"
+            )
+        fields: dict[str, Any] = {"kind": kind}
+        for token in tokens[1:]:
+            if token in ACTIVATIONS:
+                fields["act"] = token
+                continue
+            match = _TOKEN.match(token)
+            key, value = (match.group(1), match.group(2)) if match else (token, "")
+            where = f"block {text!r}"
+            if key == "k":
+                fields["kernel"] = _int(value, where)
+            elif key == "e":
+                fields["expansion"] = _number(value, where)
+            elif key == "c":
+                fields["channels"] = _int(value, where)
+            elif key == "s":
+                fields["stride"] = _int(value, where)
+            elif key == "g":
+                fields["groups"] = _int(value, where)
+            elif key in ("se", "hse"):
+                fields["se"] = _number(value, where)
+                fields["se_hard"] = key == "hse"
+            elif key == "r":
+                fields["repeats"] = _int(value, where)
+            else:
+                raise ArchitectureError(
+                    f"unknown token {token!r} in block {text!r}; allowed: k<kernel>, e<expansion>, "
+                    f"c<channels>, s<stride>, g<groups>, se<ratio>, hse<ratio>, r<repeats>, "
+                    f"{', '.join(ACTIVATIONS)}"
+                )
+        if "channels" not in fields:
+            raise ArchitectureError(f"block {text!r}: missing channels token c<N>")
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Stem:
+    """First layer: ``conv`` (conv-BN-act, optional ResNet max-pool) or ``patch`` (ConvNeXt)."""
+
+    channels: int
+    kernel: int = 3
+    stride: int = 2
+    kind: str = "conv"
+    pool: bool = False
+    act: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in STEM_KINDS:
+            raise ArchitectureError(
+                f"unknown stem type {self.kind!r}; allowed: {', '.join(STEM_KINDS)}"
+            )
+        if self.channels < 1 or self.kernel < 1 or self.stride < 1:
+            raise ArchitectureError("stem: channels, kernel and stride must be positive")
+        if self.kind == "patch":
+            object.__setattr__(self, "pool", False)
+            object.__setattr__(self, "act", None)
+        _check_act(self.act, "stem")
+
+    def __str__(self) -> str:
+        parts = ["stem"] + (["patch"] if self.kind == "patch" else [])
+        parts += [f"k{self.kernel}", f"s{self.stride}", f"c{self.channels}"]
+        if self.pool:
+            parts.append("pool")
+        if self.act:
+            parts.append(self.act)
+        return "_".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> Stem:
+        tokens = text.split("_")
+        if tokens[0] != "stem":
+            raise ArchitectureError(f"expected the stem (stem_k3_s2_c32...), got {text!r}")
+        fields: dict[str, Any] = {}
+        for token in tokens[1:]:
+            if token == "patch":
+                fields["kind"] = "patch"
+            elif token == "pool":
+                fields["pool"] = True
+            elif token in ACTIVATIONS:
+                fields["act"] = token
+            else:
+                match = _TOKEN.match(token)
+                key = match.group(1) if match else token
+                names = {"k": "kernel", "s": "stride", "c": "channels"}
+                if key not in names:
+                    raise ArchitectureError(
+                        f"unknown token {token!r} in stem {text!r}; allowed: k<kernel>, s<stride>, "
+                        f"c<channels>, patch, pool, {', '.join(ACTIVATIONS)}"
+                    )
+                fields[names[key]] = _int(match.group(2), f"stem {text!r}")
+        if "channels" not in fields:
+            raise ArchitectureError(f"stem {text!r}: missing channels token c<N>")
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Head:
+    """Classifier: ``conv`` (1x1 conv-BN-act, pool, optional hidden linear), ``pool`` or ``norm``."""
+
+    kind: str = "conv"
+    channels: int = 0
+    hidden: int = 0
+    dropout: float = 0.0
+    act: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in HEAD_KINDS:
+            raise ArchitectureError(
+                f"unknown head type {self.kind!r}; allowed: {', '.join(HEAD_KINDS)}"
+            )
+        if self.kind == "conv" and self.channels < 1:
+            raise ArchitectureError("head: a conv head needs channels c<N> >= 1")
+        if self.kind != "conv":
+            object.__setattr__(self, "channels", 0)
+        if self.hidden < 0:
+            raise ArchitectureError(f"head: hidden features must be >= 0, got {self.hidden}")
+        if not 0 <= self.dropout < 1:
+            raise ArchitectureError(f"head: dropout must be in [0, 1), got {self.dropout}")
+        object.__setattr__(self, "dropout", float(self.dropout))
+        _check_act(self.act, "head")
+
+    def __str__(self) -> str:
+        parts = ["head"]
+        if self.kind != "conv":
+            parts.append(self.kind)
+        else:
+            parts.append(f"c{self.channels}")
+        if self.hidden:
+            parts.append(f"f{self.hidden}")
+        if self.dropout:
+            parts.append(f"d{format_number(self.dropout)}")
+        if self.act:
+            parts.append(self.act)
+        return "_".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> Head:
+        tokens = text.split("_")
+        if tokens[0] != "head":
+            raise ArchitectureError(f"expected the head (head_c1280...), got {text!r}")
+        fields: dict[str, Any] = {}
+        for token in tokens[1:]:
+            if token in HEAD_KINDS:
+                fields["kind"] = token
+            elif token in ACTIVATIONS:
+                fields["act"] = token
+            else:
+                match = _TOKEN.match(token)
+                key = match.group(1) if match else token
+                where = f"head {text!r}"
+                if key == "c":
+                    fields["channels"] = _int(match.group(2), where)
+                elif key == "f":
+                    fields["hidden"] = _int(match.group(2), where)
+                elif key == "d":
+                    fields["dropout"] = _number(match.group(2), where)
+                else:
+                    raise ArchitectureError(
+                        f"unknown token {token!r} in head {text!r}; allowed: c<channels>, "
+                        f"f<hidden>, d<dropout>, {', '.join(HEAD_KINDS)}, {', '.join(ACTIVATIONS)}"
+                    )
+        return cls(**fields)
+
+
+def _merge_groups(blocks: tuple[Block, ...]) -> tuple[Block, ...]:
+    """Merge adjacent groups that describe the same layers, so one network has one value."""
+    merged: list[Block] = []
+    for block in blocks:
+        if merged:
+            last = merged[-1]
+            if block.stride == 1 and replace(block, repeats=1) == replace(last, stride=1, repeats=1):
+                merged[-1] = replace(last, repeats=last.repeats + block.repeats)
+                continue
+        merged.append(block)
+    return tuple(merged)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One CNN: stem, stages of block groups, head, resolution and the multipliers to apply."""
+
+    stem: Stem
+    stages: tuple[tuple[Block, ...], ...]
+    head: Head
+    resolution: int = 224
+    act: str = "relu"
+    width: float = 1.0
+    depth: float = 1.0
+    drop_path: float = 0.0
+    space: str = "custom"
+    _text: str = field(default="", init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        stages = tuple(_merge_groups(tuple(stage)) for stage in self.stages)
+        if not stages or any(not stage for stage in stages):
+            raise ArchitectureError("architecture: needs at least one stage, each with a block")
+        object.__setattr__(self, "stages", stages)
+        for name in ("width", "depth", "drop_path"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.space):
+            raise ArchitectureError(
+                f"architecture: space name {self.space!r} may use letters, digits, '_', '.', '-'"
+            )
+        if self.resolution < 8:
+            raise ArchitectureError(f"architecture: resolution must be >= 8, got {self.resolution}")
+        if self.width <= 0 or self.depth <= 0:
+            raise ArchitectureError("architecture: width and depth multipliers must be positive")
+        if not 0 <= self.drop_path < 1:
+            raise ArchitectureError(f"architecture: drop_path must be in [0, 1), got {self.drop_path}")
+        if self.act not in ACTIVATIONS:
+            raise ArchitectureError(
+                f"architecture: unknown activation {self.act!r}; allowed: {', '.join(ACTIVATIONS)}"
+            )
+        object.__setattr__(self, "_text", self._format())
+
+    # -- string form -------------------------------------------------------------------------
+    def _format(self) -> str:
+        header = [f"{self.space}@{self.resolution}", self.act]
+        if self.width != 1:
+            header.append(f"w{format_number(self.width)}")
+        if self.depth != 1:
+            header.append(f"d{format_number(self.depth)}")
+        if self.drop_path:
+            header.append(f"sd{format_number(self.drop_path)}")
+        parts = ["_".join(header), str(self.stem)]
+        parts += [",".join(str(b) for b in stage) for stage in self.stages]
+        parts.append(str(self.head))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        return self._text
+
+    @classmethod
+    def parse(cls, text: str) -> Architecture:
+        """Read the canonical string form (see the module docstring)."""
+        text = text.strip()
+        parts = text.split(":")
+        if len(parts) < 4 or "@" not in parts[0]:
+            raise ArchitectureError(
+                f"malformed architecture string {text[:80]!r}: expected "
+                "'SPACE@RES_ACT:stem_...:STAGE:...:head_...'"
+            )
+        space, _, rest = parts[0].partition("@")
+        header = rest.split("_")
+        fields: dict[str, Any] = {"space": space}
+        fields["resolution"] = _int(header[0], f"architecture header {parts[0]!r}")
+        for token in header[1:]:
+            if token in ACTIVATIONS:
+                fields["act"] = token
+                continue
+            match = _TOKEN.match(token)
+            key = match.group(1) if match else token
+            names = {"w": "width", "d": "depth", "sd": "drop_path"}
+            if key not in names:
+                raise ArchitectureError(
+                    f"unknown token {token!r} in header {parts[0]!r}; allowed: w<width>, "
+                    f"d<depth>, sd<drop_path>, {', '.join(ACTIVATIONS)}"
+                )
+            fields[names[key]] = _number(match.group(2), f"header {parts[0]!r}")
+        stem = Stem.parse(parts[1])
+        head = Head.parse(parts[-1])
+        stages = tuple(
+            tuple(Block.parse(group) for group in stage.split(",")) for stage in parts[2:-1]
+        )
+        return cls(stem=stem, stages=stages, head=head, **fields)
+
+    # -- dict / JSON / YAML form -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A plain nested dict (JSON and YAML safe), as Once-for-All keeps architectures."""
+        return {
+            "space": self.space,
+            "resolution": self.resolution,
+            "act": self.act,
+            "width": self.width,
+            "depth": self.depth,
+            "drop_path": self.drop_path,
+            "stem": asdict(self.stem),
+            "stages": [[asdict(b) for b in stage] for stage in self.stages],
+            "head": asdict(self.head),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Architecture:
+        try:
+            fields = {k: v for k, v in data.items() if k not in ("stem", "stages", "head", "arch")}
+            return cls(
+                stem=Stem(**data["stem"]),
+                stages=tuple(tuple(Block(**b) for b in stage) for stage in data["stages"]),
+                head=Head(**data["head"]),
+                **fields,
+            )
+        except (KeyError, TypeError) as exc:
+            raise ArchitectureError(f"malformed architecture dict: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Architecture:
+        return cls.from_dict(json.loads(text))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Architecture:
+        import yaml
+
+        data = yaml.safe_load(text)
+        if isinstance(data, str):
+            return cls.parse(data)
+        if isinstance(data, dict) and set(data) == {"arch"}:
+            return cls.parse(str(data["arch"]))
+        if not isinstance(data, dict):
+            raise ArchitectureError("architecture YAML must be a mapping or an architecture string")
+        return cls.from_dict(data)
+
+    # -- conveniences ------------------------------------------------------------------------
+    def replace(self, **changes: Any) -> Architecture:
+        return replace(self, **changes)
+
+    @property
+    def num_layers(self) -> int:
+        """Layers before depth scaling."""
+        return sum(b.repeats for stage in self.stages for b in stage)

@@ -1,0 +1,171 @@
+"""Resolve an `Architecture` into concrete layers: scaled channels, depths and feature-map sizes.
+
+The builder and the analytic cost model both read this one layout, so the network that is built and
+the network that is costed cannot drift apart. Rounding rules follow torchvision:
+- block and stem channels: ``make_divisible(c * width, 8)`` when width != 1;
+- head conv channels: scaled by ``max(1, width)`` (MobileNetV2 never shrinks its head);
+- repeats per stage: ``ceil(n * depth)`` (shared out in proportion when a stage has several groups);
+- MBConv / fused-MBConv expanded channels: ``make_divisible(in * expansion, 8)`` (``in`` if e == 1);
+- SE squeeze: ``max(1, int(in * ratio))`` on the block input (EfficientNet) or, for ``hse``,
+  ``make_divisible(expanded * ratio, 8)`` (MobileNetV3);
+- bottleneck inner width: ``out * expansion`` rounded to a multiple of ``groups``; ConvNeXt MLP
+  width: ``round(channels * expansion)``;
+- stochastic depth of layer i (0-based) of n: ``drop_path * i / n`` (torchvision EfficientNet).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from search_spaces.arch import Architecture, Block
+from search_spaces.scaling import make_divisible, scale_channels, scale_stage_depth
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int | None = None) -> int:
+    """Spatial size after a convolution or pooling with 'same'-style padding (k - 1) // 2."""
+    padding = (kernel - 1) // 2 if padding is None else padding
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class StemLayout:
+    kind: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    pool: bool
+    act: str
+    in_size: int
+    out_size: int
+
+
+@dataclass(frozen=True)
+class LayerLayout:
+    """One concrete layer of the network."""
+
+    kind: str
+    stage: int
+    in_channels: int
+    out_channels: int
+    mid_channels: int
+    kernel: int
+    stride: int
+    groups: int
+    se_channels: int
+    se_hard: bool
+    act: str
+    in_size: int
+    out_size: int
+    drop_path: float
+
+    @property
+    def residual(self) -> bool:
+        """Whether the layer adds its input back (a shape-preserving residual path)."""
+        if self.kind in ("basic", "bottleneck"):
+            return True
+        return self.stride == 1 and self.in_channels == self.out_channels
+
+    @property
+    def downsample(self) -> bool:
+        """Whether the shortcut (or, for ConvNeXt, the layer's entry) needs a projection."""
+        return self.stride != 1 or self.in_channels != self.out_channels
+
+
+@dataclass(frozen=True)
+class HeadLayout:
+    kind: str
+    in_channels: int
+    channels: int
+    hidden: int
+    dropout: float
+    act: str
+    in_size: int
+
+    @property
+    def features(self) -> int:
+        """Width of the vector fed to the classifier."""
+        return self.hidden or self.channels or self.in_channels
+
+
+@dataclass(frozen=True)
+class NetworkLayout:
+    resolution: int
+    stem: StemLayout
+    layers: tuple[LayerLayout, ...]
+    head: HeadLayout
+
+
+def _mid_channels(block: Block, in_ch: int, out_ch: int) -> int:
+    if block.kind in ("mb", "fmb"):
+        return in_ch if block.expansion == 1 else make_divisible(in_ch * block.expansion, 8)
+    if block.kind == "convnext":
+        return max(1, round(out_ch * block.expansion))
+    if block.kind == "bottleneck":
+        g = block.groups
+        return max(g, round(out_ch * block.expansion / g) * g)
+    return out_ch
+
+
+def _se_channels(block: Block, in_ch: int, mid: int) -> int:
+    if not block.se:
+        return 0
+    if block.se_hard:
+        return make_divisible(mid * block.se, 8)
+    return max(1, int(in_ch * block.se))
+
+
+def resolve(arch: Architecture) -> NetworkLayout:
+    """The concrete network an architecture describes (scaled, expanded, with sizes)."""
+    size = arch.resolution
+    stem = arch.stem
+    stem_out = scale_channels(stem.channels, arch.width)
+    padding = 0 if stem.kind == "patch" else None
+    after = conv_out(size, stem.kernel, stem.stride, padding)
+    if stem.pool:
+        after = conv_out(after, 3, 2)
+    stem_layout = StemLayout(
+        stem.kind, 3, stem_out, stem.kernel, stem.stride, stem.pool, stem.act or arch.act, size, after
+    )
+    size, in_ch = after, stem_out
+
+    plan: list[tuple[int, Block]] = []
+    for s, stage in enumerate(arch.stages):
+        repeats = scale_stage_depth([b.repeats for b in stage], arch.depth)
+        for block, r in zip(stage, repeats):
+            plan += [(s, block.layer(i)) for i in range(r)]
+
+    layers: list[LayerLayout] = []
+    total = len(plan)
+    for index, (s, block) in enumerate(plan):
+        out_ch = scale_channels(block.channels, arch.width)
+        mid = _mid_channels(block, in_ch, out_ch)
+        if block.kind == "convnext" and (block.stride != 1 or in_ch != out_ch):
+            out_size = conv_out(size, block.stride, block.stride, 0)
+        else:
+            out_size = conv_out(size, 1, block.stride)
+        layers.append(
+            LayerLayout(
+                kind=block.kind,
+                stage=s,
+                in_channels=in_ch,
+                out_channels=out_ch,
+                mid_channels=mid,
+                kernel=block.kernel,
+                stride=block.stride,
+                groups=block.groups,
+                se_channels=_se_channels(block, in_ch, mid),
+                se_hard=block.se_hard,
+                act=block.act or arch.act,
+                in_size=size,
+                out_size=out_size,
+                drop_path=arch.drop_path * index / total,
+            )
+        )
+        size, in_ch = out_size, out_ch
+
+    head = arch.head
+    head_ch = scale_channels(head.channels, max(1.0, arch.width)) if head.kind == "conv" else 0
+    head_layout = HeadLayout(
+        head.kind, in_ch, head_ch, head.hidden, head.dropout, head.act or arch.act, size
+    )
+    return NetworkLayout(arch.resolution, stem_layout, tuple(layers), head_layout)

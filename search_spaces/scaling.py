@@ -1,0 +1,53 @@
+"""Channel and depth rounding shared by the builder, the cost model, the zoo and compound scaling."""
+from __future__ import annotations
+
+import math
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor`` without dropping more than 10%."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def scale_channels(channels: int, width: float, divisor: int = 8) -> int:
+    """Channels after a width multiplier; a multiplier of 1 leaves any channel count as given."""
+    if width == 1.0:
+        return channels
+    return make_divisible(channels * width, divisor)
+
+
+def scale_depth(repeats: int, depth: float) -> int:
+    """Layers after a depth multiplier (EfficientNet rounds up)."""
+    if depth == 1.0:
+        return repeats
+    return int(math.ceil(repeats * depth))
+
+
+def scale_stage_depth(repeats: list[int], depth: float) -> list[int]:
+    """Scale a stage made of several block groups, keeping their proportions.
+
+    The stage total is rounded up as for a single group; the scaled total is then shared out from
+    the last group backwards, so that the first group (which carries the stride) keeps at least one.
+    """
+    if depth == 1.0:
+        return list(repeats)
+    total = sum(repeats)
+    target = scale_depth(total, depth)
+    scaled: list[int] = []
+    for r in reversed(repeats):
+        share = max(1, round(r / total * target))
+        scaled.append(share)
+        total -= r
+        target -= share
+    return scaled[::-1]
+
+
+def compound_multipliers(
+    phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15
+) -> tuple[float, float, float]:
+    """EfficientNet compound scaling: (depth, width, resolution) multipliers for coefficient phi."""
+    return alpha**phi, beta**phi, gamma**phi
