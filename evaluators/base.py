@@ -1,0 +1,22 @@
+"""What every evaluator is: a callable from an architecture to a flat dict of metrics."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+# Called by long evaluations after each epoch/step: (step, metrics so far). It may raise
+# `TrialPruned` to stop the evaluation early (Optuna pruners, Ray Tune's ASHA).
+Reporter = Callable[[int, dict[str, float]], None]
+
+
+class TrialPruned(Exception):
+    """Raised through a reporter to stop an evaluation that is not worth finishing."""
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """``evaluator(arch, report=None) -> {"accuracy": ..., "params": ..., ...}`` (numbers only)."""
+
+    name: str
+
+    def __call__(self, arch: Any, report: Reporter | None = None) -> dict[str, float]: ...

@@ -1,0 +1,87 @@
+"""The ask/tell protocol every search strategy speaks, and the problem it is asked to solve."""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from search_spaces.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A metric to optimise: ``Objective("accuracy", "max")``."""
+
+    metric: str
+    direction: str = "max"
+
+    def sign(self) -> float:
+        """+1 when larger is better, -1 when smaller is better (to turn everything into maximise)."""
+        return 1.0 if self.direction == "max" else -1.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Objectives, upper-bound constraints, and the costs known before any training.
+
+    ``estimate(arch)`` returns metrics that cost nothing to know (params, MACs, predicted latency),
+    so that a strategy can refuse an infeasible candidate before budget is spent on it.
+    """
+
+    objectives: tuple[Objective, ...] = (Objective("accuracy", "max"),)
+    constraints: Mapping[str, float] = field(default_factory=dict)  # metric -> maximum allowed
+    estimate: Callable[[Any], Mapping[str, float]] | None = None
+
+    def violation(self, metrics: Mapping[str, Any]) -> float:
+        """Sum of relative constraint violations (0 when feasible); unknown metrics count as 0."""
+        total = 0.0
+        for metric, bound in self.constraints.items():
+            value = metrics.get(metric)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            if value > bound:
+                total += (value - bound) / max(abs(bound), 1e-12)
+        return total
+
+    def known_infeasible(self, arch: Any) -> bool:
+        """True when the costs known before training already break a constraint."""
+        if not self.constraints or self.estimate is None:
+            return False
+        return self.violation(self.estimate(arch)) > 0
+
+
+class Strategy(ABC):
+    """Ask/tell search strategy; its whole state is JSON so a run can resume or move machines.
+
+    - ``ask(n)`` proposes up to ``n`` members the strategy has not proposed before (up to the
+      space's ``canonical`` equivalence) and that are not known to be infeasible;
+    - ``tell(arch, metrics)`` reports the outcome; ``metrics["status"]`` is ``"ok"`` or
+      ``"failed"`` (failed trials carry no objective values);
+    - ``state_dict()`` / ``load_state_dict()`` round-trip through ``json.dumps``.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, space: SearchSpace, problem: Problem | None = None, seed: int = 0) -> None:
+        self.space = space
+        self.problem = problem or Problem()
+        self.seed = seed
+
+    @abstractmethod
+    def ask(self, n: int = 1) -> list[Any]: ...
+
+    @abstractmethod
+    def tell(self, arch: Any, metrics: Mapping[str, Any]) -> None: ...
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+    @classmethod
+    def options(cls) -> Sequence[tuple[str, Any, str]]:
+        """(option, default, help) for ``nas strategies``."""
+        return ()
