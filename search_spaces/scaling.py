@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from search_spaces.arch import Architecture
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -51,3 +56,25 @@ def compound_multipliers(
 ) -> tuple[float, float, float]:
     """EfficientNet compound scaling: (depth, width, resolution) multipliers for coefficient phi."""
     return alpha**phi, beta**phi, gamma**phi
+
+
+def scale_architecture(
+    arch: Architecture,
+    width: float = 1.0,
+    depth: float = 1.0,
+    resolution: int | None = None,
+    dropout: float | None = None,
+) -> Architecture:
+    """Scale an architecture: multiply its width/depth multipliers, set resolution and dropout.
+
+    Channels and repeats are rounded by the layout (``make_divisible(c * w, 8)``, ``ceil(n * d)``),
+    so B0 scaled by (1.1, 1.2) builds exactly torchvision's EfficientNet-B2.
+    """
+    head = arch.head if dropout is None else replace(arch.head, dropout=dropout)
+    return arch.replace(
+        # Rounded so that 1.0 * 1.1 stays 1.1 and the canonical string stays short.
+        width=round(arch.width * width, 10),
+        depth=round(arch.depth * depth, 10),
+        resolution=arch.resolution if resolution is None else int(resolution),
+        head=head,
+    )

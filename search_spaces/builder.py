@@ -1,0 +1,55 @@
+"""`build_model`: one builder that turns any Architecture into a plain ``torch.nn.Module``."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from search_spaces.arch import Architecture
+from search_spaces.blocks import BLOCKS, make_head, make_stem
+from search_spaces.layout import resolve
+
+
+class Network(nn.Module):
+    """stem -> stages -> head; nothing NAS-specific inside, so a winner exports as any model."""
+
+    def __init__(self, stem: nn.Module, stages: nn.Sequential, head: nn.Module) -> None:
+        super().__init__()
+        self.stem = stem
+        self.stages = stages
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+def build_model(arch: Architecture | str, num_classes: int = 1000) -> Network:
+    """Build the network an architecture (or its canonical string) describes."""
+    if isinstance(arch, str):
+        arch = Architecture.parse(arch)
+    layout = resolve(arch)
+    stages: list[list[nn.Module]] = [[] for _ in arch.stages]
+    for layer in layout.layers:
+        stages[layer.stage].append(BLOCKS[layer.kind](layer))
+    model = Network(
+        make_stem(layout.stem),
+        nn.Sequential(*(nn.Sequential(*s) for s in stages)),
+        make_head(layout.head, num_classes),
+    )
+    _init_weights(model)
+    return model
+
+
+def _init_weights(model: nn.Module) -> None:
+    """torchvision's initialisation: He (fan-out) convs, unit norms, small uniform linears."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            bound = 1.0 / m.out_features**0.5
+            nn.init.uniform_(m.weight, -bound, bound)
+            nn.init.zeros_(m.bias)
