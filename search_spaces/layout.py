@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from search_spaces.arch import Architecture, Block
+from search_spaces.errors import ArchitectureError
 from search_spaces.scaling import make_divisible, scale_channels, scale_stage_depth
 
 
@@ -123,6 +124,8 @@ def resolve(arch: Architecture) -> NetworkLayout:
     after = conv_out(size, stem.kernel, stem.stride, padding)
     if stem.pool:
         after = conv_out(after, 3, 2)
+    if after < 1:
+        raise ArchitectureError(f"architecture: resolution {size} is too small for the stem")
     stem_layout = StemLayout(
         stem.kind, 3, stem_out, stem.kernel, stem.stride, stem.pool, stem.act or arch.act, size, after
     )
@@ -161,6 +164,11 @@ def resolve(arch: Architecture) -> NetworkLayout:
                 drop_path=arch.drop_path * index / total,
             )
         )
+        if out_size < 1:
+            raise ArchitectureError(
+                f"architecture: resolution {arch.resolution} is too small: the feature map "
+                f"vanishes at stage {s + 1} (layer {index + 1})"
+            )
         size, in_ch = out_size, out_ch
 
     head = arch.head

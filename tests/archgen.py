@@ -1,0 +1,67 @@
+"""Seeded random architectures covering every block kind, for builder and cost tests."""
+from __future__ import annotations
+
+import random
+
+from search_spaces.arch import ACTIVATIONS, Architecture, Block, Head, Stem
+from search_spaces.errors import ArchitectureError
+from search_spaces.layout import resolve
+
+
+def random_block(rng: random.Random) -> Block:
+    kind = rng.choice(["mb", "fmb", "basic", "bottleneck", "convnext", "skip"])
+    expansion = {
+        "mb": rng.choice([1, 3, 4, 6, 2.5]),
+        "fmb": rng.choice([1, 4]),
+        "bottleneck": rng.choice([0.25, 0.5]),
+        "convnext": rng.choice([2, 3, 4]),
+    }.get(kind, 1)
+    se = rng.choice([0, 0.25]) if kind == "mb" or (kind == "fmb" and expansion != 1) else 0
+    return Block(
+        kind,
+        channels=rng.choice([8, 16, 24, 40, 64]),
+        kernel=rng.choice([3, 5, 7]),
+        stride=rng.choice([1, 2]),
+        expansion=expansion,
+        se=se,
+        se_hard=rng.random() < 0.3,
+        groups=rng.choice([1, 8]),
+        act=rng.choice([None, *ACTIVATIONS]),
+        repeats=rng.randint(1, 2),
+    )
+
+
+def random_arch(rng: random.Random) -> Architecture:
+    """A random architecture whose feature maps do not vanish at its resolution."""
+    while True:
+        arch = _draw(rng)
+        try:
+            resolve(arch)
+            return arch
+        except ArchitectureError:
+            continue
+
+
+def _draw(rng: random.Random) -> Architecture:
+    head_kind = rng.choice(["conv", "pool", "norm"])
+    return Architecture(
+        stem=Stem(
+            channels=rng.choice([8, 16, 32]),
+            kernel=rng.choice([3, 4, 7]) if rng.random() < 0.3 else 3,
+            stride=rng.choice([1, 2]),
+            kind=rng.choice(["conv", "patch"]),
+            pool=rng.random() < 0.3,
+        ),
+        stages=[[random_block(rng) for _ in range(rng.randint(1, 2))] for _ in range(rng.randint(1, 4))],
+        head=Head(
+            head_kind,
+            channels=rng.choice([64, 128]) if head_kind == "conv" else 0,
+            hidden=rng.choice([0, 32]),
+            dropout=rng.choice([0, 0.2]),
+        ),
+        resolution=rng.choice([16, 32, 33, 48, 97]),
+        act=rng.choice(ACTIVATIONS),
+        width=rng.choice([0.5, 1.0, 1.25]),
+        depth=rng.choice([1.0, 1.5]),
+        drop_path=rng.choice([0.0, 0.2]),
+    )

@@ -1,0 +1,55 @@
+"""The builder: every block kind runs forward and returns a plain module."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from search_spaces.arch import Architecture
+from search_spaces.builder import Network, build_model
+from tests.archgen import random_arch
+
+KINDS = {
+    "mb": "mb_k5_e4_c24_s2_se0.25,mb_k3_e4_c24_hse0.25",
+    "fmb": "fmb_k3_e4_c24_s2_se0.25,fmb_k3_e1_c24",
+    "basic": "basic_k3_c24_s2_r2",
+    "bottleneck": "bottleneck_k3_e0.5_c32_s2_g8_r2",
+    "convnext": "convnext_k7_e4_c24_s2_r2",
+    "skip": "skip_c24_s2,skip_c24",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_block_kind_forward(kind):
+    arch = Architecture.parse(f"t@32_relu_sd0.1:stem_k3_s1_c16:{KINDS[kind]}:head_c32_d0.1")
+    model = build_model(arch, num_classes=7)
+    assert isinstance(model, Network)
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 7) and torch.isfinite(out).all()
+
+
+def test_string_and_value_build_the_same_network():
+    text = "t@32_silu:stem_k3_s2_c16:mb_k3_e6_c24_s2_se0.25_r2:head_c64"
+    a, b = build_model(text, 10), build_model(Architecture.parse(text), 10)
+    assert [tuple(p.shape) for p in a.parameters()] == [tuple(p.shape) for p in b.parameters()]
+
+
+def test_stochastic_depth_only_acts_in_training():
+    arch = Architecture.parse("t@16_relu_sd0.9:stem_k3_s1_c8:mb_k3_e3_c8_r4:head_c16")
+    torch.manual_seed(0)
+    model = build_model(arch, 4).eval()
+    x = torch.randn(4, 3, 16, 16)
+    assert torch.equal(model(x), model(x))
+    model.train()
+    torch.manual_seed(1)
+    first = model(x)
+    torch.manual_seed(2)
+    assert not torch.allclose(first, model(x))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_architectures_run_forward(seed):
+    arch = random_arch(random.Random(seed))
+    out = build_model(arch, 5).eval()(torch.randn(1, 3, arch.resolution, arch.resolution))
+    assert out.shape == (1, 5)

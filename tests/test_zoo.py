@@ -1,0 +1,79 @@
+"""Reference zoo: exact parameter counts and MACs against torchvision's models."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+from evaluators.cost import cost
+from search_spaces import zoo
+from search_spaces.builder import build_model
+from search_spaces.errors import UnknownNameError
+
+NAMES = zoo.names()
+
+
+@pytest.fixture(scope="module")
+def reference_rows(shared_dir):
+    with open(shared_dir / "reference" / "torchvision_models.csv") as f:
+        return {row["model"]: row for row in csv.DictReader(f)}
+
+
+def flop_counter_macs(model: torch.nn.Module, resolution: int) -> int:
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, resolution, resolution, device="meta"))
+    return counter.get_total_flops() // 2
+
+
+def test_zoo_names_cover_the_issue_list():
+    assert set(NAMES) == {
+        *(f"efficientnet_b{i}" for i in range(8)), "efficientnet_v2_s", "mobilenet_v2",
+        "mobilenet_v3_large", "mobilenet_v3_small", "resnet18", "resnet50", "resnext50_32x4d",
+        "convnext_tiny",
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_params_exact_and_macs_within_one_percent(name, reference_rows):
+    row = reference_rows[name]
+    arch = zoo.reference(name)
+    assert arch.resolution == int(row["resolution"])
+    with torch.device("meta"):
+        model = build_model(arch).eval()
+    assert sum(p.numel() for p in model.parameters()) == int(row["params"])
+    macs = flop_counter_macs(model, arch.resolution)
+    assert abs(macs - int(row["macs"])) <= 0.01 * int(row["macs"])
+    assert cost(arch).params == int(row["params"])
+    assert cost(arch).macs == macs
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_parameter_shapes_as_torchvision(name):
+    with torch.device("meta"):
+        ours = build_model(zoo.reference(name))
+        theirs = getattr(torchvision.models, name)()
+    assert sorted(tuple(p.shape) for p in ours.parameters()) == sorted(
+        tuple(p.shape) for p in theirs.parameters()
+    )
+
+
+def test_efficientnet_family_comes_from_b0_by_the_scaling_table(shared_dir):
+    with open(shared_dir / "reference" / "efficientnet_scaling.csv") as f:
+        rows = list(csv.DictReader(f))
+    b0 = zoo.reference("efficientnet_b0")
+    for row in rows:
+        arch = zoo.reference(row["model"])
+        assert (arch.width, arch.depth, arch.resolution, arch.head.dropout) == (
+            float(row["width_mult"]), float(row["depth_mult"]), int(row["resolution"]),
+            float(row["dropout"]),
+        )
+        # Same stages as B0: only the multipliers, resolution and dropout differ.
+        assert arch.stages == b0.stages and arch.stem == b0.stem
+
+
+def test_unknown_reference_name_suggests_close_matches():
+    with pytest.raises(UnknownNameError, match="did you mean resnet50"):
+        zoo.reference("resnet05")
