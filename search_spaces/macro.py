@@ -1,0 +1,249 @@
+"""`MacroSpace`: a search space of Architectures defined by a YAML spec (see schema.py).
+
+Dimensions are named after where they act: ``resolution``, ``width``, ``s2.depth``,
+``s2.kernel`` (a stage-wide choice), ``s2.l1.kernel`` (layer 1 of stage 2, when layers choose),
+``s2.block`` and ``s2.mb.kernel`` (when a stage chooses among block types), ``s2.l1.op`` (explicit
+op lists). Stages and layers count from 1 and 0 respectively in names (``s1.l0`` is the first layer
+of the first stage). Options with a single value are fixed, not dimensions. A layer's dimensions
+exist only when the stage is deep enough to have that layer.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from search_spaces.arch import Architecture, Block, Head, Stem
+from search_spaces.errors import SpaceError
+from search_spaces.schema import BlockChoice, SpaceSpec, StageSpec
+from search_spaces.space import Choices, Dimension, SearchSpace
+
+When = tuple[tuple[str, tuple[Any, ...]], ...]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-9)
+    return a == b
+
+
+class MacroSpace(SearchSpace):
+    """Architectures built from a stem, a list of stage specs and a head."""
+
+    def __init__(self, spec: SpaceSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.description = spec.description
+        self._stem = Stem(**spec.stem)
+        self._head = Head(**spec.head)
+
+    # -- dimensions ----------------------------------------------------------------------------
+    def _units(self, i: int, stage: StageSpec) -> list[tuple[str, When]]:
+        """The (prefix, condition) of each choosing unit of stage i: the stage, or each layer."""
+        if stage.granularity == "stage":
+            return [(f"s{i + 1}", ())]
+        units = []
+        for j in range(max(stage.depths)):
+            deeper = tuple(d for d in stage.depths if d > j)
+            when: When = ((f"s{i + 1}.depth", deeper),) if len(deeper) < len(stage.depths) else ()
+            units.append((f"s{i + 1}.l{j}", when))
+        return units
+
+    def _unit_dims(self, unit: str, stage: StageSpec, when: When) -> list[Dimension]:
+        if stage.ops:
+            return [Dimension(f"{unit}.op", stage.ops, when)] if len(stage.ops) > 1 else []
+        dims = []
+        multi = len(stage.blocks) > 1
+        if multi:
+            dims.append(Dimension(f"{unit}.block", tuple(b.kind for b in stage.blocks), when))
+        for b in stage.blocks:
+            cond = when + (((f"{unit}.block", (b.kind,)),) if multi else ())
+            for option, values in b.options:
+                if len(values) > 1:
+                    dims.append(Dimension(self._option_name(unit, b, option, multi), values, cond))
+        return dims
+
+    @staticmethod
+    def _option_name(unit: str, block: BlockChoice, option: str, multi: bool) -> str:
+        return f"{unit}.{block.kind}.{option}" if multi else f"{unit}.{option}"
+
+    def dimensions(self) -> tuple[Dimension, ...]:
+        dims = []
+        if len(self.spec.resolutions) > 1:
+            dims.append(Dimension("resolution", self.spec.resolutions))
+        if len(self.spec.widths) > 1:
+            dims.append(Dimension("width", self.spec.widths))
+        for i, stage in enumerate(self.spec.stages):
+            if len(stage.depths) > 1:
+                dims.append(Dimension(f"s{i + 1}.depth", stage.depths))
+            for unit, when in self._units(i, stage):
+                dims += self._unit_dims(unit, stage, when)
+        return tuple(dims)
+
+    # -- choices -> architecture ---------------------------------------------------------------
+    def _pick(self, choices: Mapping[str, Any], name: str, values: tuple[Any, ...]) -> Any:
+        if len(values) == 1:
+            return values[0]
+        if name not in choices:
+            raise SpaceError(f"space {self.name}: missing choice {name!r}")
+        value = choices[name]
+        for v in values:
+            if _same(v, value):
+                return v
+        raise SpaceError(
+            f"space {self.name}: {name}={value!r} is not allowed; allowed: {', '.join(map(str, values))}"
+        )
+
+    def _unit_block(self, unit: str, stage: StageSpec, choices: Mapping[str, Any]) -> Block:
+        if stage.ops:
+            op = self._pick(choices, f"{unit}.op", stage.ops)
+            return Block.parse(f"{op}_c{stage.channels}")
+        multi = len(stage.blocks) > 1
+        kind = self._pick(choices, f"{unit}.block", tuple(b.kind for b in stage.blocks))
+        chosen = next(b for b in stage.blocks if b.kind == kind)
+        opts = {o: self._pick(choices, self._option_name(unit, chosen, o, multi), v) for o, v in chosen.options}
+        groups = opts.pop("cardinality", 1)
+        if "width_per_group" in opts:  # torchvision: inner width = out/4 * wpg/64 * cardinality
+            opts["expansion"] = groups * opts.pop("width_per_group") / 256
+        return Block(kind, chosen.channels or stage.channels, groups=groups, **opts)
+
+    def from_choices(self, choices: Mapping[str, Any]) -> Architecture:
+        stages = []
+        for i, stage in enumerate(self.spec.stages):
+            depth = self._pick(choices, f"s{i + 1}.depth", stage.depths)
+            units = self._units(i, stage)
+            layers = []
+            for j in range(depth):
+                unit = units[0][0] if stage.granularity == "stage" else units[j][0]
+                block = self._unit_block(unit, stage, choices)
+                layers.append(replace(block, stride=stage.stride if j == 0 else 1))
+            stages.append(tuple(layers))
+        return Architecture(
+            stem=self._stem,
+            stages=tuple(stages),
+            head=self._head,
+            resolution=self._pick(choices, "resolution", self.spec.resolutions),
+            act=self.spec.act,
+            width=self._pick(choices, "width", self.spec.widths),
+            drop_path=self.spec.drop_path,
+            space=self.name,
+        )
+
+    # -- architecture -> choices ---------------------------------------------------------------
+    def _not_member(self, where: str, what: str, value: Any, allowed: tuple[Any, ...]) -> SpaceError:
+        shown = ", ".join(map(str, allowed))
+        return SpaceError(f"arch not in space {self.name}: {where}{what} {value} not in [{shown}]")
+
+    def _unit_choices(self, unit: str, stage: StageSpec, block: Block, where: str) -> Choices:
+        template = replace(block, stride=1, repeats=1)
+        if stage.ops:
+            for op in stage.ops:
+                if Block.parse(f"{op}_c{stage.channels}") == template:
+                    return {f"{unit}.op": op} if len(stage.ops) > 1 else {}
+            raise self._not_member(where, "block", block, stage.ops)
+        kinds = tuple(b.kind for b in stage.blocks)
+        if block.kind not in kinds:
+            raise self._not_member(where, "block type", block.kind, kinds)
+        chosen = stage.blocks[kinds.index(block.kind)]
+        multi = len(kinds) > 1
+        found: Choices = {f"{unit}.block": block.kind} if multi else {}
+        actual = {
+            "kernel": block.kernel, "expansion": block.expansion, "se": block.se,
+            "se_hard": block.se_hard, "act": block.act, "cardinality": block.groups,
+            "width_per_group": block.expansion * 256 / block.groups,
+        }
+        for option, values in chosen.options:
+            match = [v for v in values if _same(v, actual[option])]
+            if not match:
+                raise self._not_member(where, option.replace("_", " ") + "", actual[option], values)
+            if len(values) > 1:
+                found[self._option_name(unit, chosen, option, multi)] = match[0]
+        if self._unit_block(unit, stage, found) != template:
+            raise SpaceError(f"arch not in space {self.name}: {where}block {block} is not expressible here")
+        return found
+
+    def to_choices(self, arch: Any) -> Choices:
+        if not isinstance(arch, Architecture):
+            raise SpaceError(f"space {self.name}: expected an Architecture, got {type(arch).__name__}")
+        spec = self.spec
+        fixed = [
+            ("resolution", arch.resolution, spec.resolutions),
+            ("width", arch.width, spec.widths),
+            ("depth multiplier", arch.depth, (1.0,)),
+            ("activation", arch.act, (spec.act,)),
+            ("drop_path", arch.drop_path, (spec.drop_path,)),
+            ("stem", arch.stem, (self._stem,)),
+            ("head", arch.head, (self._head,)),
+            ("number of stages", len(arch.stages), (len(spec.stages),)),
+        ]
+        choices: Choices = {}
+        for name, value, allowed in fixed:
+            match = [v for v in allowed if _same(v, value)]
+            if not match:
+                raise self._not_member("", name, value, allowed)
+            if name in ("resolution", "width") and len(allowed) > 1:
+                choices[name] = match[0]
+        for i, (stage, blocks) in enumerate(zip(spec.stages, arch.stages)):
+            layers = [b.layer(k) for b in blocks for k in range(b.repeats)]
+            if len(layers) not in stage.depths:
+                raise self._not_member(f"stage {i + 1} ", "depth", len(layers), stage.depths)
+            if len(stage.depths) > 1:
+                choices[f"s{i + 1}.depth"] = len(layers)
+            units = self._units(i, stage)
+            for j, layer in enumerate(layers):
+                where = f"stage {i + 1} layer {j} "
+                expected = stage.stride if j == 0 else 1
+                if layer.stride != expected:
+                    raise self._not_member(where, "stride", layer.stride, (expected,))
+                unit = units[0][0] if stage.granularity == "stage" else units[j][0]
+                found = self._unit_choices(unit, stage, layer, where)
+                for key, value in found.items():
+                    if key in choices and choices[key] != value:
+                        raise SpaceError(
+                            f"arch not in space {self.name}: stage {i + 1} layers differ, but this "
+                            "space makes one choice per stage"
+                        )
+                    choices[key] = value
+        return choices
+
+    # -- equivalence and strings ---------------------------------------------------------------
+    def canonical(self, arch: Any) -> Architecture:
+        """Relabel into this space; shape-preserving identity layers move to the end of a stage."""
+        choices = self.to_choices(arch)
+        for i, stage in enumerate(self.spec.stages):
+            if not (stage.ops and stage.granularity == "layer" and len(stage.ops) > 1):
+                continue
+            depth = choices.get(f"s{i + 1}.depth", stage.depths[0])
+            names = [f"s{i + 1}.l{j}.op" for j in range(1, depth)]  # layer 0 carries the stride
+            ops = [choices[n] for n in names]
+            is_skip = {op: Block.parse(f"{op}_c{stage.channels}").kind == "skip" for op in stage.ops}
+            ordered = [op for op in ops if not is_skip[op]] + [op for op in ops if is_skip[op]]
+            choices.update(zip(names, ordered))
+        return self.from_choices(choices)
+
+    def to_string(self, arch: Any) -> str:
+        return str(arch)
+
+    def from_string(self, text: str) -> Architecture:
+        return Architecture.parse(text)
+
+    # -- compact codes for tabular benchmarks --------------------------------------------------
+    def code(self, arch: Architecture) -> str:
+        """One digit per op dimension (index into its op list), e.g. NAS-Bench-Macro's keys."""
+        choices = self.to_choices(arch)
+        return "".join(str(d.values.index(choices[d.name])) for d in self._op_dims())
+
+    def from_code(self, code: str) -> Architecture:
+        dims = self._op_dims()
+        if len(code) != len(dims) or not all(c.isdigit() and int(c) < len(d.values) for c, d in zip(code, dims)):
+            raise SpaceError(
+                f"space {self.name}: code {code!r} must be {len(dims)} digits, each an op index"
+            )
+        return self.from_choices({d.name: d.values[int(c)] for c, d in zip(code, dims)})
+
+    def _op_dims(self) -> tuple[Dimension, ...]:
+        dims = self._dims
+        if not dims or not all(d.name.endswith(".op") and not d.when and len(d.values) <= 10 for d in dims):
+            raise SpaceError(f"space {self.name}: digit codes need a space made only of fixed op lists")
+        return dims
