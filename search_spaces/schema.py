@@ -169,6 +169,8 @@ def _block_choice(r: _Reader, kind: Any, options: dict, path: str) -> BlockChoic
 
 def _stage(r: _Reader, raw: Any, path: str) -> StageSpec:
     kind = raw.get("block") if isinstance(raw, dict) else None
+    if kind is not None and kind not in BLOCK_OPTIONS:
+        raise r.fail(f"{path}.block", describe_choices("block type", kind, BLOCK_KINDS))
     extra = tuple(BLOCK_OPTIONS[kind]) if kind in BLOCK_OPTIONS else ()
     stage = r.mapping(raw, path, _STAGE_KEYS + extra, required=("channels",))
     forms = [k for k in ("block", "blocks", "ops") if k in stage]
