@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from search_spaces.errors import NasError
 
@@ -20,8 +21,13 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        err_console.print(f"[red]error:[/red] {message} (see '{self.prog} --help')", highlight=False)
+        report_error(f"{message} (see '{self.prog} --help')")
         raise SystemExit(2)
+
+
+def report_error(message: str) -> None:
+    """One line on stderr; the message is shown verbatim (no rich markup, no wrapping)."""
+    err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -47,9 +53,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(info))
         return 0
     table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
     for key, value in info.items():
         shown = f"{value:,}" if isinstance(value, int) and key in ("params", "macs") else str(value)
-        table.add_row(f"[bold]{key}[/bold]", shown)
+        table.add_row(key, Text(shown))
     console.print(table)
     return 0
 
@@ -111,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except NasError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        report_error(str(exc))
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
