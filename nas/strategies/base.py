@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,44 @@ class Strategy(ABC):
         self.space = space
         self.problem = problem or Problem()
         self.seed = seed
+        self.rng = random.Random(seed)
+        self.seen: set[str] = set()  # keys proposed so far (evaluated, pending or rejected)
+        self.rejected = 0  # proposals refused because their known costs break a constraint
+
+    def _claim(self, arch: Any) -> bool:
+        """Reserve a candidate: False if its key was seen or it is known to be infeasible."""
+        key = self.space.key(arch)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        if self.problem.known_infeasible(arch):
+            self.rejected += 1
+            return False
+        return True
+
+    def _base_state(self) -> dict[str, Any]:
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "rng": [version, list(internal), gauss],
+            "seen": sorted(self.seen),
+            "rejected": self.rejected,
+        }
+
+    def _load_base_state(self, state: Mapping[str, Any]) -> None:
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self.seen = set(state["seen"])
+        self.rejected = state["rejected"]
+
+    def objective_values(self, metrics: Mapping[str, Any]) -> tuple[float, ...] | None:
+        """Objective values turned into 'larger is better', or None if any is missing/NaN."""
+        values = []
+        for objective in self.problem.objectives:
+            value = metrics.get(objective.metric)
+            if value is None or not isinstance(value, (int, float)) or math.isnan(value):
+                return None
+            values.append(objective.sign() * float(value))
+        return tuple(values)
 
     @abstractmethod
     def ask(self, n: int = 1) -> list[Any]: ...

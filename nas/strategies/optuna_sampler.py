@@ -1,0 +1,172 @@
+"""Optuna's samplers (TPE, NSGA-II, random, GP) driven through Optuna's own ask/tell interface.
+
+The space's dimensions are suggested define-by-run: a dimension is asked only when it is active
+given the earlier answers, so conditional spaces (per-layer choices, block types) stay exact.
+The study lives in ``storage`` (an SQLite URL inside the run directory for real runs), so
+``optuna-dashboard sqlite:///.../optuna.db`` opens it. The sampler is re-seeded from
+(seed, trial number) before each proposal, which makes a resumed run propose what an uninterrupted
+one would have.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nas.strategies.base import Strategy
+from search_spaces.errors import ConfigError
+
+SAMPLERS = ("tpe", "nsga2", "random", "gp")
+
+
+class OptunaStrategy(Strategy):
+    """Any Optuna sampler over any SearchSpace; duplicates are answered from memory, not re-evaluated."""
+
+    name = "optuna"
+
+    def __init__(
+        self,
+        space,
+        problem=None,
+        seed: int = 0,
+        sampler: str = "tpe",
+        storage: str | None = None,
+        study_name: str = "nas",
+        startup_trials: int | None = None,
+        max_tries: int = 100,
+    ) -> None:
+        super().__init__(space, problem, seed)
+        import optuna
+
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"sampler: unknown sampler {sampler!r}; allowed: {', '.join(SAMPLERS)}")
+        self.optuna = optuna
+        self.sampler_name = sampler
+        dims = len(space.choices())
+        # TPE needs a few random points per dimension before its density model means anything.
+        self.startup_trials = startup_trials if startup_trials is not None else min(20, max(8, dims))
+        self.max_tries = max_tries
+        self.storage = storage
+        self.study_name = study_name
+        directions = ["maximize" if o.direction == "max" else "minimize" for o in self.problem.objectives]
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = optuna.create_study(
+            storage=storage, study_name=study_name, directions=directions, load_if_exists=True
+        )
+        self.values: dict[str, list[float] | None] = {}  # key -> objective values (None: failed)
+        self.pending: dict[str, int] = {}  # key -> trial number, asked but not told
+        self._trials: dict[int, Any] = {}  # live optuna Trial objects of pending proposals
+        self.asks = 0
+
+    @classmethod
+    def options(cls) -> Sequence[tuple[str, Any, str]]:
+        return (
+            ("sampler", "tpe", f"Optuna sampler: {', '.join(SAMPLERS)}"),
+            ("storage", None, "Optuna storage URL (default: SQLite in the run directory)"),
+            ("study_name", "nas", "study name inside the storage"),
+            ("startup_trials", None, "random trials before TPE/GP model (default: one per dimension, 8-20)"),
+            ("max_tries", 100, "proposals per ask before declaring the space exhausted"),
+        )
+
+    def _constraints(self, trial) -> Sequence[float]:
+        return trial.user_attrs.get("constraints", [0.0])
+
+    def _sampler(self, number: int):
+        samplers = self.optuna.samplers
+        seed = (self.seed * 1_000_003 + number) % 2**32
+        constraints = self._constraints if self.problem.constraints else None
+        if self.sampler_name == "tpe":
+            with warnings.catch_warnings():  # `group` is marked experimental; it is what we need
+                warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
+                return samplers.TPESampler(
+                    seed=seed, multivariate=True, group=True, n_startup_trials=self.startup_trials,
+                    constraints_func=constraints,
+                )
+        if self.sampler_name == "nsga2":
+            return samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
+        if self.sampler_name == "random":
+            return samplers.RandomSampler(seed=seed)
+        try:
+            return samplers.GPSampler(seed=seed, n_startup_trials=self.startup_trials)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"sampler: gp needs optuna>=3.6 with scipy and torch ({exc})") from None
+
+    def _suggest(self, trial) -> Any:
+        choices: dict[str, Any] = {}
+        for dim in self.space.dimensions():
+            if dim.active(choices):
+                choices[dim.name] = trial.suggest_categorical(dim.name, list(dim.values))
+        return self.space.from_choices(choices)
+
+    def ask(self, n: int = 1) -> list[Any]:
+        out: list[Any] = []
+        fail = self.optuna.trial.TrialState.FAIL
+        tries = 0
+        while len(out) < n and tries < self.max_tries * n:
+            tries += 1
+            # Seeded by the count of committed asks, not by trial numbers: a proposal left running
+            # by a crash must not shift what the resumed run proposes.
+            self.study.sampler = self._sampler(self.asks)
+            self.asks += 1
+            trial = self.study.ask()
+            arch = self._suggest(trial)
+            key = self.space.key(arch)
+            if key in self.seen:
+                # Optuna proposed a network it already has: answer from memory, spend no budget.
+                known = self.values.get(key)
+                if known is not None:
+                    self.study.tell(trial, known)
+                else:
+                    self.study.tell(trial, state=fail)
+                continue
+            if not self._claim(arch):
+                self.study.tell(trial, state=fail)
+                continue
+            self.pending[key] = trial.number
+            self._trials[trial.number] = trial
+            out.append(arch)
+        return out
+
+    def tell(self, arch: Any, metrics: Mapping[str, Any]) -> None:
+        key = self.space.key(arch)
+        self.seen.add(key)
+        number = self.pending.pop(key, None)
+        trial = self._trials.pop(number, None) if number is not None else None
+        raw = [metrics.get(o.metric) for o in self.problem.objectives]
+        ok = metrics.get("status", "ok") == "ok" and self.objective_values(metrics) is not None
+        self.values[key] = [float(v) for v in raw] if ok else None
+        if number is None:
+            return
+        if trial is not None and self.problem.constraints:
+            trial.set_user_attr(
+                "constraints",
+                [float(metrics.get(m, 0.0)) - bound for m, bound in self.problem.constraints.items()],
+            )
+        if ok:
+            self.study.tell(number, self.values[key])
+        else:
+            self.study.tell(number, state=self.optuna.trial.TrialState.FAIL)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **self._base_state(),
+            "storage": self.storage,
+            "study_name": self.study_name,
+            "values": self.values,
+            "pending": self.pending,
+            "asks": self.asks,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._load_base_state(state)
+        self.values = dict(state["values"])
+        self.asks = state["asks"]
+        # Proposals in flight when the state was saved were never evaluated: close them as failed
+        # in the study and forget them, so they can be proposed again.
+        for key, number in state["pending"].items():
+            trial = self.study.trials[number] if number < len(self.study.trials) else None
+            if trial is not None and trial.state == self.optuna.trial.TrialState.RUNNING:
+                self.study.tell(number, state=self.optuna.trial.TrialState.FAIL)
+            self.seen.discard(key)
+        self.pending = {}
+
