@@ -20,3 +20,11 @@ class Evaluator(Protocol):
     name: str
 
     def __call__(self, arch: Any, report: Reporter | None = None) -> dict[str, float]: ...
+
+
+class EvaluationFailed(Exception):
+    """An evaluation that cannot give a result; ``reason`` goes into the trial row (e.g. diverged)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason

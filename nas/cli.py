@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 
@@ -84,6 +85,122 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cell(value: object) -> str:
+    """Table text of a value: thousands separators for counts, 4 significant decimals, '' for NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+    return str(value)
+
+
+def _frame_table(frame, columns: Sequence[str], title: str, caption: str | None = None) -> Table:
+    """A table of ``frame``'s columns; every column but the long ``arch``/``error`` stays unwrapped."""
+    table = Table(title=title, caption=caption)
+    for column in columns:
+        numeric = frame[column].dtype.kind in "if" and column not in ("arch", "error")
+        long = column in ("arch", "error")
+        table.add_column(column, overflow="fold", justify="right" if numeric else "left",
+                         no_wrap=not long, min_width=24 if long else None)
+    for _, row in frame.iterrows():
+        table.add_row(*(Text(_cell(row[c])) for c in columns))
+    return table
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nas.api import start
+    from nas.runconfig import config_from_overrides
+
+    cfg, explicit = config_from_overrides(args.overrides)
+    started: list[str] = []
+    bar = None
+    if cfg["progress"]:
+        from nas.progress import ProgressBar
+
+        bar = ProgressBar(err_console)
+
+    def on_start(run_id: str, budget: int | None, metric: str) -> None:
+        started.append(run_id)
+        if bar is not None:
+            bar.start(run_id, budget, metric)
+
+    try:
+        result = start(cfg, explicit, on_trial=bar.update if bar else None, on_start=on_start)
+    except KeyboardInterrupt:
+        if not started:
+            raise
+        if bar is not None:
+            bar.close()
+        report_error(f"interrupted; continue with: nas run resume=true run_id={started[0]} "
+                     f"out={cfg['out']}")
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    metrics = [o.metric for o in result.problem.objectives]
+    extra = [c for c in ("accuracy", "latency_ms", "params", "macs") if c in result.trials and c not in metrics]
+    columns = ["trial", *metrics, *extra, "arch"]
+    top = result.top(5)
+    ok = int((result.trials["status"] == "ok").sum()) if "status" in result.trials else 0
+    title = f"run {result.run_id}: top {len(top)} of {len(result.trials)} evaluations ({ok} ok)"
+    console.print(_frame_table(top, [c for c in columns if c in top], title))
+    if result.stopped_because:
+        console.print(f"stopped: {result.stopped_because}", highlight=False)
+    console.print(Text(f"results: {result.run_dir}"), soft_wrap=True)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from nas.api import leaderboard
+
+    if args.top is not None and args.top < 1:
+        raise NasError(f"--top: must be >= 1, got {args.top}")
+    frame = leaderboard(args.out, top=args.top, sort=args.sort, space=args.space)
+    names = ["run_id", "space", "strategy", "evaluator", "status"]
+    # A name shared by every shown row goes to the caption, leaving the width to the metrics.
+    same = [c for c in names if c in frame and len(frame) and frame[c].nunique(dropna=False) == 1]
+    core = [*names, "trial", "accuracy", "latency_ms", "params", "macs"]
+    if args.sort and args.sort.partition(":")[0] not in core:
+        core.append(args.sort.partition(":")[0])
+    columns = [c for c in core if c in frame and c not in same and frame[c].notna().any()]
+    caption = "  ".join([f"{c}={frame[c].iloc[0]}" for c in same] + [f"{args.out}/leaderboard.csv"])
+    title = f"leaderboard: {len(frame)} rows"
+    console.print(_frame_table(frame, columns + ["arch"], title, caption))
+    return 0
+
+
+def _typed(value: object) -> str:
+    """A default as it is typed on the command line (null, true, 0.25, tpe)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from nas.strategies import STRATEGIES
+
+    table = Table(title=Text("search strategies: nas run strategy=NAME [option=value ...]"))
+    table.add_column("strategy", style="bold", no_wrap=True)
+    table.add_column("option", no_wrap=True)
+    table.add_column("default", no_wrap=True)
+    table.add_column("meaning")
+    for name in sorted(STRATEGIES):
+        cls = STRATEGIES[name]
+        doc = (cls.__doc__ or "").strip().splitlines()
+        table.add_row(name, "", "", Text(doc[0] if doc else "", style="italic"))
+        for option, default, text in cls.options():
+            table.add_row("", option, _typed(default), Text(text))
+        table.add_section()
+    console.print(table)
+    return 0
+
+
 # -- entry point ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nas", description="Hardware-aware neural architecture search for CNNs.")
@@ -106,6 +223,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="space=S n=N seed=K json=BOOL")
     p.set_defaults(func=cmd_sample)
+
+    from nas.defaults import HELP
+
+    p = sub.add_parser(
+        "run", help="run a search: nas run space=S strategy=S evaluator=E budget=N ...",
+        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="settings (see above)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("leaderboard", help="every evaluated architecture of every run, best first")
+    p.add_argument("--top", type=int, help="show the N best rows")
+    p.add_argument("--sort", help="column to sort by, optionally COL:max or COL:min "
+                   "(default: accuracy, larger first)")
+    p.add_argument("--space", help="only this search space's rows")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("strategies", help="list the search strategies and their options")
+    p.set_defaults(func=cmd_strategies)
 
     return parser
 

@@ -29,7 +29,7 @@ def scale_depth(repeats: int, depth: float) -> int:
     """Layers after a depth multiplier (EfficientNet rounds up)."""
     if depth == 1.0:
         return repeats
-    return int(math.ceil(repeats * depth))
+    return math.ceil(repeats * depth)
 
 
 def scale_stage_depth(repeats: list[int], depth: float) -> list[int]:

@@ -1,6 +1,7 @@
 """Shared fixtures: where the reference data outside the project lives."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,3 +15,18 @@ def shared_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference data folder {path} not found (set NAS_SHARED to its location)")
     return path
+
+
+@pytest.fixture(scope="session")
+def table_path(shared_dir) -> Path:
+    """The NAS-Bench-Macro CIFAR-10 table; skip when absent."""
+    path = shared_dir / "benchmarks" / "nas-bench-macro_cifar10.json"
+    if not path.is_file():
+        pytest.skip(f"NAS-Bench-Macro table {path} not found")
+    return path
+
+
+@pytest.fixture(scope="session")
+def table(table_path) -> dict:
+    """The NAS-Bench-Macro table, parsed."""
+    return json.loads(table_path.read_text())

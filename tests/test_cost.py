@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from evaluators.cost import count_macs, count_params, cost
+from evaluators.cost import cost, count_macs, count_params
 from search_spaces.builder import build_model
 from tests.archgen import random_arch
 

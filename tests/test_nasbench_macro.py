@@ -1,21 +1,12 @@
 """NAS-Bench-Macro parity: our space builds exactly the benchmark's 6,561 networks."""
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 
 from evaluators.cost import cost
 from search_spaces import load_space
-
-
-@pytest.fixture(scope="module")
-def table(shared_dir):
-    path = shared_dir / "benchmarks" / "nas-bench-macro_cifar10.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    return json.loads(path.read_text())
 
 
 def test_all_6561_keys_map_both_ways_with_exact_params_and_macs(table):

@@ -11,10 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search_spaces import CategoricalSpace, list_spaces, load_space
+from search_spaces import CategoricalSpace, list_spaces, load_space, zoo
 from search_spaces.arch import Architecture
 from search_spaces.errors import SpaceError, UnknownNameError
-from search_spaces import zoo
 
 SPACES = [s.name for s in list_spaces()]
 seeds = st.integers(0, 2**32 - 1)

@@ -4,8 +4,10 @@ The space's dimensions are suggested define-by-run: a dimension is asked only wh
 given the earlier answers, so conditional spaces (per-layer choices, block types) stay exact.
 The study lives in ``storage`` (an SQLite URL inside the run directory for real runs), so
 ``optuna-dashboard sqlite:///.../optuna.db`` opens it. The sampler is re-seeded from
-(seed, trial number) before each proposal, which makes a resumed run propose what an uninterrupted
-one would have.
+(seed, committed asks) before each proposal, and the strategy keeps its own record of every
+finished study trial: a study that a crash left ahead of the last checkpoint (duplicates answered,
+a proposal in flight) is replaced on resume by a copy holding exactly the committed trials, so a
+resumed run proposes what an uninterrupted one would have.
 """
 from __future__ import annotations
 
@@ -55,7 +57,11 @@ class OptunaStrategy(Strategy):
         )
         self.values: dict[str, list[float] | None] = {}  # key -> objective values (None: failed)
         self.pending: dict[str, int] = {}  # key -> trial number, asked but not told
+        self.violations: dict[str, dict[str, float]] = {}  # key -> metric -> value - bound
+        # Every finished study trial in order: [params, values or None (failed), constraints].
+        self.history: list[list[Any]] = []
         self._trials: dict[int, Any] = {}  # live optuna Trial objects of pending proposals
+        self._params: dict[int, dict[str, Any]] = {}  # their parameters
         self.asks = 0
 
     @classmethod
@@ -68,13 +74,9 @@ class OptunaStrategy(Strategy):
             ("max_tries", 100, "proposals per ask before declaring the space exhausted"),
         )
 
-    def _constraints(self, trial) -> Sequence[float]:
-        return trial.user_attrs.get("constraints", [0.0])
-
     def _sampler(self, number: int):
         samplers = self.optuna.samplers
         seed = (self.seed * 1_000_003 + number) % 2**32
-        constraints = self._constraints if self.problem.constraints else None
         if self.sampler_name == "tpe":
             with warnings.catch_warnings():  # `group` is marked experimental; it is what we need
                 warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
@@ -83,10 +85,9 @@ class OptunaStrategy(Strategy):
                     # More candidates per proposal than Optuna's 24: in categorical spaces the
                     # acquisition is cheap and the default often misses the best-scoring point.
                     n_ei_candidates=64,
-                    constraints_func=constraints,
                 )
         if self.sampler_name == "nsga2":
-            return samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
+            return samplers.NSGAIISampler(seed=seed)
         if self.sampler_name == "random":
             return samplers.RandomSampler(seed=seed)
         try:
@@ -103,7 +104,6 @@ class OptunaStrategy(Strategy):
 
     def ask(self, n: int = 1) -> list[Any]:
         out: list[Any] = []
-        fail = self.optuna.trial.TrialState.FAIL
         tries = duplicates = 0
         while len(out) < n and tries < self.max_tries * n:
             tries += 1
@@ -122,17 +122,14 @@ class OptunaStrategy(Strategy):
             if key in self.seen:
                 # Optuna proposed a network it already has: answer from memory, spend no budget.
                 duplicates += 1
-                known = self.values.get(key)
-                if known is not None:
-                    self.study.tell(trial, known)
-                else:
-                    self.study.tell(trial, state=fail)
+                self._finish(trial, trial.params, self.values.get(key), self.violations.get(key))
                 continue
             if not self._claim(arch):
-                self.study.tell(trial, state=fail)
+                self._finish(trial, trial.params, None)
                 continue
             self.pending[key] = trial.number
             self._trials[trial.number] = trial
+            self._params[trial.number] = dict(trial.params)
             out.append(arch)
         return out
 
@@ -153,36 +150,87 @@ class OptunaStrategy(Strategy):
         self.values[key] = [float(v) for v in raw] if ok else None
         if number is None:
             return
-        if trial is not None and self.problem.constraints:
-            trial.set_user_attr(
-                "constraints",
-                [float(metrics.get(m, 0.0)) - bound for m, bound in self.problem.constraints.items()],
-            )
-        if ok:
-            self.study.tell(number, self.values[key])
+        params = self._params.pop(number, {})
+        if self.problem.constraints:
+            # Optuna's samplers read these (> 0: violated) to prefer feasible trials.
+            self.violations[key] = {
+                m: float(metrics.get(m, 0.0)) - bound for m, bound in self.problem.constraints.items()
+            }
+        self._finish(trial if trial is not None else number, params, self.values[key],
+                     self.violations.get(key))
+
+    def _finish(self, trial: Any, params: Mapping[str, Any], values: list[float] | None,
+                constraints: dict[str, float] | None = None) -> None:
+        """Tell the study a trial's outcome and record it for an exact rebuild on resume."""
+        if constraints is not None and not isinstance(trial, int):
+            for metric, value in constraints.items():
+                trial.set_constraint(metric, value)
+        if values is not None:
+            self.study.tell(trial, values)
         else:
-            self.study.tell(number, state=self.optuna.trial.TrialState.FAIL)
+            self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+        self.history.append([dict(params), values, constraints])
 
     def state_dict(self) -> dict[str, Any]:
         return {
             **self._base_state(),
             "storage": self.storage,
             "study_name": self.study_name,
+            "current_study": self.study.study_name,
             "values": self.values,
+            "violations": self.violations,
             "pending": self.pending,
             "asks": self.asks,
+            "history": self.history,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._load_base_state(state)
         self.values = dict(state["values"])
+        self.violations = dict(state["violations"])
         self.asks = state["asks"]
-        # Proposals in flight when the state was saved were never evaluated: close them as failed
-        # in the study and forget them, so they can be proposed again.
-        for key, number in state["pending"].items():
-            trial = self.study.trials[number] if number < len(self.study.trials) else None
-            if trial is not None and trial.state == self.optuna.trial.TrialState.RUNNING:
-                self.study.tell(number, state=self.optuna.trial.TrialState.FAIL)
+        self.history = [list(record) for record in state["history"]]
+        # Proposals in flight when the state was saved were never evaluated: forget them, so they
+        # can be proposed again (the rebuilt study records them as failed, like the original).
+        for key in state["pending"]:
             self.seen.discard(key)
-        self.pending = {}
+        self.pending, self._trials, self._params = {}, {}, {}
+        self.study = self._committed_study(state.get("current_study", self.study_name), state["pending"])
 
+    def _committed_study(self, name: str, pending: Mapping[str, int]) -> Any:
+        """The study holding exactly the committed trials: the saved one when it matches the
+        history, otherwise a fresh copy rebuilt from the history (a crash leaves extra trials)."""
+        optuna = self.optuna
+        directions = self.study.directions
+        try:
+            study = optuna.load_study(study_name=name, storage=self.storage) if self.storage else None
+        except KeyError:
+            study = None
+        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+        if study is not None and not pending:
+            trials = study.get_trials(deepcopy=False)
+            if len(trials) == len(self.history) and all(t.state in finished for t in trials):
+                return study
+        names = set(optuna.get_all_study_names(self.storage)) if self.storage else set()
+        k = 2
+        while f"{self.study_name}-resumed-{k}" in names:
+            k += 1
+        study = optuna.create_study(
+            storage=self.storage, study_name=f"{self.study_name}-resumed-{k}" if self.storage else None,
+            directions=directions,
+        )
+        distributions = {
+            dim.name: optuna.distributions.CategoricalDistribution(list(dim.values))
+            for dim in self.space.dimensions()
+        }
+        study.add_trials([
+            optuna.trial.create_trial(
+                params=params,
+                distributions={p: distributions[p] for p in params},
+                values=values,
+                state=optuna.trial.TrialState.COMPLETE if values is not None else optuna.trial.TrialState.FAIL,
+                constraints=constraints,
+            )
+            for params, values, constraints in self.history
+        ])
+        return study

@@ -1,0 +1,420 @@
+"""The Python API: ``nas.search(...)`` and ``nas.leaderboard(...)``.
+
+``search`` and ``nas run`` share one path: a run config (a plain dict over ``RUN_DEFAULTS``) is
+checked and turned into objects by ``start``, which writes nothing until every input is valid.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nas.defaults import GROUPS, RESUMABLE, RUN_DEFAULTS, run_defaults
+from nas.problem import default_direction, pareto_rows, parse_constraints, parse_objectives
+from nas.runner import Progress, Run, RunInfo
+from nas.store import RunDir, atomic_write_text, read_leaderboard, run_dir
+from nas.strategies.base import Problem
+from search_spaces.errors import ConfigError, NasError
+from search_spaces.space import SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search leaves: its trials, the best one (and Pareto set), and where the files are."""
+
+    run_id: str
+    run_dir: Path
+    trials: pd.DataFrame  # one row per unique evaluation, in order
+    best: dict[str, Any] | None  # best feasible trial on the first objective
+    pareto: pd.DataFrame  # non-dominated feasible trials (all objectives)
+    problem: Problem
+    space: SearchSpace
+    config: dict[str, Any] = field(repr=False)
+    stopped_because: str = ""
+
+    @property
+    def best_arch(self) -> Any:
+        """The best architecture as a member of the space (None when nothing succeeded)."""
+        return None if self.best is None else self.space.from_string(self.best["arch"])
+
+    def top(self, n: int = 5) -> pd.DataFrame:
+        """The ``n`` best ok trials on the first objective."""
+        objective = self.problem.objectives[0]
+        ok = self.trials[self.trials.get("status") == "ok"] if "status" in self.trials else self.trials
+        if objective.metric not in ok:
+            return ok.head(0)
+        return ok.sort_values(objective.metric, ascending=objective.direction == "min", kind="stable").head(n)
+
+
+# -- public API -------------------------------------------------------------------------------------
+def search(
+    space: str | Path | SearchSpace | None = None,
+    strategy: str = RUN_DEFAULTS["strategy"]["name"],
+    evaluator: str | Callable[..., Any] = RUN_DEFAULTS["evaluator"]["name"],
+    budget: int | None = RUN_DEFAULTS["budget"],
+    seed: int = 0,
+    out: str | Path = RUN_DEFAULTS["out"],
+    objectives: Any = None,
+    constraints: Mapping[str, float] | None = None,
+    max_params: float | None = None,
+    max_macs: float | None = None,
+    max_latency_ms: float | None = None,
+    budget_hours: float | None = None,
+    resume: bool = False,
+    run_id: str | None = None,
+    progress: bool | Callable[[Progress], None] | None = None,
+    data: str | Mapping[str, Any] | None = None,
+    evaluator_options: Mapping[str, Any] | None = None,
+    backend: str = "local",
+    **options: Any,
+) -> SearchResult:
+    """Run a search and return its trials and best architecture.
+
+    ``space``: a shipped name, a YAML path or a SearchSpace (e.g. ``CategoricalSpace({...})``).
+    ``evaluator``: a registered name (options in ``evaluator_options``) or any callable
+    ``arch -> dict`` (``accuracy`` is maximised unless ``objectives`` says otherwise).
+    ``options``: the strategy's options (``population=50``, ``sampler="tpe"``).
+    ``objectives``: ``"accuracy"``, ``["accuracy", "latency_ms:min"]``...
+    ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
+    With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
+    saved settings; ``budget``/``budget_hours`` may be raised.
+    """
+    cfg = run_defaults()
+    cfg.update(
+        seed=seed, out=str(out), budget=budget, budget_hours=budget_hours, resume=resume,
+        run_id=run_id, backend=backend, max_params=max_params, max_macs=max_macs,
+        max_latency_ms=max_latency_ms, progress=bool(progress),
+    )
+    if space is not None:
+        cfg["space"] = space.name if isinstance(space, SearchSpace) else str(space)
+    if objectives is not None:
+        cfg["objectives"] = objectives if isinstance(objectives, (list, tuple)) else [objectives]
+    if constraints is not None:
+        cfg["constraints"] = dict(constraints)
+    cfg["strategy"] = {"name": strategy, **options}
+    space_obj = space if isinstance(space, SearchSpace) else None
+    evaluator_obj = None
+    if isinstance(evaluator, str):
+        cfg["evaluator"] = {"name": evaluator, **dict(evaluator_options or {})}
+    else:
+        if evaluator_options:
+            raise ConfigError("evaluator_options apply only to an evaluator given by name")
+        evaluator_obj = evaluator
+    if data is not None:
+        cfg["data"] = {"name": data} if isinstance(data, str) else dict(data)
+    # What the caller chose (for resume: these must match the saved run, budgets excepted).
+    explicit = {k for k, v in cfg.items() if k not in GROUPS and v != RUN_DEFAULTS.get(k)}
+    explicit |= {f"strategy.{k}" for k in options}
+    if strategy != RUN_DEFAULTS["strategy"]["name"]:
+        explicit.add("strategy.name")
+    if isinstance(evaluator, str) and (evaluator != RUN_DEFAULTS["evaluator"]["name"] or evaluator_options):
+        explicit |= {f"evaluator.{k}" for k in cfg["evaluator"]}
+    if data is not None:
+        explicit |= {f"data.{k}" for k in cfg["data"]}
+    if constraints is not None:
+        explicit.add("constraints")
+    on_trial = progress if callable(progress) else None
+    if progress is True:
+        return _with_progress_bar(cfg, explicit, space_obj, evaluator_obj)
+    return start(cfg, explicit, space=space_obj, evaluator=evaluator_obj, on_trial=on_trial)
+
+
+def leaderboard(
+    out: str | Path = "results", top: int | None = None, sort: str | None = None,
+    space: str | None = None,
+) -> pd.DataFrame:
+    """Every evaluated architecture of every run in ``out``, best first.
+
+    ``sort``: a column, optionally ``col:max``/``col:min`` (default: accuracy, larger first;
+    cost metrics such as latency_ms, params, macs smaller first). ``space`` keeps one space's rows.
+    """
+    frame = read_leaderboard(out)
+    if space is not None:
+        frame = frame[frame.get("space", pd.Series(dtype=str)) == space]
+    column, _, direction = (sort or "").partition(":")
+    if not column and "accuracy" in frame and frame["accuracy"].notna().any():
+        column = "accuracy"
+    if column:
+        if column not in frame:
+            from search_spaces.errors import describe_choices
+
+            raise ConfigError(describe_choices("leaderboard column", column, list(frame.columns)))
+        direction = direction or default_direction(column)
+        if direction not in ("max", "min"):
+            raise ConfigError(f"sort: direction must be max or min, got {direction!r}")
+        frame = frame.sort_values(column, ascending=direction == "min", na_position="last", kind="stable")
+    if top is not None:
+        if top < 1:
+            raise ConfigError(f"top: must be >= 1, got {top}")
+        frame = frame.head(top)
+    return frame.reset_index(drop=True)
+
+
+# -- config -> objects -> run -----------------------------------------------------------------------
+def _with_progress_bar(cfg, explicit, space_obj, evaluator_obj) -> SearchResult:
+    from nas.progress import ProgressBar
+
+    bar = ProgressBar()
+    try:
+        return start(cfg, explicit, space=space_obj, evaluator=evaluator_obj, on_trial=bar.update,
+                     on_start=bar.start)
+    finally:
+        bar.close()
+
+
+def start(
+    cfg: dict[str, Any],
+    explicit: set[str],
+    space: SearchSpace | None = None,
+    evaluator: Callable[..., Any] | None = None,
+    on_trial: Callable[[Progress], None] | None = None,
+    on_start: Callable[[str, int | None, str], None] | None = None,
+) -> SearchResult:
+    """Check ``cfg``, build the run's objects, then run (or resume) it.
+
+    Nothing is written until every input is valid. ``on_start(run_id, budget, metric)`` is called
+    once the run begins (for progress displays).
+    """
+    out = Path(str(cfg["out"]))
+    if cfg["resume"]:
+        cfg, rdir = _resume_config(cfg, explicit, out)
+    else:
+        rdir = None
+    budget, budget_hours = _budgets(cfg)
+    seed = cfg["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"seed: expected int, got {seed!r}")
+
+    from evaluators.registry import as_evaluator, evaluator_options, make_evaluator
+    from search_spaces.registry import load_space
+
+    space_obj = load_space(space if space is not None else cfg["space"])
+    cfg["space"] = space_obj.name if space is not None else cfg["space"]
+    if evaluator is None:
+        name = cfg["evaluator"]["name"]
+        opts = {k: v for k, v in cfg["evaluator"].items() if k != "name"}
+        _, takes_data, _ = evaluator_options(name)
+        if not takes_data:
+            if any(k.startswith("data") for k in explicit):
+                raise ConfigError(f"evaluator {name} does not use data: remove the data settings")
+            cfg["data"] = None
+        evaluator_obj = make_evaluator(name, data=cfg["data"] if takes_data else None, **opts)
+    else:
+        evaluator_obj = as_evaluator(evaluator)
+        cfg["evaluator"] = {"name": f"python:{evaluator_obj.name}"}
+        cfg["data"] = None
+    if hasattr(evaluator_obj, "check_space"):
+        evaluator_obj.check_space(space_obj)
+
+    problem = _problem(cfg, explicit, space_obj, evaluator_obj)
+    cfg["objectives"] = [f"{o.metric}:{o.direction}" for o in problem.objectives]
+
+    from nas.strategies import make_strategy
+
+    strategy_name = cfg["strategy"]["name"]
+    strategy_opts = {k: v for k, v in cfg["strategy"].items() if k != "name"}
+    strategy = make_strategy(strategy_name, space_obj, problem, seed, **strategy_opts)
+
+    from nas.backends import make_backend
+
+    make_backend(cfg["backend"])
+    given = cfg.get("run_id") not in (None, "")
+    if rdir is None and given:
+        rdir = run_dir(out, _run_id(cfg, space_obj, strategy_name))
+        if rdir.path.exists() and any(rdir.path.iterdir()):
+            raise NasError(
+                f"run {rdir.run_id} already exists in {rdir.path}: resume it (resume=true "
+                f"run_id={rdir.run_id}) or choose another run_id"
+            )
+
+    # -- from here on, files are written ----------------------------------------------------------
+    if rdir is None:
+        rdir = _claim_new_run(out, _run_id(cfg, space_obj, strategy_name))
+    rdir.path.mkdir(parents=True, exist_ok=True)
+    cfg["run_id"] = rdir.run_id
+    _write_config(rdir, cfg, space_obj if space is not None else None)
+    strategy = _with_run_storage(strategy, strategy_name, strategy_opts, space_obj, problem, seed, rdir)
+    run = Run(
+        space_obj, strategy, evaluator_obj, problem, run_dir=rdir.path, budget=budget,
+        budget_hours=budget_hours, seed=seed, backend=cfg["backend"], out=out,
+        info=RunInfo(rdir.run_id, space_obj.name, strategy_name, str(evaluator_obj.name), seed),
+        on_trial=on_trial,
+    )
+    if on_start is not None:
+        on_start(rdir.run_id, budget, problem.objectives[0].metric)
+    trials = run.run(resume=bool(cfg["resume"]))
+    from nas.problem import best_row
+
+    return SearchResult(
+        run_id=rdir.run_id, run_dir=rdir.path, trials=trials, best=best_row(trials, problem),
+        pareto=pareto_rows(trials, problem).reset_index(drop=True), problem=problem,
+        space=space_obj, config=cfg, stopped_because=run.stopped_because,
+    )
+
+
+def _budgets(cfg: Mapping[str, Any]) -> tuple[int | None, float | None]:
+    budget, hours = cfg["budget"], cfg["budget_hours"]
+    if budget is not None:
+        if not isinstance(budget, int) or isinstance(budget, bool):
+            raise ConfigError(f"budget: expected int, got {budget!r}")
+        if budget < 1:
+            raise ConfigError(f"budget: must be >= 1 evaluation, got {budget}")
+    if hours is not None:
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours > 0 or math.isinf(hours):
+            raise ConfigError(f"budget_hours: must be a number > 0, got {hours!r}")
+        hours = float(hours)
+    if budget is None and hours is None:
+        raise ConfigError("a run needs a budget: budget=N evaluations and/or budget_hours=H")
+    return budget, hours
+
+
+def _problem(cfg: dict[str, Any], explicit: set[str], space: SearchSpace, evaluator: Any) -> Problem:
+    specs = cfg["objectives"]
+    default = getattr(evaluator, "default_objectives", None)
+    if default and "objectives" not in explicit:
+        specs = list(default)
+    objectives = parse_objectives(specs)
+    shortcuts = {k: cfg.get(k) for k in ("max_params", "max_macs", "max_latency_ms")}
+    constraints = parse_constraints(cfg.get("constraints") or {}, **shortcuts)
+    return Problem(objectives=objectives, constraints=constraints,
+                   estimate=_estimator(constraints, space, evaluator))
+
+
+def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: Any):
+    """Params/MACs known before training, for constraints on them (Architecture members only)."""
+    if not {"params", "macs"} & set(constraints):
+        return None
+    import random
+
+    from search_spaces.arch import Architecture
+
+    if not isinstance(space.sample(random.Random(0)), Architecture):
+        return None
+    from evaluators.cost import cost
+
+    num_classes = int(getattr(evaluator, "num_classes", 1000))
+
+    def estimate(arch: Any) -> dict[str, float]:
+        c = cost(arch, num_classes)
+        return {"params": c.params, "macs": c.macs}
+
+    return estimate
+
+
+def _run_id(cfg: Mapping[str, Any], space: SearchSpace, strategy: str) -> str:
+    """The given run id (checked), or ``<date-time>-<space>-<strategy>``."""
+    given = cfg.get("run_id")
+    if given not in (None, ""):
+        run_id = str(given)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", run_id):
+            raise ConfigError(f"run_id: use letters, digits, '_', '.', '-' (got {run_id!r})")
+        return run_id
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{re.sub(r'[^A-Za-z0-9_.-]', '_', space.name)}-{strategy}"
+
+
+def _claim_new_run(out: Path, base: str) -> RunDir:
+    """Create a fresh run folder; mkdir is atomic, so two runs started in the same second get
+    different ids (``base``, ``base-2``, ...)."""
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        rdir = run_dir(out, base if n == 1 else f"{base}-{n}")
+        try:
+            rdir.path.mkdir()
+            return rdir
+        except FileExistsError:
+            n += 1
+
+
+def find_run(out: str | Path, run_id: str | None) -> RunDir:
+    """The run to resume: ``run_id`` in ``<out>/runs``, or the latest one; NasError if none."""
+    runs = Path(out) / "runs"
+    if run_id in (None, ""):
+        candidates = sorted(
+            (p for p in runs.glob("*/state.json")), key=lambda p: p.stat().st_mtime
+        ) if runs.is_dir() else []
+        if not candidates:
+            raise NasError(f"nothing to resume: no run in {runs} (give run_id=NAME)")
+        run_id = candidates[-1].parent.name
+    rdir = run_dir(out, str(run_id))
+    if not rdir.state.is_file():
+        raise NasError(f"cannot resume run {run_id}: no such run in {runs} (looked for {rdir.state})")
+    return rdir
+
+
+def saved_config(rdir: RunDir, path: Path | None = None) -> dict[str, Any]:
+    """A run's ``config.yaml`` (or the file ``path``); NasError when it cannot be read."""
+    import yaml
+
+    path = path or rdir.config
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        message = " ".join(str(exc).split())
+        raise NasError(f"cannot read run config {path} ({message})") from None
+    if not isinstance(saved, dict):
+        raise NasError(f"run config {path} is not a mapping of settings")
+    return saved
+
+
+def _resume_config(cfg: dict[str, Any], explicit: set[str], out: Path) -> tuple[dict[str, Any], RunDir]:
+    """The saved config of the run to resume, with the keys that may change taken from ``cfg``."""
+    rdir = find_run(out, cfg.get("run_id"))
+    run_id = rdir.run_id
+    merged = {**run_defaults(), **saved_config(rdir)}
+    for key in explicit:
+        head, _, sub = key.partition(".")
+        new = cfg[head] if not sub else (cfg.get(head) or {}).get(sub)
+        old = merged.get(head) if not sub else (merged.get(head) or {}).get(sub)
+        if head in RESUMABLE:
+            merged[head] = cfg[head]
+        elif new != old and not _same_objectives(head, new, old):
+            raise ConfigError(
+                f"cannot change {key} when resuming run {run_id} (it was {old!r}, got {new!r})"
+            )
+    merged["run_id"], merged["resume"], merged["out"] = str(run_id), True, str(out)
+    return merged, rdir
+
+
+def _same_objectives(head: str, new: Any, old: Any) -> bool:
+    if head != "objectives":
+        return False
+    try:
+        return parse_objectives(new) == parse_objectives(old)
+    except NasError:
+        return False
+
+
+def _write_config(rdir: RunDir, cfg: Mapping[str, Any], space: SearchSpace | None) -> None:
+    import yaml
+
+    saved = {k: v for k, v in cfg.items() if k != "resume"}
+    choices = getattr(space, "choices", None)
+    if space is not None and type(space).__name__ == "CategoricalSpace" and choices is not None:
+        saved["space_choices"] = choices()  # a Python-made space: what it was, for the record
+    try:
+        text = yaml.safe_dump(saved, sort_keys=False)
+    except yaml.YAMLError:
+        saved.pop("space_choices", None)
+        text = yaml.safe_dump(saved, sort_keys=False)
+    atomic_write_text(rdir.config, text)
+
+
+def _with_run_storage(strategy, name, options, space, problem, seed, rdir: RunDir):
+    """Give a strategy that keeps its own store (Optuna's ``storage``) a file in the run folder."""
+    from nas.strategies import make_strategy, strategy_options
+
+    names = [opt for opt, _, _ in strategy_options(name)]
+    if "storage" not in names or options.get("storage"):
+        return strategy
+    url = f"sqlite:///{(rdir.path / 'optuna.db').resolve()}"
+    return make_strategy(name, space, problem, seed, **{**options, "storage": url})

@@ -1,0 +1,68 @@
+"""Defaults of a search run: the one place both ``nas run`` and ``nas.search`` start from."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# Group keys: ``strategy=evolution`` names the group's member, ``strategy.population=50`` sets one
+# of its options (checked against that member's own options; typed by their defaults).
+GROUPS = ("strategy", "evaluator", "data")
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "space": "mbconv",  # shipped name or YAML path
+    "strategy": {"name": "evolution"},
+    "evaluator": {"name": "proxy"},
+    "data": {"name": "digits"},  # passed to evaluators that train; free-form options
+    "budget": 20,  # unique evaluations (failed ones count); null = only budget_hours
+    "budget_hours": None,
+    "seed": 0,
+    "objectives": ["accuracy"],  # metric[:max|min]; first = what "best" means
+    "constraints": {},  # metric -> maximum, e.g. constraints.latency_ms=20
+    "max_params": None,
+    "max_macs": None,
+    "max_latency_ms": None,
+    "backend": "local",
+    "out": "results",
+    "run_id": None,  # default: <time>-<space>-<strategy>
+    "resume": False,
+    "progress": True,
+}
+
+# Keys that may change when a run is resumed (extend the budget, move the display...).
+RESUMABLE = frozenset({"budget", "budget_hours", "resume", "run_id", "out", "progress"})
+# Groups whose options are free-form (validated by whoever consumes them).
+OPEN_GROUPS = ("data", "constraints")
+
+HELP = """\
+Search a space with a strategy, scoring each architecture with an evaluator.
+
+Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
+  space=mbconv               shipped space name (nas spaces) or a YAML file
+  strategy=evolution         random | evolution | optuna (nas strategies lists each one's options)
+  <option>=V                 an option of the chosen strategy: population=50, sampler=tpe
+                             (also written strategy.<option>=V)
+  evaluator=proxy            nasbench_macro | cost | proxy | ...; evaluator.<option>=V sets one
+                             of its options, e.g. evaluator.path=nas-bench-macro_cifar10.json
+  data=digits                data set of training evaluators; data.<option>=V (data.root=DIR)
+  budget=20                  unique evaluations (failed ones count); budget=null: time only
+  budget_hours=H             wall-time budget, summed across resumes
+  seed=0                     same seed + same settings = same trials
+  objectives=[accuracy]      metric[:max|min], several for a Pareto search:
+                             objectives=[accuracy,latency_ms:min]
+  max_params=N max_macs=N max_latency_ms=X   constraints (or constraints.<metric>=X)
+  out=results run_id=NAME    results go to <out>/runs/<run_id>/ and <out>/leaderboard.csv
+  resume=true [run_id=NAME]  continue a crashed or stopped run (default: the latest one);
+                             budget / budget_hours may be raised, other keys must match
+  progress=true              show a progress bar
+  config=FILE                start from a saved run's config.yaml (a new run with its
+                             settings; later keys override them)
+
+Examples:
+  nas run space=nasbench_macro evaluator=nasbench_macro evaluator.path=FILE budget=100
+  nas run strategy=optuna sampler=tpe space=resnet evaluator=proxy data=digits budget=30
+"""
+
+
+def run_defaults() -> dict[str, Any]:
+    """A fresh copy (callers add the chosen strategy's and evaluator's options)."""
+    return copy.deepcopy(RUN_DEFAULTS)

@@ -1,0 +1,153 @@
+"""Objectives and constraints from what a user types, and the best / Pareto trials of a table."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nas.strategies.base import Objective, Problem
+from search_spaces.errors import ConfigError
+
+# Metrics where smaller is better unless the user says ``metric:max``; anything else is maximised.
+MINIMISED = frozenset(
+    {"latency_ms", "params", "macs", "flops", "energy", "memory", "loss", "error_rate", "wall_s"}
+)
+# Shortcut constraint keys: ``max_params=5e6`` is ``constraints.params=5e6``.
+CONSTRAINT_SHORTCUTS = {"max_params": "params", "max_macs": "macs", "max_latency_ms": "latency_ms"}
+
+
+def default_direction(metric: str) -> str:
+    return "min" if metric in MINIMISED else "max"
+
+
+def parse_objective(spec: str | Objective | Mapping[str, Any]) -> Objective:
+    """``"accuracy"``, ``"latency_ms:min"``, an Objective, or ``{"metric": ..., "direction": ...}``."""
+    if isinstance(spec, Objective):
+        return spec
+    if isinstance(spec, Mapping):
+        metric, direction = str(spec.get("metric", "")), spec.get("direction")
+    else:
+        metric, _, direction = str(spec).partition(":")
+    metric = metric.strip()
+    direction = (direction or default_direction(metric)).strip().lower()
+    if not metric:
+        raise ConfigError(f"objective {spec!r}: needs a metric name, e.g. accuracy or latency_ms:min")
+    if direction not in ("max", "min"):
+        raise ConfigError(f"objective {spec!r}: direction must be max or min, got {direction!r}")
+    return Objective(metric, direction)
+
+
+def parse_objectives(specs: Any) -> tuple[Objective, ...]:
+    """One objective or a list of them; the first one is what 'best' means."""
+    if specs is None:
+        return (Objective("accuracy", "max"),)
+    if isinstance(specs, (str, Objective, Mapping)):
+        specs = [specs]
+    objectives = tuple(parse_objective(s) for s in specs)
+    if not objectives:
+        raise ConfigError("objectives: give at least one, e.g. objectives=[accuracy,latency_ms:min]")
+    names = [o.metric for o in objectives]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"objectives: a metric appears twice in {names}")
+    return objectives
+
+
+def parse_constraints(constraints: Mapping[str, Any] | None, **shortcuts: Any) -> dict[str, float]:
+    """``{"params": 5e6}`` plus ``max_params=...`` style shortcuts, as metric -> float maximum."""
+    merged: dict[str, Any] = dict(constraints or {})
+    for key, value in shortcuts.items():
+        if value is not None:
+            merged[CONSTRAINT_SHORTCUTS[key]] = value
+    out: dict[str, float] = {}
+    for metric, bound in merged.items():
+        if bound is None:
+            continue
+        try:
+            number = float(bound)
+        except (TypeError, ValueError):
+            raise ConfigError(f"constraint {metric}: expected a number, got {bound!r}") from None
+        if math.isnan(number):
+            raise ConfigError(f"constraint {metric}: expected a number, got {bound!r}")
+        out[str(metric)] = number
+    return out
+
+
+# -- ranking trials ---------------------------------------------------------------------------------
+def _feasible_ok(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
+    if trials.empty or "status" not in trials:
+        return trials.iloc[0:0]
+    ok = trials[trials["status"] == "ok"]
+    metrics = [o.metric for o in problem.objectives]
+    if any(m not in ok for m in metrics):
+        return ok.iloc[0:0]
+    ok = ok.dropna(subset=metrics)
+    if problem.constraints and not ok.empty:
+        violation = ok.apply(lambda row: problem.violation(row.to_dict()), axis=1)
+        feasible = ok[violation <= 0]
+        # With no feasible trial, the least infeasible ones are the best there is.
+        ok = feasible if not feasible.empty else ok[violation == violation.min()]
+    return ok
+
+
+def best_row(trials: pd.DataFrame, problem: Problem) -> dict[str, Any] | None:
+    """The feasible ok trial that is best on the first objective (earliest wins ties)."""
+    ok = _feasible_ok(trials, problem)
+    if ok.empty:
+        return None
+    first = problem.objectives[0]
+    values = ok[first.metric].astype(float) * first.sign()
+    return _plain(ok.loc[values.idxmax()].to_dict())
+
+
+def pareto_rows(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
+    """Feasible ok trials no other one dominates on all objectives (all of them when one objective
+    is tied at the best value)."""
+    ok = _feasible_ok(trials, problem)
+    if ok.empty:
+        return ok
+    values = np.column_stack(
+        [ok[o.metric].astype(float).to_numpy() * o.sign() for o in problem.objectives]
+    )
+    keep = pareto_mask(values)
+    return ok[keep]
+
+
+def pareto_mask(values: np.ndarray) -> np.ndarray:
+    """Rows of ``values`` (all maximised) that no other row dominates."""
+    keep = np.ones(len(values), dtype=bool)
+    for i in range(len(values)):
+        others = values[keep]
+        dominated = np.any(np.all(others >= values[i], axis=1) & np.any(others > values[i], axis=1))
+        keep[i] = not dominated
+    return keep
+
+
+def best_so_far(values: Sequence[float], direction: str) -> list[float]:
+    """Running best of ``values`` (NaN entries carry the previous best)."""
+    out, best = [], math.nan
+    for value in values:
+        if not math.isnan(value) and (
+            math.isnan(best) or (value > best if direction == "max" else value < best)
+        ):
+            best = value
+        out.append(best)
+    return out
+
+
+def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Python scalars only, NaN cells dropped (for YAML and for users)."""
+    out = {}
+    for key, value in row.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        out[str(key)] = value
+    return out
+
+
+def plain_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_plain(r) for r in frame.to_dict(orient="records")]
