@@ -27,6 +27,7 @@ def _cost(num_classes: int = 1000) -> CostEvaluator:
 
 
 EVALUATORS: dict[str, Factory | str] = {
+    "proxy": "evaluators.proxy:ProxyEvaluator",
     "nasbench_macro": "evaluators.tabular:NasBenchMacro",
     "cost": _cost,
 }

@@ -69,5 +69,5 @@ def _check_type(key: str, default: Any, value: Any) -> None:
         ok = isinstance(value, expected)
     if not ok:
         raise ConfigError(
-            f"{key}: expected {expected[0].__name__}, got {value!r} ({type(value).__name__})"
+            f"{key}: expected {type(default).__name__}, got {value!r} ({type(value).__name__})"
         )

@@ -53,6 +53,9 @@ def progress_plot(trials: pd.DataFrame, problem: Problem, path: Path, title: str
         best = best_so_far(np.where(feasible, values, np.nan).tolist(), objective.direction)
         ax.step(x, best, where="post", color="tab:blue", label="best so far")
         ax.legend(loc="best")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("evaluations")
     ax.set_ylabel(_label(objective))
     ax.set_title(title or "search progress")

@@ -38,6 +38,11 @@ class MacroSpace(SearchSpace):
         self._stem = Stem(**spec.stem)
         self._head = Head(**spec.head)
 
+    @property
+    def base_resolution(self) -> int:
+        """The input resolution the space's multipliers are relative to (e.g. 224)."""
+        return self.spec.base_resolution
+
     # -- dimensions ----------------------------------------------------------------------------
     def _units(self, i: int, stage: StageSpec) -> list[tuple[str, When]]:
         """The (prefix, condition) of each choosing unit of stage i: the stage, or each layer."""

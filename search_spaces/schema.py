@@ -77,6 +77,8 @@ class SpaceSpec:
     stem: dict[str, Any]
     head: dict[str, Any]
     stages: tuple[StageSpec, ...]
+    # The resolution multipliers are relative to (the largest listed one when there is no base).
+    base_resolution: int = 224
 
 
 class _Reader:
@@ -247,10 +249,13 @@ def parse_space(data: Any, source: str = "<space>") -> SpaceSpec:
     stages = top["stages"]
     if not isinstance(stages, list) or not stages:
         raise r.fail("stages", "must be a non-empty list of stages")
+    resolution = top.get("resolution", 224)
+    resolutions = _resolutions(r, resolution)
     return SpaceSpec(
         name=name,
         description=str(top.get("description", "")).strip(),
-        resolutions=_resolutions(r, top.get("resolution", 224)),
+        resolutions=resolutions,
+        base_resolution=int(resolution["base"]) if isinstance(resolution, dict) else max(resolutions),
         widths=r.choices(top.get("width", 1.0), "width", _positive_number),
         act=act,
         drop_path=float(drop_path),

@@ -1,0 +1,152 @@
+"""Proxy evaluation: train each candidate briefly on real data and score it on a held-out split.
+
+The ranking, not the absolute accuracy, is what a search needs from a proxy, so a candidate gets
+a few epochs at a reduced resolution. The space's base resolution trains at ``resolution`` pixels
+and every resolution multiplier keeps its ratio (with the default 24: EfficientNet-B0's 224 trains at 24,
+the 1.15x member at 27), so resolution stays a searchable choice. Each architecture trains from
+a seed derived from (seed, its canonical string): its score does not depend on when it is asked,
+which keeps a resumed run identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from evaluators.base import Reporter
+from evaluators.cost import cost
+from evaluators.data import dataset_from_options
+from evaluators.training import TrainConfig, fit
+from search_spaces.arch import Architecture
+from search_spaces.builder import build_model
+from search_spaces.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def arch_seed(seed: int, key: str) -> int:
+    """A 63-bit seed from the evaluator's seed and an architecture's canonical string."""
+    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+@contextmanager
+def _threads(n: int | None):
+    """Use ``n`` intra-op threads inside the block (torch's setting is process-wide)."""
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class ProxyEvaluator:
+    """Train a few epochs on ``data`` (digits by default); report validation accuracy in %."""
+
+    name = "proxy"
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        epochs: int = 3,
+        batch_size: int = 64,
+        optimizer: str = "adamw",
+        lr: float = 0.004,
+        weight_decay: float = 0.05,
+        label_smoothing: float = 0.1,
+        warmup_epochs: float = 0.5,
+        bn_recalibration: int = 8,
+        resolution: int | None = 24,
+        threads: int | None = None,
+        device: str = "auto",
+        amp: bool = False,
+        seed: int = 0,
+        timeout_s: float | None = None,
+    ) -> None:
+        self.train = TrainConfig(
+            epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+            label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, amp=amp,
+            bn_recalibration=bn_recalibration,
+        )
+        if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
+                                       or resolution < 8):
+            raise ConfigError(f"resolution: must be an integer >= 8 pixels or null, got {resolution!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ConfigError(f"threads: must be an integer >= 1 or null, got {threads!r}")
+        if device not in DEVICES:
+            raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device: cuda was asked for but torch sees no CUDA device")
+        if timeout_s is not None and not timeout_s > 0:
+            raise ConfigError(f"timeout_s: must be > 0 seconds or null, got {timeout_s!r}")
+        self.resolution = resolution
+        self.threads = threads
+        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                                   ("cpu" if device == "auto" else device))
+        self.seed = seed
+        self.timeout_s = timeout_s
+        self.data = dataset_from_options(data or {"name": "digits"})
+        self.num_classes = self.data.num_classes
+        self.base_resolution: int | None = None  # set by check_space from the searched space
+
+    def check_space(self, space: Any) -> None:
+        """Refuse spaces whose members are not Architectures; learn the space's base resolution."""
+        import random
+
+        member = space.sample(random.Random(0))
+        if not isinstance(member, Architecture):
+            raise ConfigError(
+                f"evaluator proxy trains Architecture members; space {space.name} yields "
+                f"{type(member).__name__} (give a callable evaluator for such a space)"
+            )
+        self.base_resolution = getattr(space, "base_resolution", None)
+
+    def train_resolution(self, arch: Architecture) -> int:
+        """Pixels a candidate trains at: its resolution scaled like the space's base to ``resolution``."""
+        if self.resolution is None:
+            return arch.resolution
+        base = self.base_resolution or arch.resolution
+        return max(8, round(arch.resolution * self.resolution / base))
+
+    def __call__(self, arch: Architecture | str, report: Reporter | None = None) -> dict[str, float]:
+        if isinstance(arch, str):
+            arch = Architecture.parse(arch)
+        key = str(arch)
+        pixels = self.train_resolution(arch)
+        train = self.data.at("train", pixels)
+        val = self.data.at("val", pixels)
+        seed = arch_seed(self.seed, key)
+        deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with _threads(self.threads), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            model = build_model(arch, self.num_classes)
+            loader = DataLoader(
+                TensorDataset(*train), batch_size=self.train.batch_size, shuffle=True,
+                generator=torch.Generator().manual_seed(seed), drop_last=len(train[1]) > self.train.batch_size,
+            )
+            result = fit(model, loader, val, self.train, self.device, report=report, deadline=deadline)
+        c = cost(arch, self.num_classes)
+        log.debug("%s: %.2f%% in %.1f s at %d px", key, result.accuracy, result.train_s, pixels)
+        return {
+            "accuracy": result.accuracy,
+            "val_loss": result.loss,
+            "train_loss": result.train_loss,
+            "params": c.params,
+            "macs": c.macs,
+            "train_resolution": pixels,
+            "epochs": result.epochs,
+            "train_s": result.train_s,
+        }

@@ -1,0 +1,73 @@
+"""Datasets: seeded stratified splits, per-resolution resizing, ImageFolder trees, clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from evaluators.data import dataset_from_options, load_dataset
+from search_spaces.errors import ConfigError
+
+
+def test_digits_splits_are_disjoint_stratified_and_normalised():
+    data = load_dataset("digits", seed=0)
+    sizes = [len(s[1]) for s in (data.train, data.val, data.test)]
+    assert sum(sizes) == 1797 and sizes[1] == sizes[2] == pytest.approx(1797 * 0.2, abs=1)
+    assert data.num_classes == 10 and data.train[0].shape[1:] == (3, 8, 8)
+    for _, labels in (data.train, data.val, data.test):
+        counts = torch.bincount(labels, minlength=10).float()
+        assert (counts / counts.sum() - 0.1).abs().max() < 0.02  # stratified: ~10% per digit
+    rows = {tuple(x.flatten().tolist()) for x in data.val[0]} & {tuple(x.flatten().tolist()) for x in data.test[0]}
+    assert len(rows) < 5  # digits has a handful of duplicate images; the splits share no others
+    channel_mean = data.train[0].mean(dim=(0, 2, 3))
+    assert channel_mean.abs().max() < 1e-4
+
+
+def test_splits_depend_only_on_the_data_seed():
+    a, b, c = load_dataset(seed=0), load_dataset(seed=0), load_dataset(seed=1)
+    assert torch.equal(a.val[0], b.val[0]) and not torch.equal(a.val[1], c.val[1])
+
+
+def test_limit_keeps_a_stratified_subset():
+    data = load_dataset(limit=500)
+    assert sum(len(s[1]) for s in (data.train, data.val, data.test)) == 500
+    assert torch.bincount(data.train[1]).min() >= 25
+
+
+def test_resized_splits_are_cached_per_resolution():
+    data = load_dataset(limit=200)
+    x, y = data.at("train", 24)
+    assert x.shape[1:] == (3, 24, 24) and torch.equal(y, data.train[1])
+    assert data.at("train", 24)[0] is x and data.at("train", 8)[0].shape[-1] == 8
+
+
+def test_imagefolder_reads_a_tree_of_class_folders(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls, colour in (("cat", 0), ("dog", 2)):
+        (tmp_path / cls).mkdir()
+        for i in range(30):
+            pixels = rng.integers(0, 60, (40, 30, 3), dtype=np.uint8)
+            pixels[..., colour] += 150  # the classes differ by colour
+            Image.fromarray(pixels).save(tmp_path / cls / f"{i}.png")
+    data = dataset_from_options({"name": "imagefolder", "root": str(tmp_path)})
+    assert data.num_classes == 2 and data.train[0].shape[1:] == (3, 64, 64)
+    assert sum(len(s[1]) for s in (data.train, data.val, data.test)) == 60
+
+
+@pytest.mark.parametrize(("options", "fragment"), [
+    ({"name": "imagefolder", "root": "/nonexistent"}, "data.root: imagefolder needs data.root=DIR"),
+    ({"name": "digits", "limit": 10}, "data.limit: must be an integer >= 50"),
+    ({"name": "digits", "val_fraction": 0.5, "test_fraction": 0.45}, "must leave at least 10% to train on"),
+    ({"name": "digits", "sed": 1}, "unknown data option 'sed' (did you mean seed?)"),
+])
+def test_bad_data_options_name_the_field(options, fragment):
+    with pytest.raises(ConfigError) as error:
+        dataset_from_options(options)
+    assert fragment in str(error.value)
+
+
+def test_an_empty_imagefolder_is_an_error(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ConfigError, match="no images|Found no valid file"):
+        dataset_from_options({"name": "imagefolder", "root": str(tmp_path)})
