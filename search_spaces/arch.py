@@ -122,7 +122,15 @@ class Block:
 
     def layer(self, index: int) -> Block:
         """The single layer at ``index`` inside this group (stride only on the first)."""
-        return replace(self, repeats=1, stride=self.stride if index == 0 else 1)
+        stride = self.stride if index == 0 else 1
+        if self.repeats == 1 and stride == self.stride:
+            return self
+        return replace(self, repeats=1, stride=stride)
+
+    def shape_key(self) -> tuple:
+        """What makes two layers the same layer, stride and repeats aside."""
+        return (self.kind, self.channels, self.kernel, self.expansion, self.se, self.se_hard, self.groups,
+                self.act)
 
     def __str__(self) -> str:
         parts = [self.kind]
@@ -316,15 +324,13 @@ class Head:
 
 def _merge_groups(blocks: tuple[Block, ...]) -> tuple[Block, ...]:
     """Merge adjacent groups that describe the same layers, so one network has one value."""
-    merged: list[Block] = []
+    runs: list[list] = []  # [first block, total repeats]
     for block in blocks:
-        if merged:
-            last = merged[-1]
-            if block.stride == 1 and replace(block, repeats=1) == replace(last, stride=1, repeats=1):
-                merged[-1] = replace(last, repeats=last.repeats + block.repeats)
-                continue
-        merged.append(block)
-    return tuple(merged)
+        if runs and block.stride == 1 and block.shape_key() == runs[-1][0].shape_key():
+            runs[-1][1] += block.repeats
+        else:
+            runs.append([block, block.repeats])
+    return tuple(first if first.repeats == total else replace(first, repeats=total) for first, total in runs)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,9 @@ class MacroSpace(SearchSpace):
         self.description = spec.description
         self._stem = Stem(**spec.stem)
         self._head = Head(**spec.head)
+        self._blocks: dict[tuple, Block] = {}  # (stage, stride, choices) -> block
+        self._choices_of: dict[tuple[int, tuple], tuple[tuple[str, Any], ...]] = {}
+        self._keys: dict[Architecture, str] = {}
 
     @property
     def base_resolution(self) -> int:
@@ -100,18 +103,33 @@ class MacroSpace(SearchSpace):
             f"space {self.name}: {name}={value!r} is not allowed; allowed: {', '.join(map(str, values))}"
         )
 
-    def _unit_block(self, unit: str, stage: StageSpec, choices: Mapping[str, Any]) -> Block:
+    def _unit_block(self, i: int, unit: str, stage: StageSpec, choices: Mapping[str, Any], stride: int = 1) -> Block:
+        """The block a unit's choices name (memoised: searches convert thousands of members)."""
         if stage.ops:
-            op = self._pick(choices, f"{unit}.op", stage.ops)
-            return Block.parse(f"{op}_c{stage.channels}")
-        multi = len(stage.blocks) > 1
-        kind = self._pick(choices, f"{unit}.block", tuple(b.kind for b in stage.blocks))
+            key: tuple = (i, stride, self._pick(choices, f"{unit}.op", stage.ops))
+        else:
+            multi = len(stage.blocks) > 1
+            kind = self._pick(choices, f"{unit}.block", tuple(b.kind for b in stage.blocks))
+            chosen = next(b for b in stage.blocks if b.kind == kind)
+            key = (i, stride, kind, tuple(
+                self._pick(choices, self._option_name(unit, chosen, o, multi), v) for o, v in chosen.options
+            ))
+        block = self._blocks.get(key)
+        if block is None:
+            block = self._blocks[key] = self._new_block(stage, key)
+        return block
+
+    @staticmethod
+    def _new_block(stage: StageSpec, key: tuple) -> Block:
+        if stage.ops:
+            return replace(Block.parse(f"{key[2]}_c{stage.channels}"), stride=key[1])
+        kind, values = key[2], key[3]
         chosen = next(b for b in stage.blocks if b.kind == kind)
-        opts = {o: self._pick(choices, self._option_name(unit, chosen, o, multi), v) for o, v in chosen.options}
+        opts = dict(zip((o for o, _ in chosen.options), values))
         groups = opts.pop("cardinality", 1)
         if "width_per_group" in opts:  # torchvision: inner width = out/4 * wpg/64 * cardinality
             opts["expansion"] = groups * opts.pop("width_per_group") / 256
-        return Block(kind, chosen.channels or stage.channels, groups=groups, **opts)
+        return Block(kind, chosen.channels or stage.channels, stride=key[1], groups=groups, **opts)
 
     def from_choices(self, choices: Mapping[str, Any]) -> Architecture:
         stages = []
@@ -121,8 +139,7 @@ class MacroSpace(SearchSpace):
             layers = []
             for j in range(depth):
                 unit = units[0][0] if stage.granularity == "stage" else units[j][0]
-                block = self._unit_block(unit, stage, choices)
-                layers.append(replace(block, stride=stage.stride if j == 0 else 1))
+                layers.append(self._unit_block(i, unit, stage, choices, stage.stride if j == 0 else 1))
             stages.append(tuple(layers))
         return Architecture(
             stem=self._stem,
@@ -140,19 +157,28 @@ class MacroSpace(SearchSpace):
         shown = ", ".join(map(str, allowed))
         return SpaceError(f"arch not in space {self.name}: {where}{what} {value} not in [{shown}]")
 
-    def _unit_choices(self, unit: str, stage: StageSpec, block: Block, where: str) -> Choices:
+    def _unit_choices(self, i: int, unit: str, stage: StageSpec, block: Block, where: str) -> Choices:
+        """The choices naming ``block``'s layers in stage i (memoised per layer shape, relative to
+        the unit; stride and repeats are checked by the caller)."""
+        memo = (i, block.shape_key())
+        relative = self._choices_of.get(memo)
+        if relative is None:
+            relative = self._choices_of[memo] = self._block_choices(i, stage, block, where)
+        return {f"{unit}.{suffix}": value for suffix, value in relative}
+
+    def _block_choices(self, i: int, stage: StageSpec, block: Block, where: str) -> tuple[tuple[str, Any], ...]:
         template = replace(block, stride=1, repeats=1)
         if stage.ops:
             for op in stage.ops:
                 if Block.parse(f"{op}_c{stage.channels}") == template:
-                    return {f"{unit}.op": op} if len(stage.ops) > 1 else {}
+                    return (("op", op),) if len(stage.ops) > 1 else ()
             raise self._not_member(where, "block", block, stage.ops)
         kinds = tuple(b.kind for b in stage.blocks)
         if block.kind not in kinds:
             raise self._not_member(where, "block type", block.kind, kinds)
         chosen = stage.blocks[kinds.index(block.kind)]
         multi = len(kinds) > 1
-        found: Choices = {f"{unit}.block": block.kind} if multi else {}
+        found: Choices = {"block": block.kind} if multi else {}
         actual = {
             "kernel": block.kernel, "expansion": block.expansion, "se": block.se,
             "se_hard": block.se_hard, "act": block.act, "cardinality": block.groups,
@@ -163,10 +189,10 @@ class MacroSpace(SearchSpace):
             if not match:
                 raise self._not_member(where, option.replace("_", " ") + "", actual[option], values)
             if len(values) > 1:
-                found[self._option_name(unit, chosen, option, multi)] = match[0]
-        if self._unit_block(unit, stage, found) != template:
+                found[self._option_name("", chosen, option, multi)[1:]] = match[0]
+        if self._unit_block(i, "", stage, {f".{k}": v for k, v in found.items()}) != template:
             raise SpaceError(f"arch not in space {self.name}: {where}block {block} is not expressible here")
-        return found
+        return tuple(found.items())
 
     def to_choices(self, arch: Any) -> Choices:
         if not isinstance(arch, Architecture):
@@ -190,19 +216,19 @@ class MacroSpace(SearchSpace):
             if name in ("resolution", "width") and len(allowed) > 1:
                 choices[name] = match[0]
         for i, (stage, blocks) in enumerate(zip(spec.stages, arch.stages)):
-            layers = [b.layer(k) for b in blocks for k in range(b.repeats)]
+            layers = [(b, b.stride if k == 0 else 1) for b in blocks for k in range(b.repeats)]
             if len(layers) not in stage.depths:
                 raise self._not_member(f"stage {i + 1} ", "depth", len(layers), stage.depths)
             if len(stage.depths) > 1:
                 choices[f"s{i + 1}.depth"] = len(layers)
             units = self._units(i, stage)
-            for j, layer in enumerate(layers):
+            for j, (layer, stride) in enumerate(layers):
                 where = f"stage {i + 1} layer {j} "
                 expected = stage.stride if j == 0 else 1
-                if layer.stride != expected:
-                    raise self._not_member(where, "stride", layer.stride, (expected,))
+                if stride != expected:
+                    raise self._not_member(where, "stride", stride, (expected,))
                 unit = units[0][0] if stage.granularity == "stage" else units[j][0]
-                found = self._unit_choices(unit, stage, layer, where)
+                found = self._unit_choices(i, unit, stage, layer, where)
                 for key, value in found.items():
                     if key in choices and choices[key] != value:
                         raise SpaceError(
@@ -213,6 +239,17 @@ class MacroSpace(SearchSpace):
         return choices
 
     # -- equivalence and strings ---------------------------------------------------------------
+    def key(self, arch: Any) -> str:
+        # Memoised: a search asks for the key of the same member several times (claim, tell, store).
+        if not isinstance(arch, Architecture):
+            return super().key(arch)
+        key = self._keys.get(arch)
+        if key is None:
+            if len(self._keys) >= 1 << 16:
+                self._keys.clear()
+            key = self._keys[arch] = super().key(arch)
+        return key
+
     def canonical(self, arch: Any) -> Architecture:
         """Relabel into this space; shape-preserving identity layers move to the end of a stage."""
         choices = self.to_choices(arch)

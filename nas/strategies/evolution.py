@@ -27,52 +27,48 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from nas.strategies.base import Strategy
 
 
 def nondominated_ranks(points: Sequence[tuple[float, ...]]) -> list[int]:
     """Front index (0 = non-dominated) of each point; larger is better in every coordinate."""
-    n = len(points)
-    dominated_by = [0] * n
-    dominates: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            a, b = points[i], points[j]
-            if all(x >= y for x, y in zip(a, b)) and a != b:
-                dominates[i].append(j)
-                dominated_by[j] += 1
-            elif all(y >= x for x, y in zip(a, b)) and a != b:
-                dominates[j].append(i)
-                dominated_by[i] += 1
-    ranks = [0] * n
-    front = [i for i in range(n) if dominated_by[i] == 0]
+    if not points:
+        return []
+    p = np.asarray(points, dtype=float)
+    # dominates[i, j]: i is at least as good everywhere and better somewhere.
+    dominates = (p[:, None, :] >= p[None, :, :]).all(-1) & (p[:, None, :] > p[None, :, :]).any(-1)
+    remaining = dominates.sum(0)  # how many points dominate each one
+    ranks = np.full(len(p), -1)
     rank = 0
-    while front:
-        nxt = []
-        for i in front:
-            ranks[i] = rank
-            for j in dominates[i]:
-                dominated_by[j] -= 1
-                if dominated_by[j] == 0:
-                    nxt.append(j)
-        front, rank = nxt, rank + 1
-    return ranks
+    front = np.flatnonzero(remaining == 0)
+    while front.size:
+        ranks[front] = rank
+        remaining = remaining - dominates[front].sum(0)
+        remaining[ranks >= 0] = -1
+        front = np.flatnonzero(remaining == 0)
+        rank += 1
+    return ranks.tolist()
 
 
 def crowding(points: Sequence[tuple[float, ...]], ranks: Sequence[int]) -> list[float]:
     """NSGA-II crowding distance within each front (boundary points get infinity)."""
-    dist = [0.0] * len(points)
-    for rank in set(ranks):
-        members = [i for i, r in enumerate(ranks) if r == rank]
-        for m in range(len(points[0]) if points else 0):
-            members.sort(key=lambda i: points[i][m])
-            lo, hi = points[members[0]][m], points[members[-1]][m]
-            dist[members[0]] = dist[members[-1]] = math.inf
-            if hi == lo:
-                continue
-            for a, i, b in zip(members, members[1:], members[2:]):
-                dist[i] += (points[b][m] - points[a][m]) / (hi - lo)
-    return dist
+    if not points:
+        return []
+    p = np.asarray(points, dtype=float)
+    r = np.asarray(ranks)
+    dist = np.zeros(len(p))
+    for rank in np.unique(r):
+        members = np.flatnonzero(r == rank)
+        for m in range(p.shape[1]):
+            order = members[np.argsort(p[members, m], kind="stable")]
+            values = p[order, m]
+            span = values[-1] - values[0]
+            dist[order[0]] = dist[order[-1]] = math.inf
+            if span > 0 and len(order) > 2:
+                dist[order[1:-1]] += (values[2:] - values[:-2]) / span
+    return dist.tolist()
 
 
 class RegularizedEvolution(Strategy):
@@ -102,6 +98,7 @@ class RegularizedEvolution(Strategy):
         self.max_tries = max_tries
         self.population: list[dict[str, Any]] = []  # oldest first: {key, values, violation}
         self.told = 0
+        self._members: dict[str, Any] = {}  # key -> architecture of the living population
 
     @classmethod
     def options(cls) -> Sequence[tuple[str, Any, str]]:
@@ -128,7 +125,10 @@ class RegularizedEvolution(Strategy):
     def _tournament(self, ranking: list[tuple]) -> Any:
         picks = self.rng.sample(range(len(self.population)), min(self.sample_size, len(self.population)))
         best = max(picks, key=lambda i: ranking[i])
-        return self.space.from_string(self.population[best]["key"])
+        key = self.population[best]["key"]
+        if key not in self._members:  # after a resume: members come back from their strings
+            self._members[key] = self.space.from_string(key)
+        return self._members[key]
 
     def _child(self, ranking: list[tuple]) -> Any | None:
         for _ in range(3):  # a few parents before giving up on evolution for this proposal
@@ -168,8 +168,10 @@ class RegularizedEvolution(Strategy):
         if metrics.get("status", "ok") != "ok" or values is None:
             return  # remembered as seen, but a failed network is no parent
         self.population.append({"key": key, "values": list(values), "violation": self.problem.violation(metrics)})
+        # The canonical member (as a resumed run would parse it), so mutation sees the same value.
+        self._members[key] = arch if str(arch) == key else self.space.from_string(key)
         if len(self.population) > self.population_size:
-            self.population.pop(0)
+            self._members.pop(self.population.pop(0)["key"], None)
 
     def state_dict(self) -> dict[str, Any]:
         return {**self._base_state(), "population": self.population, "told": self.told}
@@ -177,4 +179,5 @@ class RegularizedEvolution(Strategy):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._load_base_state(state)
         self.population = [dict(m) for m in state["population"]]
+        self._members = {}
         self.told = state["told"]
