@@ -8,6 +8,12 @@ The study lives in ``storage`` (an SQLite URL inside the run directory for real 
 finished study trial: a study that a crash left ahead of the last checkpoint (duplicates answered,
 a proposal in flight) is replaced on resume by a copy holding exactly the committed trials, so a
 resumed run proposes what an uninterrupted one would have.
+
+Repeats: TPE on a discrete space soon proposes networks it has already evaluated. Such a proposal
+costs no budget; it is closed as failed (a repeat is no new observation: counted twice, it would
+sharpen the model around itself) and its nearest unseen neighbour (a one-dimension mutation) is
+proposed next. On NAS-Bench-Macro this takes the share of seeds finding the best network within
+150 evaluations from 69% to 99% (100 seeds), see ``benchmarks/search_quality.py``.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from nas.strategies.base import Strategy
 from search_spaces.errors import ConfigError
 
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
+NEIGHBOUR_TRIES = 20  # one-dimension mutations tried to find an unseen neighbour
 
 
 class OptunaStrategy(Strategy):
@@ -105,8 +112,14 @@ class OptunaStrategy(Strategy):
     def ask(self, n: int = 1) -> list[Any]:
         out: list[Any] = []
         tries = duplicates = 0
+        last = None
         while len(out) < n and tries < self.max_tries * n:
             tries += 1
+            if last is not None:
+                # The model's favourite is a network it has: evaluate its nearest unseen
+                # neighbour instead (a local step where TPE has concentrated).
+                self._enqueue_neighbour(last)
+                last = None
             if duplicates >= 10:
                 # The model keeps proposing networks it has: steer it to an unseen random member
                 # (TPE's known weakness on small discrete spaces) instead of giving up.
@@ -120,9 +133,12 @@ class OptunaStrategy(Strategy):
             arch = self._suggest(trial)
             key = self.space.key(arch)
             if key in self.seen:
-                # Optuna proposed a network it already has: answer from memory, spend no budget.
+                # Optuna proposed a network it already has: spend no budget on it, and close the
+                # trial as failed: a repeat is no new observation, and counting it twice would
+                # sharpen TPE's density around it and make it propose the same network again.
                 duplicates += 1
-                self._finish(trial, trial.params, self.values.get(key), self.violations.get(key))
+                last = arch
+                self._finish(trial, trial.params, None)
                 continue
             if not self._claim(arch):
                 self._finish(trial, trial.params, None)
@@ -132,6 +148,13 @@ class OptunaStrategy(Strategy):
             self._params[trial.number] = dict(trial.params)
             out.append(arch)
         return out
+
+    def _enqueue_neighbour(self, arch: Any) -> None:
+        for _ in range(NEIGHBOUR_TRIES):
+            candidate = self.space.mutate(arch, self.rng)
+            if self.space.key(candidate) not in self.seen:
+                self.study.enqueue_trial(self.space.to_choices(candidate), skip_if_exists=False)
+                return
 
     def _enqueue_unseen(self) -> None:
         for _ in range(1000):
