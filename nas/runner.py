@@ -299,7 +299,15 @@ class Run:
         while self._budget_left():
             asked = self.strategy.ask(1)
             if not asked:
-                self.stopped_because = "the strategy has nothing new to propose (space exhausted?)"
+                rejected = getattr(self.strategy, "rejected", 0)
+                if rejected:
+                    limits = ", ".join(f"{m} <= {b:g}" for m, b in self.problem.constraints.items())
+                    self.stopped_because = (
+                        f"no new feasible candidate: {rejected} proposals broke {limits} before "
+                        "training (relax the constraints or search a smaller-scale space)"
+                    )
+                else:
+                    self.stopped_because = "the strategy has nothing new to propose (space exhausted)"
                 log.info("run %s: %s", self.info.run_id, self.stopped_because)
                 return
             arch = asked[0]

@@ -201,3 +201,10 @@ def test_evaluator_registry_takes_new_names(tmp_path):
             make_evaluator("constant_test", valeu=2)
     finally:
         EVALUATORS.pop("constant_test")
+
+
+def test_constraints_no_member_meets_stop_the_run_with_the_reason(tmp_path):
+    result = nas.search(space="resnet", strategy="evolution", evaluator="cost", budget=3, out=tmp_path,
+                        max_macs=3e8)
+    assert result.trials.empty and result.best is None
+    assert "proposals broke macs <= 3e+08 before training" in result.stopped_because
