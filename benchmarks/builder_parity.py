@@ -1,8 +1,10 @@
 """Train-step time of our built models vs torchvision's, interleaved in one process.
 
 For efficientnet_b0 and resnet50: forward + backward + SGD step on one batch, both models in train
-mode, same batch, same thread count. Runs alternate (ours, theirs, ours, theirs, ...) after a
-warm-up so that machine noise hits both alike; the ratio of medians is printed (target <= 1.02).
+mode, same batch, same thread count. Runs alternate (ours, theirs, theirs, ours, ...) after a
+warm-up so that machine noise hits both alike; printed are the medians, the median of the
+per-round ratios (each round times both models back to back, so slow drifts of a shared machine
+cancel) and its interquartile range, which shows how far noise reaches (target <= 1.02).
 
 Defaults (batch 8 at 128 px, 2 threads) keep a full run to a few minutes on a 2-core CPU; pass
 ``--resolution 224`` for the models' native size.
@@ -30,7 +32,7 @@ def step_time(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tenso
     return time.perf_counter() - start
 
 
-def compare(name: str, batch: int, resolution: int, repeats: int) -> tuple[float, float]:
+def compare(name: str, batch: int, resolution: int, repeats: int) -> tuple[float, float, list[float]]:
     torch.manual_seed(0)
     x = torch.randn(batch, 3, resolution, resolution)
     y = torch.randint(0, 1000, (batch,))
@@ -45,7 +47,8 @@ def compare(name: str, batch: int, resolution: int, repeats: int) -> tuple[float
             t = step_time(models[key], opts[key], x, y)
             if i >= 2:
                 times[key].append(t)
-    return statistics.median(times["ours"]), statistics.median(times["torchvision"])
+    ratios = [a / b for a, b in zip(times["ours"], times["torchvision"])]
+    return statistics.median(times["ours"]), statistics.median(times["torchvision"]), ratios
 
 
 def main() -> None:
@@ -57,10 +60,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"batch {args.batch}, {args.resolution}px, {args.threads} threads, {args.repeats} interleaved repeats")
-    print(f"{'model':<18}{'ours ms':>10}{'tv ms':>10}{'ratio':>8}")
+    print(f"{'model':<18}{'ours ms':>10}{'tv ms':>10}{'ratio':>8}{'ratio IQR':>16}")
     for name in ("efficientnet_b0", "resnet50"):
-        ours, theirs = compare(name, args.batch, args.resolution, args.repeats)
-        print(f"{name:<18}{ours * 1e3:>10.1f}{theirs * 1e3:>10.1f}{ours / theirs:>8.3f}")
+        ours, theirs, ratios = compare(name, args.batch, args.resolution, args.repeats)
+        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        print(f"{name:<18}{ours * 1e3:>10.1f}{theirs * 1e3:>10.1f}{statistics.median(ratios):>8.3f}"
+              f"{q1:>8.3f}-{q3:.3f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from evaluators.base import Reporter
+from evaluators.base import EvaluationFailed, Reporter
 from evaluators.cost import cost
 from evaluators.data import dataset_from_options
 from evaluators.training import TrainConfig, fit
@@ -137,7 +137,13 @@ class ProxyEvaluator:
                 TensorDataset(*train), batch_size=self.train.batch_size, shuffle=True,
                 generator=torch.Generator().manual_seed(seed), drop_last=len(train[1]) > self.train.batch_size,
             )
-            result = fit(model, loader, val, self.train, self.device, report=report, deadline=deadline)
+            try:
+                result = fit(model, loader, val, self.train, self.device, report=report, deadline=deadline)
+            except (torch.OutOfMemoryError, MemoryError) as exc:
+                del model, loader
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                raise EvaluationFailed("oom", " ".join(str(exc).split())[:200]) from None
         c = cost(arch, self.num_classes)
         log.debug("%s: %.2f%% in %.1f s at %d px", key, result.accuracy, result.train_s, pixels)
         return {

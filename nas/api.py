@@ -21,7 +21,7 @@ from nas.problem import default_direction, pareto_rows, parse_constraints, parse
 from nas.runner import Progress, Run, RunInfo
 from nas.store import RunDir, atomic_write_text, read_leaderboard, run_dir
 from nas.strategies.base import Problem
-from search_spaces.errors import ConfigError, NasError
+from search_spaces.errors import ConfigError, NasError, unknown
 from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def search(
     data: str | Mapping[str, Any] | None = None,
     evaluator_options: Mapping[str, Any] | None = None,
     backend: str = "local",
+    pruner: str = "none",
     **options: Any,
 ) -> SearchResult:
     """Run a search and return its trials and best architecture.
@@ -84,6 +85,7 @@ def search(
     ``arch -> dict`` (``accuracy`` is maximised unless ``objectives`` says otherwise).
     ``options``: the strategy's options (``population=50``, ``sampler="tpe"``).
     ``objectives``: ``"accuracy"``, ``["accuracy", "latency_ms:min"]``...
+    ``pruner``: ``"median"`` or ``"asha"`` stops evaluations whose per-epoch reports trail the others.
     ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
     With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
     saved settings; ``budget``/``budget_hours`` may be raised.
@@ -91,7 +93,7 @@ def search(
     cfg = run_defaults()
     cfg.update(
         seed=seed, out=str(out), budget=budget, budget_hours=budget_hours, resume=resume,
-        run_id=run_id, backend=backend, max_params=max_params, max_macs=max_macs,
+        run_id=run_id, backend=backend, pruner=pruner, max_params=max_params, max_macs=max_macs,
         max_latency_ms=max_latency_ms, progress=bool(progress),
     )
     if space is not None:
@@ -227,6 +229,10 @@ def start(
     from nas.backends import make_backend
 
     make_backend(cfg["backend"])
+    from nas.pruning import PRUNERS
+
+    if cfg["pruner"] not in PRUNERS:
+        raise unknown("pruner", cfg["pruner"], PRUNERS)
     given = cfg.get("run_id") not in (None, "")
     if rdir is None and given:
         rdir = run_dir(out, _run_id(cfg, space_obj, strategy_name))
@@ -247,7 +253,7 @@ def start(
         space_obj, strategy, evaluator_obj, problem, run_dir=rdir.path, budget=budget,
         budget_hours=budget_hours, seed=seed, backend=cfg["backend"], out=out,
         info=RunInfo(rdir.run_id, space_obj.name, strategy_name, str(evaluator_obj.name), seed),
-        on_trial=on_trial,
+        on_trial=on_trial, pruner=cfg["pruner"],
     )
     if on_start is not None:
         on_start(rdir.run_id, budget, problem.objectives[0].metric)

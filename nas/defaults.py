@@ -21,6 +21,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "max_params": None,
     "max_macs": None,
     "max_latency_ms": None,
+    "pruner": "none",  # none | median | asha: stop evaluations that report poor epochs early
     "backend": "local",
     "out": "results",
     "run_id": None,  # default: <time>-<space>-<strategy>
@@ -47,6 +48,8 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
   budget=20                  unique evaluations (failed ones count); budget=null: time only
   budget_hours=H             wall-time budget, summed across resumes
   seed=0                     same seed + same settings = same trials
+  pruner=none                median | asha: stop trainings whose epochs trail the others
+                             (Optuna's MedianPruner / successive halving), status=pruned
   objectives=[accuracy]      metric[:max|min], several for a Pareto search:
                              objectives=[accuracy,latency_ms:min]
   max_params=N max_macs=N max_latency_ms=X   constraints (or constraints.<metric>=X)

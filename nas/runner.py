@@ -28,10 +28,11 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from evaluators.base import TrialPruned
+from evaluators.base import EvaluationFailed, TrialPruned
 from evaluators.registry import as_evaluator
 from nas.backends import make_backend
 from nas.problem import best_row, best_so_far, pareto_rows, plain_rows
+from nas.pruning import Pruning
 from nas.store import (
     TRIAL_COLUMNS,
     TRIAL_TAIL,
@@ -158,7 +159,11 @@ def normalise_metrics(raw: Any, problem: Problem) -> tuple[dict[str, Any], str, 
 
 
 def _error_text(exc: BaseException) -> str:
+    """``diverged: ...`` / ``oom: ...`` / ``timeout: ...`` for failures an evaluator names,
+    ``<type>: <message>`` for any other exception."""
     message = " ".join(str(exc).split()) or repr(exc)
+    if isinstance(exc, EvaluationFailed):
+        return message
     return f"{type(exc).__name__}: {message}"
 
 
@@ -189,6 +194,7 @@ class Run:
         out: str | Path | None = None,
         info: RunInfo | None = None,
         on_trial: Callable[[Progress], None] | None = None,
+        pruner: str = "none",
     ) -> None:
         if budget is None and budget_hours is None:
             raise NasError("a run needs a budget: budget=N evaluations and/or budget_hours=H")
@@ -214,6 +220,7 @@ class Run:
             seed=seed,
         )
         self.on_trial = on_trial
+        self.pruning = Pruning(pruner, self.problem.objectives[0]) if pruner != "none" else None
         self.stopped_because = ""
         self._c = _Counters()
         self._best: float | None = None
@@ -352,6 +359,8 @@ class Run:
             reported.update(metrics)
             if hook is not None:
                 hook(arch, step, metrics)
+            if self.pruning is not None:
+                self.pruning.report(step, metrics)
 
         start = time.perf_counter()
         stamp = _now()
@@ -360,6 +369,8 @@ class Run:
         except Exception as exc:  # noqa: BLE001 - a strategy's bad proposal is a failed trial
             key = str(arch)
             return Trial(self._c.trials, key, "failed", {}, 0.0, stamp, _error_text(exc))
+        if self.pruning is not None:
+            self.pruning.begin()
         try:
             raw = self.backend.evaluate(self.evaluator, arch, report)
             metrics, status, error = normalise_metrics(raw, self.problem)
@@ -370,6 +381,8 @@ class Run:
             metrics, status, error = {}, "failed", _error_text(exc)
         if status != "ok" and status != "pruned":
             metrics = {}
+        if self.pruning is not None:
+            self.pruning.end(status, metrics)
         wall = time.perf_counter() - start
         return Trial(self._c.trials, key, status, metrics, wall, stamp, error)
 
@@ -415,6 +428,7 @@ class Run:
             "seen": self._c.seen,
             "strategy_name": self.info.strategy,
             "strategy": self.strategy.state_dict(),
+            "pruning": self.pruning.state_dict() if self.pruning is not None else [],
         }
         atomic_write_json(self.dir.state, state)
 
@@ -454,6 +468,8 @@ class Run:
             seen={str(k): dict(v) for k, v in state["seen"].items()},
             skipped=int(state.get("skipped", 0)), duplicates=int(state.get("duplicates", 0)),
         )
+        if self.pruning is not None:
+            self.pruning.load_state_dict(state.get("pruning", []))
         self._restore_trials()
         self._restore_best()
         self._sync_leaderboard()

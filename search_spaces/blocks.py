@@ -6,6 +6,7 @@ has the same layers, parameter count and cost as torchvision's model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
@@ -44,7 +45,10 @@ class LayerNorm2d(nn.LayerNorm):
 def _se(layer: LayerLayout) -> nn.Module:
     if layer.se_hard:  # MobileNetV3: ReLU squeeze, hard-sigmoid gate
         return SqueezeExcitation(layer.mid_channels, layer.se_channels, nn.ReLU, nn.Hardsigmoid)
-    return SqueezeExcitation(layer.mid_channels, layer.se_channels, activation(layer.act))
+    act = activation(layer.act)
+    if layer.act != "gelu":  # as torchvision's EfficientNet: the squeeze activation works in place
+        act = partial(act, inplace=True)
+    return SqueezeExcitation(layer.mid_channels, layer.se_channels, act)
 
 
 class _Residual(nn.Module):
@@ -59,7 +63,8 @@ class _Residual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
         if self.use_res:
-            out = self.stochastic_depth(out) + x
+            out = self.stochastic_depth(out)
+            out += x  # in place, as torchvision: one tensor less per block
         return out
 
 
@@ -139,8 +144,9 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.act(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.act(self.stochastic_depth(out) + identity)
+        out = self.stochastic_depth(self.bn2(self.conv2(out)))
+        out += identity
+        return self.act(out)
 
 
 class Bottleneck(nn.Module):
@@ -163,8 +169,9 @@ class Bottleneck(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.act(self.bn1(self.conv1(x)))
         out = self.act(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.act(self.stochastic_depth(out) + identity)
+        out = self.stochastic_depth(self.bn3(self.conv3(out)))
+        out += identity
+        return self.act(out)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -244,9 +251,9 @@ def make_head(head: HeadLayout, num_classes: int) -> nn.Module:
     layers.append(nn.Flatten(1))
     width = head.channels or head.in_channels
     if head.hidden:
-        layers += [nn.Linear(width, head.hidden), activation(head.act)()]
+        layers += [nn.Linear(width, head.hidden), _inplace(head.act)(inplace=True)]
         width = head.hidden
     if head.dropout:
-        layers.append(nn.Dropout(head.dropout))
+        layers.append(nn.Dropout(head.dropout, inplace=True))
     layers.append(nn.Linear(width, num_classes))
     return nn.Sequential(*layers)

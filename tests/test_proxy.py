@@ -126,3 +126,21 @@ def test_a_proxy_search_runs_end_to_end(tmp_path):
     assert result.trials["accuracy"].between(0, 100).all()
     assert result.trials["train_resolution"].tolist() == [24, 24]
     assert (result.run_dir / "progress.png").is_file() and (tmp_path / "leaderboard.csv").is_file()
+
+
+def test_out_of_memory_is_a_failure_named_oom(monkeypatch):
+    import evaluators.proxy as proxy_module
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(proxy_module, "fit", exhausted)
+    with pytest.raises(EvaluationFailed, match="^oom: CUDA out of memory"):
+        ProxyEvaluator(data=DATA, epochs=1)(SMALL)
+
+
+def test_a_diverging_training_is_a_failed_row_and_the_run_completes(tmp_path):
+    result = nas.search(space="resnet", strategy="random", evaluator="proxy", budget=2, seed=0, out=tmp_path,
+                        data=DATA, evaluator_options={"epochs": 1, "optimizer": "sgd", "lr": float("inf")})
+    assert list(result.trials["status"]) == ["failed", "failed"]
+    assert result.trials["error"].str.startswith("diverged: ").all() and result.best is None

@@ -77,3 +77,21 @@ def test_efficientnet_family_comes_from_b0_by_the_scaling_table(shared_dir):
 def test_unknown_reference_name_suggests_close_matches():
     with pytest.raises(UnknownNameError, match="did you mean resnet50"):
         zoo.reference("resnet05")
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "resnet50", "mobilenet_v3_small"])
+def test_training_step_runs_the_same_operations_as_torchvision(name):
+    """Same aten ops, same counts, forward and backward: equal speed by construction, not luck."""
+    import collections
+
+    from torch.profiler import profile
+
+    x, y = torch.randn(2, 3, 64, 64), torch.tensor([1, 2])
+    counts = []
+    for model in (build_model(zoo.reference(name)), getattr(torchvision.models, name)()):
+        model.train()
+        with profile() as prof:
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+        counts.append(collections.Counter({e.key: e.count for e in prof.key_averages()}))
+    ours, theirs = counts
+    assert {op: (ours[op], theirs[op]) for op in ours | theirs if ours[op] != theirs[op]} == {}
