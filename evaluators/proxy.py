@@ -52,6 +52,27 @@ def _threads(n: int | None):
         torch.set_num_threads(before)
 
 
+def require_architectures(space: Any, evaluator: str) -> int | None:
+    """Refuse spaces whose members are not Architectures; the space's base resolution (or None)."""
+    import random
+
+    member = space.sample(random.Random(0))
+    if not isinstance(member, Architecture):
+        raise ConfigError(
+            f"evaluator {evaluator} builds Architecture members; space {space.name} yields "
+            f"{type(member).__name__} (give a callable evaluator for such a space)"
+        )
+    return getattr(space, "base_resolution", None)
+
+
+def scaled_resolution(arch: Architecture, resolution: int | None, base: int | None) -> int:
+    """``arch.resolution`` scaled so that the space's ``base`` becomes ``resolution`` pixels
+    (``resolution=None``: the architecture's own)."""
+    if resolution is None:
+        return arch.resolution
+    return max(8, round(arch.resolution * resolution / (base or arch.resolution)))
+
+
 class ProxyEvaluator:
     """Train a few epochs on ``data`` (digits by default); report validation accuracy in %."""
 
@@ -103,22 +124,11 @@ class ProxyEvaluator:
 
     def check_space(self, space: Any) -> None:
         """Refuse spaces whose members are not Architectures; learn the space's base resolution."""
-        import random
-
-        member = space.sample(random.Random(0))
-        if not isinstance(member, Architecture):
-            raise ConfigError(
-                f"evaluator proxy trains Architecture members; space {space.name} yields "
-                f"{type(member).__name__} (give a callable evaluator for such a space)"
-            )
-        self.base_resolution = getattr(space, "base_resolution", None)
+        self.base_resolution = require_architectures(space, self.name)
 
     def train_resolution(self, arch: Architecture) -> int:
         """Pixels a candidate trains at: its resolution scaled like the space's base to ``resolution``."""
-        if self.resolution is None:
-            return arch.resolution
-        base = self.base_resolution or arch.resolution
-        return max(8, round(arch.resolution * self.resolution / base))
+        return scaled_resolution(arch, self.resolution, self.base_resolution)
 
     def __call__(self, arch: Architecture | str, report: Reporter | None = None) -> dict[str, float]:
         if isinstance(arch, str):

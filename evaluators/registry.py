@@ -28,6 +28,7 @@ def _cost(num_classes: int = 1000) -> CostEvaluator:
 
 EVALUATORS: dict[str, Factory | str] = {
     "proxy": "evaluators.proxy:ProxyEvaluator",
+    "zero_cost": "evaluators.zero_cost:ZeroCostEvaluator",
     "nasbench_macro": "evaluators.tabular:NasBenchMacro",
     "cost": _cost,
 }
