@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from evaluators.base import EvaluationFailed, Reporter
 from evaluators.cost import cost
@@ -71,6 +71,20 @@ def scaled_resolution(arch: Architecture, resolution: int | None, base: int | No
     if resolution is None:
         return arch.resolution
     return max(8, round(arch.resolution * resolution / (base or arch.resolution)))
+
+
+def tensor_loader(split: tuple[torch.Tensor, torch.Tensor], batch_size: int, seed: int) -> DataLoader:
+    """Shuffled batches of in-memory tensors, each fetched by one indexing operation.
+
+    A batch sampler with ``batch_size=None`` hands the dataset whole index lists, so a batch is
+    one tensor gather instead of ``batch_size`` item lookups and a collate.
+    """
+    dataset = TensorDataset(*split)
+    sampler = BatchSampler(
+        RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)), batch_size,
+        drop_last=len(dataset) > batch_size,
+    )
+    return DataLoader(dataset, sampler=sampler, batch_size=None)
 
 
 class ProxyEvaluator:
@@ -143,10 +157,7 @@ class ProxyEvaluator:
         with _threads(self.threads), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = build_model(arch, self.num_classes)
-            loader = DataLoader(
-                TensorDataset(*train), batch_size=self.train.batch_size, shuffle=True,
-                generator=torch.Generator().manual_seed(seed), drop_last=len(train[1]) > self.train.batch_size,
-            )
+            loader = tensor_loader(train, self.train.batch_size, seed)
             try:
                 result = fit(model, loader, val, self.train, self.device, report=report, deadline=deadline)
             except (torch.OutOfMemoryError, MemoryError) as exc:

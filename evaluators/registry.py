@@ -119,11 +119,15 @@ class FunctionEvaluator:
 
     def __call__(self, arch: Any, report: Reporter | None = None) -> Any:
         if self._takes_report:
-            return self.fn(arch, report)
+            return self.fn(arch, report if report is not None else _ignore)
         return self.fn(arch)
 
     def __repr__(self) -> str:
         return f"FunctionEvaluator({self.name!r})"
+
+
+def _ignore(step: int, metrics: dict[str, float]) -> None:
+    """The reporter a user function gets when nothing listens (it may always call it)."""
 
 
 def _takes_report(fn: Callable[..., Any]) -> bool:

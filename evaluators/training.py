@@ -186,7 +186,8 @@ def fit(
     report: Callable[[int, dict[str, float]], None] | None = None,
     deadline: float | None = None,
 ) -> FitResult:
-    """Train for ``cfg.epochs``, evaluating on ``val`` after each epoch and reporting it."""
+    """Train for ``cfg.epochs``; evaluate on ``val`` after each epoch when ``report`` watches the
+    curve (pruning), otherwise after the last one only."""
     model.to(device, memory_format=_memory_format(cfg.channels_last))
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, len(loader))
@@ -196,6 +197,8 @@ def fit(
     for epoch in range(1, cfg.epochs + 1):
         train_loss = train_epoch(model, loader, optimizer, scheduler, criterion, device, cfg.amp, deadline,
                                  cfg.channels_last)
+        if report is None and epoch < cfg.epochs:
+            continue  # nobody watches the curve: evaluate once, at the end
         recalibrate_batchnorm(model, loader, device, cfg.bn_recalibration, cfg.channels_last)
         accuracy, loss = evaluate(model, *val, device=device, amp=cfg.amp, channels_last=cfg.channels_last)
         if not math.isfinite(loss):

@@ -372,7 +372,9 @@ class Run:
         if self.pruning is not None:
             self.pruning.begin()
         try:
-            raw = self.backend.evaluate(self.evaluator, arch, report)
+            # Without a listener, no reporter: a training evaluator then skips per-epoch validation.
+            listening = hook is not None or self.pruning is not None
+            raw = self.backend.evaluate(self.evaluator, arch, report if listening else None)
             metrics, status, error = normalise_metrics(raw, self.problem)
         except TrialPruned as exc:
             metrics, status, error = dict(reported), "pruned", str(exc) or None
