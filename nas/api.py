@@ -76,6 +76,8 @@ def search(
     evaluator_options: Mapping[str, Any] | None = None,
     backend: str = "local",
     pruner: str = "none",
+    prescreen: str | None = None,
+    prescreen_keep: float = 0.25,
     **options: Any,
 ) -> SearchResult:
     """Run a search and return its trials and best architecture.
@@ -85,6 +87,8 @@ def search(
     ``arch -> dict`` (``accuracy`` is maximised unless ``objectives`` says otherwise).
     ``options``: the strategy's options (``population=50``, ``sampler="tpe"``).
     ``objectives``: ``"accuracy"``, ``["accuracy", "latency_ms:min"]``...
+    ``prescreen``: a zero-cost proxy (``"naswot"``...) that picks the best ``prescreen_keep`` share
+    of the strategy's proposals for evaluation.
     ``pruner``: ``"median"`` or ``"asha"`` stops evaluations whose per-epoch reports trail the others.
     ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
     With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
@@ -93,7 +97,8 @@ def search(
     cfg = run_defaults()
     cfg.update(
         seed=seed, out=str(out), budget=budget, budget_hours=budget_hours, resume=resume,
-        run_id=run_id, backend=backend, pruner=pruner, max_params=max_params, max_macs=max_macs,
+        run_id=run_id, backend=backend, pruner=pruner, prescreen=prescreen, prescreen_keep=prescreen_keep,
+        max_params=max_params, max_macs=max_macs,
         max_latency_ms=max_latency_ms, progress=bool(progress),
     )
     if space is not None:
@@ -233,6 +238,7 @@ def start(
 
     if cfg["pruner"] not in PRUNERS:
         raise unknown("pruner", cfg["pruner"], PRUNERS)
+    screen = _prescreen_score(cfg, space_obj)
     given = cfg.get("run_id") not in (None, "")
     if rdir is None and given:
         rdir = run_dir(out, _run_id(cfg, space_obj, strategy_name))
@@ -249,6 +255,10 @@ def start(
     cfg["run_id"] = rdir.run_id
     _write_config(rdir, cfg, space_obj if space is not None else None)
     strategy = _with_run_storage(strategy, strategy_name, strategy_opts, space_obj, problem, seed, rdir)
+    if screen is not None:
+        from nas.strategies.prescreen import Prescreened
+
+        strategy = Prescreened(strategy, screen, cfg["prescreen_keep"], label=cfg["prescreen"])
     run = Run(
         space_obj, strategy, evaluator_obj, problem, run_dir=rdir.path, budget=budget,
         budget_hours=budget_hours, seed=seed, backend=cfg["backend"], out=out,
@@ -265,6 +275,23 @@ def start(
         pareto=pareto_rows(trials, problem).reset_index(drop=True), problem=problem,
         space=space_obj, config=cfg, stopped_because=run.stopped_because,
     )
+
+
+def _prescreen_score(cfg: Mapping[str, Any], space: SearchSpace) -> Callable[[Any], float] | None:
+    """The zero-cost score that pre-screens proposals (None without ``prescreen``); checked here,
+    before anything is written."""
+    name, keep = cfg.get("prescreen"), cfg.get("prescreen_keep")
+    if name in (None, "", "none"):
+        return None
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        raise ConfigError(f"prescreen_keep: must be a number in (0, 1], got {keep!r}")
+    from evaluators.zero_cost import PROXIES, ZeroCostEvaluator
+
+    if name not in PROXIES:
+        raise unknown("prescreen", name, PROXIES)
+    scorer = ZeroCostEvaluator(data=cfg.get("data") or {"name": "digits"}, proxy=str(name))
+    scorer.check_space(space)
+    return lambda arch: scorer(arch)["zero_cost"]
 
 
 def _budgets(cfg: Mapping[str, Any]) -> tuple[int | None, float | None]:

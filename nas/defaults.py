@@ -21,7 +21,9 @@ RUN_DEFAULTS: dict[str, Any] = {
     "max_params": None,
     "max_macs": None,
     "max_latency_ms": None,
-    "pruner": "none",  # none | median | asha: stop evaluations that report poor epochs early
+    "pruner": "none",
+    "prescreen": None,  # a zero-cost proxy: evaluate only the best-scoring share of proposals
+    "prescreen_keep": 0.25,  # none | median | asha: stop evaluations that report poor epochs early
     "backend": "local",
     "out": "results",
     "run_id": None,  # default: <time>-<space>-<strategy>
@@ -50,6 +52,8 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
   seed=0                     same seed + same settings = same trials
   pruner=none                median | asha: stop trainings whose epochs trail the others
                              (Optuna's MedianPruner / successive halving), status=pruned
+  prescreen=naswot           score 1/prescreen_keep proposals per evaluation with a zero-cost
+  prescreen_keep=0.25        proxy (synflow, naswot, grad_norm, snip) and evaluate the best
   objectives=[accuracy]      metric[:max|min], several for a Pareto search:
                              objectives=[accuracy,latency_ms:min]
   max_params=N max_macs=N max_latency_ms=X   constraints (or constraints.<metric>=X)

@@ -71,3 +71,18 @@ def test_an_empty_imagefolder_is_an_error(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(ConfigError, match="no images|Found no valid file"):
         dataset_from_options({"name": "imagefolder", "root": str(tmp_path)})
+
+
+def test_cifar10_without_files_or_network_says_where_to_put_them(tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # never download, even where we could
+    with pytest.raises(ConfigError) as error:
+        dataset_from_options({"name": "cifar10", "root": str(tmp_path)})
+    message = str(error.value)
+    assert message.startswith("data.root: cifar10 is not in") and "'cifar-10-batches-py'" in message
+    assert "\n" not in message

@@ -51,3 +51,33 @@ def test_a_zero_cost_search_maximises_the_score(tmp_path):
                         out=tmp_path, data=DATA, evaluator_options={"proxy": "naswot", "batch_size": 16})
     assert list(result.trials["status"]) == ["ok"] * 3
     assert result.best["zero_cost"] == result.trials["zero_cost"].max()
+
+
+def test_prescreening_evaluates_only_the_best_scoring_share(tmp_path):
+    calls = []
+
+    def scored_by_table(arch):
+        calls.append(arch)
+        return {"accuracy": 1.0}
+
+    result = nas.search(space="nasbench_macro", strategy="random", evaluator=scored_by_table, budget=4,
+                        seed=0, out=tmp_path, prescreen="params", prescreen_keep=0.25)
+    assert len(calls) == 4 and len(result.trials) == 4
+    # Each evaluated network had the most parameters of the four proposals it was chosen from.
+    from nas.strategies import make_strategy
+    from search_spaces import load_space
+
+    space = load_space("nasbench_macro")
+    replay = make_strategy("random", space, seed=0)
+    for arch in calls:
+        pool = replay.ask(4)
+        assert space.key(arch) == space.key(max(pool, key=lambda a: cost(a, 10).params))
+
+
+def test_bad_prescreen_settings_are_one_line_errors(tmp_path):
+    with pytest.raises(NasError, match="unknown prescreen 'naswt' \\(did you mean naswot"):
+        nas.search(space="nasbench_macro", evaluator="cost", budget=2, out=tmp_path, prescreen="naswt")
+    with pytest.raises(NasError, match="prescreen_keep: must be a number in \\(0, 1\\]"):
+        nas.search(space="nasbench_macro", evaluator="cost", budget=2, out=tmp_path, prescreen="params",
+                   prescreen_keep=0)
+    assert not (tmp_path / "runs").exists()
