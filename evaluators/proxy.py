@@ -169,7 +169,7 @@ class ProxyEvaluator:
         log.debug("%s: %.2f%% in %.1f s at %d px", key, result.accuracy, result.train_s, pixels)
         return {
             "accuracy": result.accuracy,
-            "val_loss": result.loss,
+            "loss": result.loss,  # validation cross-entropy
             "train_loss": result.train_loss,
             "params": c.params,
             "macs": c.macs,

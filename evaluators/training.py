@@ -204,5 +204,5 @@ def fit(
         if not math.isfinite(loss):
             raise EvaluationFailed("diverged", f"validation loss is {loss} after epoch {epoch}")
         if report is not None:
-            report(epoch, {"accuracy": accuracy, "val_loss": loss, "train_loss": train_loss})
+            report(epoch, {"accuracy": accuracy, "loss": loss, "train_loss": train_loss})
     return FitResult(accuracy, loss, train_loss, cfg.epochs, time.perf_counter() - start)

@@ -86,3 +86,18 @@ def test_cifar10_without_files_or_network_says_where_to_put_them(tmp_path, monke
     message = str(error.value)
     assert message.startswith("data.root: cifar10 is not in") and "'cifar-10-batches-py'" in message
     assert "\n" not in message
+
+
+def test_a_network_trains_on_an_imagefolder(tmp_path):
+    from evaluators.proxy import ProxyEvaluator
+
+    rng = np.random.default_rng(1)
+    for cls, colour in (("red", 0), ("blue", 2)):
+        (tmp_path / cls).mkdir()
+        for i in range(40):
+            pixels = rng.integers(0, 60, (24, 24, 3), dtype=np.uint8)
+            pixels[..., colour] += 150
+            Image.fromarray(pixels).save(tmp_path / cls / f"{i}.png")
+    proxy = ProxyEvaluator(data={"name": "imagefolder", "root": str(tmp_path)}, epochs=3, batch_size=16)
+    metrics = proxy("resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool")
+    assert proxy.num_classes == 2 and metrics["accuracy"] >= 75  # colour is easy to learn

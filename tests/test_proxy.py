@@ -34,7 +34,7 @@ def test_metrics_are_real_training_results(proxy):
     assert 20 < metrics["accuracy"] <= 100 and (metrics["accuracy"] * 80 / 100) % 1 < 1e-9
     expected = cost(SMALL, 10)
     assert (metrics["params"], metrics["macs"]) == (expected.params, expected.macs)
-    assert metrics["epochs"] == 2 and metrics["train_s"] > 0 and math.isfinite(metrics["val_loss"])
+    assert metrics["epochs"] == 2 and metrics["train_s"] > 0 and math.isfinite(metrics["loss"])
 
 
 def test_a_score_depends_on_the_architecture_not_on_the_order(proxy):
@@ -42,7 +42,7 @@ def test_a_score_depends_on_the_architecture_not_on_the_order(proxy):
     second = [proxy(OTHER)["accuracy"], proxy(SMALL)["accuracy"]]
     assert first == second[::-1]
     other_seed = ProxyEvaluator(data=DATA, epochs=2, batch_size=32, seed=1)
-    assert other_seed(SMALL)["val_loss"] != proxy(SMALL)["val_loss"]
+    assert other_seed(SMALL)["loss"] != proxy(SMALL)["loss"]
 
 
 def test_evaluation_leaves_the_callers_rng_and_threads_alone(proxy):
