@@ -96,6 +96,7 @@ class ProxyEvaluator:
         self,
         data: Mapping[str, Any] | None = None,
         epochs: int = 3,
+        steps: int | None = None,
         batch_size: int = 64,
         optimizer: str = "adamw",
         lr: float = 0.004,
@@ -111,7 +112,7 @@ class ProxyEvaluator:
         timeout_s: float | None = None,
     ) -> None:
         self.train = TrainConfig(
-            epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+            epochs=epochs, steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
             label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, amp=amp,
             bn_recalibration=bn_recalibration,
         )
@@ -175,5 +176,6 @@ class ProxyEvaluator:
             "macs": c.macs,
             "train_resolution": pixels,
             "epochs": result.epochs,
+            "steps": result.steps,
             "train_s": result.train_s,
         }

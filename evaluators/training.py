@@ -26,6 +26,7 @@ class TrainConfig:
     """How a network is trained."""
 
     epochs: int = 3
+    steps: int | None = None  # optimizer steps instead of epochs (the last epoch may be partial)
     batch_size: int = 64
     optimizer: str = "adamw"
     lr: float = 0.004
@@ -46,6 +47,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
+                                       or self.steps < 1):
+            raise ConfigError(f"steps: must be an integer >= 1 or null, got {self.steps!r}")
         for name in ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "momentum"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -73,7 +77,7 @@ def make_scheduler(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """Linear warm-up, then cosine decay to zero; stepped once per batch."""
-    total = max(1, cfg.epochs * steps_per_epoch)
+    total = max(1, cfg.steps or cfg.epochs * steps_per_epoch)
     warmup = min(total - 1, round(cfg.warmup_epochs * steps_per_epoch))
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup))
     if warmup <= 0:
@@ -101,13 +105,17 @@ def train_epoch(
     amp: bool = False,
     deadline: float | None = None,
     channels_last: bool = False,
+    max_steps: int | None = None,
 ) -> float:
-    """One pass over ``loader``; the mean training loss. EvaluationFailed on a non-finite loss
+    """One pass over ``loader`` (its first ``max_steps`` batches); the mean training loss.
+    EvaluationFailed on a non-finite loss
     (``diverged``) or when ``deadline`` (a ``time.monotonic()`` value) passes (``timeout``)."""
     model.train()
     total, count = 0.0, 0
     layout = _memory_format(channels_last)
-    for images, labels in loader:
+    for step, (images, labels) in enumerate(loader):
+        if max_steps is not None and step >= max_steps:
+            break
         images = images.to(device, non_blocking=True, memory_format=layout)
         labels = labels.to(device, non_blocking=True)
         with _autocast(device, amp):
@@ -175,6 +183,7 @@ class FitResult:
     train_loss: float  # mean training loss of the last epoch
     epochs: int
     train_s: float
+    steps: int = 0
 
 
 def fit(
@@ -186,7 +195,7 @@ def fit(
     report: Callable[[int, dict[str, float]], None] | None = None,
     deadline: float | None = None,
 ) -> FitResult:
-    """Train for ``cfg.epochs``; evaluate on ``val`` after each epoch when ``report`` watches the
+    """Train for ``cfg.epochs`` (or ``cfg.steps``); evaluate on ``val`` after each epoch when ``report`` watches the
     curve (pruning), otherwise after the last one only."""
     model.to(device, memory_format=_memory_format(cfg.channels_last))
     optimizer = make_optimizer(model, cfg)
@@ -194,10 +203,16 @@ def fit(
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     start = time.perf_counter()
     accuracy = loss = train_loss = math.nan
-    for epoch in range(1, cfg.epochs + 1):
+    per_epoch = len(loader)
+    total = cfg.steps or cfg.epochs * per_epoch
+    epochs = math.ceil(total / per_epoch)
+    done = 0
+    for epoch in range(1, epochs + 1):
+        todo = min(per_epoch, total - done)
         train_loss = train_epoch(model, loader, optimizer, scheduler, criterion, device, cfg.amp, deadline,
-                                 cfg.channels_last)
-        if report is None and epoch < cfg.epochs:
+                                 cfg.channels_last, max_steps=todo)
+        done += todo
+        if report is None and epoch < epochs:
             continue  # nobody watches the curve: evaluate once, at the end
         recalibrate_batchnorm(model, loader, device, cfg.bn_recalibration, cfg.channels_last)
         accuracy, loss = evaluate(model, *val, device=device, amp=cfg.amp, channels_last=cfg.channels_last)
@@ -205,4 +220,4 @@ def fit(
             raise EvaluationFailed("diverged", f"validation loss is {loss} after epoch {epoch}")
         if report is not None:
             report(epoch, {"accuracy": accuracy, "loss": loss, "train_loss": train_loss})
-    return FitResult(accuracy, loss, train_loss, cfg.epochs, time.perf_counter() - start)
+    return FitResult(accuracy, loss, train_loss, epochs, time.perf_counter() - start, done)

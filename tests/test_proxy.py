@@ -144,3 +144,12 @@ def test_a_diverging_training_is_a_failed_row_and_the_run_completes(tmp_path):
                         data=DATA, evaluator_options={"epochs": 1, "optimizer": "sgd", "lr": float("inf")})
     assert list(result.trials["status"]) == ["failed", "failed"]
     assert result.trials["error"].str.startswith("diverged: ").all() and result.best is None
+
+
+def test_a_step_budget_replaces_epochs():
+    # 400 digits -> 240 training images -> 7 batches of 32 per epoch.
+    seen = []
+    metrics = ProxyEvaluator(data=DATA, steps=10, batch_size=32)(SMALL, report=lambda e, m: seen.append(e))
+    assert (metrics["steps"], metrics["epochs"], seen) == (10, 2, [1, 2])
+    assert ProxyEvaluator(data=DATA, steps=5, batch_size=32)(SMALL)["epochs"] == 1
+    assert ProxyEvaluator(data=DATA, epochs=2, batch_size=32)(SMALL)["steps"] == 14
