@@ -62,13 +62,10 @@ class OptunaStrategy(Strategy):
         self.study = optuna.create_study(
             storage=storage, study_name=study_name, directions=directions, load_if_exists=True
         )
-        self.values: dict[str, list[float] | None] = {}  # key -> objective values (None: failed)
         self.pending: dict[str, int] = {}  # key -> trial number, asked but not told
-        self.violations: dict[str, dict[str, float]] = {}  # key -> metric -> value - bound
         # Every finished study trial in order: [params, values or None (failed), constraints].
         self.history: list[list[Any]] = []
         self._trials: dict[int, Any] = {}  # live optuna Trial objects of pending proposals
-        self._params: dict[int, dict[str, Any]] = {}  # their parameters
         self.asks = 0
 
     @classmethod
@@ -154,7 +151,6 @@ class OptunaStrategy(Strategy):
                 continue
             self.pending[key] = trial.number
             self._trials[trial.number] = trial
-            self._params[trial.number] = dict(trial.params)
             out.append(arch)
         return out
 
@@ -176,25 +172,21 @@ class OptunaStrategy(Strategy):
         key = self.space.key(arch)
         self.seen.add(key)
         number = self.pending.pop(key, None)
-        trial = self._trials.pop(number, None) if number is not None else None
-        raw = [metrics.get(o.metric) for o in self.problem.objectives]
-        ok = metrics.get("status", "ok") == "ok" and self.objective_values(metrics) is not None
-        self.values[key] = [float(v) for v in raw] if ok else None
         if number is None:
-            return
-        params = self._params.pop(number, {})
+            return  # not proposed by this study (e.g. told by a resumed runner): nothing to close
+        trial = self._trials.pop(number)
+        ok = metrics.get("status", "ok") == "ok" and self.objective_values(metrics) is not None
+        values = [float(metrics[o.metric]) for o in self.problem.objectives] if ok else None
+        constraints = None
         if self.problem.constraints:
             # Optuna's samplers read these (> 0: violated) to prefer feasible trials.
-            self.violations[key] = {
-                m: float(metrics.get(m, 0.0)) - bound for m, bound in self.problem.constraints.items()
-            }
-        self._finish(trial if trial is not None else number, params, self.values[key],
-                     self.violations.get(key))
+            constraints = {m: float(metrics.get(m, 0.0)) - b for m, b in self.problem.constraints.items()}
+        self._finish(trial, trial.params, values, constraints)
 
     def _finish(self, trial: Any, params: Mapping[str, Any], values: list[float] | None,
                 constraints: dict[str, float] | None = None) -> None:
         """Tell the study a trial's outcome and record it for an exact rebuild on resume."""
-        if constraints is not None and not isinstance(trial, int):
+        if constraints is not None:
             for metric, value in constraints.items():
                 trial.set_constraint(metric, value)
         if values is not None:
@@ -209,8 +201,6 @@ class OptunaStrategy(Strategy):
             "storage": self.storage,
             "study_name": self.study_name,
             "current_study": self.study.study_name,
-            "values": self.values,
-            "violations": self.violations,
             "pending": self.pending,
             "asks": self.asks,
             "history": self.history,
@@ -218,15 +208,13 @@ class OptunaStrategy(Strategy):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._load_base_state(state)
-        self.values = dict(state["values"])
-        self.violations = dict(state["violations"])
         self.asks = state["asks"]
         self.history = [list(record) for record in state["history"]]
         # Proposals in flight when the state was saved were never evaluated: forget them, so they
         # can be proposed again (the rebuilt study records them as failed, like the original).
         for key in state["pending"]:
             self.seen.discard(key)
-        self.pending, self._trials, self._params = {}, {}, {}
+        self.pending, self._trials = {}, {}
         self.study = self._committed_study(state.get("current_study", self.study_name), state["pending"])
 
     def _committed_study(self, name: str, pending: Mapping[str, int]) -> Any:
