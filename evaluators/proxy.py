@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from evaluators.base import EvaluationFailed, Reporter
 from evaluators.cost import cost
@@ -71,20 +70,6 @@ def scaled_resolution(arch: Architecture, resolution: int | None, base: int | No
     if resolution is None:
         return arch.resolution
     return max(8, round(arch.resolution * resolution / (base or arch.resolution)))
-
-
-def tensor_loader(split: tuple[torch.Tensor, torch.Tensor], batch_size: int, seed: int) -> DataLoader:
-    """Shuffled batches of in-memory tensors, each fetched by one indexing operation.
-
-    A batch sampler with ``batch_size=None`` hands the dataset whole index lists, so a batch is
-    one tensor gather instead of ``batch_size`` item lookups and a collate.
-    """
-    dataset = TensorDataset(*split)
-    sampler = BatchSampler(
-        RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)), batch_size,
-        drop_last=len(dataset) > batch_size,
-    )
-    return DataLoader(dataset, sampler=sampler, batch_size=None)
 
 
 class ProxyEvaluator:
@@ -150,19 +135,19 @@ class ProxyEvaluator:
             arch = Architecture.parse(arch)
         key = str(arch)
         pixels = self.train_resolution(arch)
-        train = self.data.at("train", pixels)
-        val = self.data.at("val", pixels)
+        pin = self.device.type == "cuda"
         seed = arch_seed(self.seed, key)
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with _threads(self.threads), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = build_model(arch, self.num_classes)
-            loader = tensor_loader(train, self.train.batch_size, seed)
+            loader = self.data.loader("train", pixels, self.train.batch_size, seed, pin_memory=pin)
+            val = self.data.batches("val", pixels, pin_memory=pin)
             try:
                 result = fit(model, loader, val, self.train, self.device, report=report, deadline=deadline)
             except (torch.OutOfMemoryError, MemoryError) as exc:
-                del model, loader
+                del model, loader, val
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 raise EvaluationFailed("oom", " ".join(str(exc).split())[:200]) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -135,20 +135,21 @@ def train_epoch(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
-    batch_size: int = 256, amp: bool = False, channels_last: bool = False,
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
+    amp: bool = False, channels_last: bool = False,
 ) -> tuple[float, float]:
-    """(top-1 accuracy in %, mean cross-entropy) of ``model`` on a split held as tensors."""
+    """(top-1 accuracy in %, mean cross-entropy) of ``model`` over ``batches`` of (images, labels)."""
     model.eval()
     layout = _memory_format(channels_last)
-    correct, loss, n = 0, 0.0, len(labels)
-    for start in range(0, n, batch_size):
-        x = images[start:start + batch_size].to(device, non_blocking=True, memory_format=layout)
-        y = labels[start:start + batch_size].to(device, non_blocking=True)
+    correct, loss, n = 0, 0.0, 0
+    for images, labels in batches:
+        x = images.to(device, non_blocking=True, memory_format=layout)
+        y = labels.to(device, non_blocking=True)
         with _autocast(device, amp):
             logits = model(x)
         loss += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
+        n += len(y)
     return 100.0 * correct / max(1, n), loss / max(1, n)
 
 
@@ -189,14 +190,14 @@ class FitResult:
 def fit(
     model: nn.Module,
     loader: DataLoader,
-    val: tuple[torch.Tensor, torch.Tensor],
+    val: Iterable[tuple[torch.Tensor, torch.Tensor]],
     cfg: TrainConfig,
     device: torch.device,
     report: Callable[[int, dict[str, float]], None] | None = None,
     deadline: float | None = None,
 ) -> FitResult:
-    """Train for ``cfg.epochs`` (or ``cfg.steps``); evaluate on ``val`` after each epoch when ``report`` watches the
-    curve (pruning), otherwise after the last one only."""
+    """Train for ``cfg.epochs`` (or ``cfg.steps``); evaluate on ``val`` (re-iterable batches) after
+    each epoch when ``report`` watches the curve (pruning), otherwise after the last one only."""
     model.to(device, memory_format=_memory_format(cfg.channels_last))
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, len(loader))
@@ -215,7 +216,7 @@ def fit(
         if report is None and epoch < epochs:
             continue  # nobody watches the curve: evaluate once, at the end
         recalibrate_batchnorm(model, loader, device, cfg.bn_recalibration, cfg.channels_last)
-        accuracy, loss = evaluate(model, *val, device=device, amp=cfg.amp, channels_last=cfg.channels_last)
+        accuracy, loss = evaluate(model, val, device=device, amp=cfg.amp, channels_last=cfg.channels_last)
         if not math.isfinite(loss):
             raise EvaluationFailed("diverged", f"validation loss is {loss} after epoch {epoch}")
         if report is not None:

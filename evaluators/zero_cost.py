@@ -131,11 +131,10 @@ class ZeroCostEvaluator:
     def batch(self, pixels: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The scoring batch: a seeded draw of training images, or Gaussian noise."""
         generator = torch.Generator().manual_seed(seed)
-        x, y = self.data.at("train", pixels)
-        index = torch.randperm(len(y), generator=generator)[: self.batch_size]
+        index = torch.randperm(self.data.size("train"), generator=generator)[: self.batch_size]
         if self.inputs == "random":
-            return torch.randn(len(index), 3, pixels, pixels, generator=generator), y[index]
-        return x[index], y[index]
+            return torch.randn(len(index), 3, pixels, pixels, generator=generator), self.data.labels("train")[index]
+        return self.data.take("train", pixels, index)
 
     def __call__(self, arch: Architecture | str, report: Reporter | None = None) -> dict[str, float]:
         if isinstance(arch, str):

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from evaluators.data import dataset_from_options, load_dataset
-from search_spaces.errors import ConfigError
+from search_spaces.errors import ConfigError, NasError
 
 
 def test_digits_splits_are_disjoint_stratified_and_normalised():
@@ -91,13 +91,64 @@ def test_cifar10_without_files_or_network_says_where_to_put_them(tmp_path, monke
 def test_a_network_trains_on_an_imagefolder(tmp_path):
     from evaluators.proxy import ProxyEvaluator
 
-    rng = np.random.default_rng(1)
-    for cls, colour in (("red", 0), ("blue", 2)):
-        (tmp_path / cls).mkdir()
-        for i in range(40):
-            pixels = rng.integers(0, 60, (24, 24, 3), dtype=np.uint8)
-            pixels[..., colour] += 150
-            Image.fromarray(pixels).save(tmp_path / cls / f"{i}.png")
-    proxy = ProxyEvaluator(data={"name": "imagefolder", "root": str(tmp_path)}, epochs=3, batch_size=16)
+    proxy = ProxyEvaluator(data=_colour_folder(tmp_path), epochs=3, batch_size=16)
     metrics = proxy("resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool")
     assert proxy.num_classes == 2 and metrics["accuracy"] >= 75  # colour is easy to learn
+
+def _colour_folder(root, per_class: int = 40, size=(24, 24), seed: int = 1):
+    rng = np.random.default_rng(seed)
+    for cls, colour in (("red", 0), ("blue", 2)):
+        (root / cls).mkdir()
+        for i in range(per_class):
+            pixels = rng.integers(0, 60, (*size, 3), dtype=np.uint8)
+            pixels[..., colour] += 150
+            Image.fromarray(pixels).save(root / cls / f"{i}.png")
+    return {"name": "imagefolder", "root": str(root)}
+
+
+def test_streamed_and_in_memory_splits_hold_the_same_images(tmp_path):
+    options = _colour_folder(tmp_path, size=(64, 64))  # stored size: both paths see the same pixels
+    memory = dataset_from_options({**options, "storage": "memory"})
+    stream = dataset_from_options({**options, "storage": "stream", "workers": 2})
+    assert (memory.storage, stream.storage) == ("memory", "stream")
+    for split in ("train", "val", "test"):
+        assert torch.equal(memory.labels(split), stream.labels(split))
+        assert memory.size(split) == stream.size(split)
+    index = torch.tensor([0, 3, 5])
+    x_mem, y_mem = memory.take("val", 32, index)
+    x_str, y_str = stream.take("val", 32, index)
+    assert x_str.shape == (3, 3, 32, 32) and torch.equal(y_mem, y_str)
+    # streamed statistics come from a sample of training images (all of them here); a streamed
+    # image is resized as uint8, an in-memory one as float: they differ by about a grey level
+    assert (x_mem - x_str).abs().max() < 0.1 and (x_mem - x_str).abs().mean() < 0.01
+    batches = list(stream.batches("val", 16, batch_size=5))
+    assert sum(len(y) for _, y in batches) == stream.size("val") and batches[0][0].shape == (5, 3, 16, 16)
+
+
+def test_auto_storage_streams_what_does_not_fit_in_memory(tmp_path):
+    options = _colour_folder(tmp_path, per_class=10)
+    assert dataset_from_options(options).storage == "memory"
+    assert dataset_from_options({**options, "memory_limit_gb": 1e-6, "workers": 0}).storage == "stream"
+
+
+def test_a_network_trains_on_a_streamed_imagefolder_reproducibly(tmp_path):
+    from evaluators.proxy import ProxyEvaluator
+
+    options = {**_colour_folder(tmp_path, size=(40, 30)), "storage": "stream", "workers": 2}
+    arch = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool"
+    first = ProxyEvaluator(data=options, epochs=3, batch_size=16)(arch)
+    again = ProxyEvaluator(data={**options, "workers": 0}, epochs=3, batch_size=16)(arch)
+    assert first["accuracy"] >= 75 and first["train_resolution"] == 24
+    assert first["accuracy"] == again["accuracy"] and first["loss"] == again["loss"]  # workers change nothing
+
+
+@pytest.mark.parametrize(("options", "fragment"), [
+    ({"name": "digits", "storage": "stream"}, "data.storage: digits (1,797 images of 8x8) is always held in memory"),
+    ({"name": "digits", "storage": "disk"}, "unknown data.storage 'disk'; allowed: auto, memory, stream"),
+    ({"name": "digits", "workers": -1}, "data.workers: must be an integer >= 0"),
+    ({"name": "digits", "memory_limit_gb": 0}, "data.memory_limit_gb: must be a number > 0"),
+])
+def test_bad_storage_options_name_the_field(options, fragment):
+    with pytest.raises(NasError) as error:
+        dataset_from_options(options)
+    assert fragment in str(error.value)
