@@ -13,7 +13,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -21,6 +20,7 @@ import torch
 from evaluators.base import EvaluationFailed, Reporter
 from evaluators.cost import cost
 from evaluators.data import dataset_from_options
+from evaluators.threads import intra_op_threads
 from evaluators.training import TrainConfig, fit
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
@@ -35,20 +35,6 @@ def arch_seed(seed: int, key: str) -> int:
     """A 63-bit seed from the evaluator's seed and an architecture's canonical string."""
     digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
-
-
-@contextmanager
-def _threads(n: int | None):
-    """Use ``n`` intra-op threads inside the block (torch's setting is process-wide)."""
-    if not n:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def require_architectures(space: Any, evaluator: str) -> int | None:
@@ -139,7 +125,7 @@ class ProxyEvaluator:
         seed = arch_seed(self.seed, key)
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with _threads(self.threads), torch.random.fork_rng(devices=devices):
+        with intra_op_threads(self.threads), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = build_model(arch, self.num_classes)
             loader = self.data.loader("train", pixels, self.train.batch_size, seed, pin_memory=pin)

@@ -9,7 +9,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from nas.problem import default_direction, pareto_rows, parse_constraints, parse
 from nas.runner import Progress, Run, RunInfo
 from nas.store import RunDir, atomic_write_text, read_leaderboard, run_dir
 from nas.strategies.base import Problem
-from search_spaces.errors import ConfigError, NasError, unknown
+from search_spaces.errors import ConfigError, NasError, describe_choices, unknown
 from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def search(
     pruner: str = "none",
     prescreen: str | None = None,
     prescreen_keep: float = 0.25,
+    latency: str | Mapping[str, Any] | None = None,
     **options: Any,
 ) -> SearchResult:
     """Run a search and return its trials and best architecture.
@@ -90,6 +91,9 @@ def search(
     ``prescreen``: a zero-cost proxy (``"naswot"``...) that picks the best ``prescreen_keep`` share
     of the strategy's proposals for evaluation.
     ``pruner``: ``"median"`` or ``"asha"`` stops evaluations whose per-epoch reports trail the others.
+    ``latency``: where each candidate's ``latency_ms`` comes from: ``"measured"``, ``"table"``,
+    ``"learned"``, ``"none"`` or a dict of the run's latency settings (``{"name": "table",
+    "threads": 1, "target_ms": 20}``); default ``auto`` (see ``nas run --help``).
     ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
     With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
     saved settings; ``budget``/``budget_hours`` may be raised.
@@ -118,6 +122,12 @@ def search(
         evaluator_obj = evaluator
     if data is not None:
         cfg["data"] = {"name": data} if isinstance(data, str) else dict(data)
+    if latency is not None:
+        given = {"name": latency} if isinstance(latency, str) else dict(latency)
+        unknown_keys = set(given) - set(cfg["latency"])
+        if unknown_keys:
+            raise ConfigError(describe_choices("latency option", min(unknown_keys), list(cfg["latency"])))
+        cfg["latency"].update(given)
     # What the caller chose (for resume: these must match the saved run, budgets excepted).
     explicit = {k for k, v in cfg.items() if k not in GROUPS and v != RUN_DEFAULTS.get(k)}
     explicit |= {f"strategy.{k}" for k in options}
@@ -129,6 +139,8 @@ def search(
         explicit |= {f"data.{k}" for k in cfg["data"]}
     if constraints is not None:
         explicit.add("constraints")
+    if latency is not None:
+        explicit |= {f"latency.{k}" for k in ({"name": latency} if isinstance(latency, str) else latency)}
     on_trial = progress if callable(progress) else None
     if progress is True:
         return _with_progress_bar(cfg, explicit, space_obj, evaluator_obj)
@@ -224,6 +236,14 @@ def start(
 
     problem = _problem(cfg, explicit, space_obj, evaluator_obj)
     cfg["objectives"] = [f"{o.metric}:{o.direction}" for o in problem.objectives]
+    latency = _latency_source(cfg, problem, space_obj, evaluator_obj)
+    if latency is not None:
+        from evaluators.latency.source import WithLatency
+
+        evaluator_obj = WithLatency(evaluator_obj, latency, _mnas(cfg, problem), problem.objectives[0].metric)
+        problem = _with_latency_estimate(problem, latency)
+    elif "mnas" in [o.metric for o in problem.objectives]:
+        raise ConfigError("objectives: mnas needs latency_ms of each candidate; set latency=measured|table|learned")
 
     from nas.strategies import make_strategy
 
@@ -320,6 +340,80 @@ def _problem(cfg: dict[str, Any], explicit: set[str], space: SearchSpace, evalua
     constraints = parse_constraints(cfg.get("constraints") or {}, **shortcuts)
     return Problem(objectives=objectives, constraints=constraints,
                    estimate=_estimator(constraints, space, evaluator))
+
+
+def _needs_latency(problem: Problem) -> bool:
+    return bool({"latency_ms", "mnas"} & ({o.metric for o in problem.objectives} | set(problem.constraints)))
+
+
+def _latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Any) -> Any:
+    """Where each candidate's latency_ms comes from (None: nowhere), checked before anything is written."""
+    import random
+
+    from evaluators.latency.source import SOURCES, LatencySource, latency_settings
+    from search_spaces.arch import Architecture
+    from search_spaces.macro import MacroSpace
+
+    options = dict(cfg.get("latency") or {"name": "auto"})
+    name = options.get("name", "auto")
+    if name not in SOURCES:
+        raise unknown("latency", name, SOURCES)
+    if name == "none":
+        return None
+    if not isinstance(space.sample(random.Random(0)), Architecture):
+        if name != "auto":
+            raise ConfigError(f"latency={name}: space {space.name} has no networks to time (not Architectures)")
+        return None
+    num_classes = options.get("num_classes") or int(getattr(evaluator, "num_classes", 1000))
+    settings = latency_settings({k: v for k, v in options.items() if k != "name"})
+    needed = _needs_latency(problem)
+    if name == "auto":
+        if not isinstance(space, MacroSpace) or not _has_profile(cfg, settings):
+            name = "measured" if needed else "none"
+    elif name in ("table", "learned") and not isinstance(space, MacroSpace):
+        raise ConfigError(f"latency={name}: tables are built for YAML spaces; use latency=measured")
+    if name == "none":
+        return None
+    source = LatencySource(name, space, num_classes, settings, out=cfg["out"], profile=options.get("profile"))
+    if source.source == "measured" and not needed and name == "auto":
+        return None  # no table for this space and nobody asked: do not time every candidate
+    return source
+
+
+def _has_profile(cfg: Mapping[str, Any], settings: Any) -> bool:
+    from evaluators.latency.store import ProfileStore
+
+    if (cfg.get("latency") or {}).get("profile"):
+        return True
+    return ProfileStore.for_fingerprint(cfg["out"], settings.fingerprint()).exists
+
+
+def _mnas(cfg: Mapping[str, Any], problem: Problem) -> tuple[float, float] | None:
+    """(target_ms, w) of MnasNet's reward when an objective is ``mnas``."""
+    if "mnas" not in [o.metric for o in problem.objectives]:
+        return None
+    options = cfg.get("latency") or {}
+    target, w = options.get("target_ms"), options.get("w", -0.07)
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0:
+        raise ConfigError(f"latency.target_ms: objectives=mnas needs a latency target in ms > 0, e.g. "
+                          f"latency.target_ms=20, got {target!r}")
+    if isinstance(w, bool) or not isinstance(w, (int, float)):
+        raise ConfigError(f"latency.w: must be a number (MnasNet uses -0.07), got {w!r}")
+    return float(target), float(w)
+
+
+def _with_latency_estimate(problem: Problem, latency: Any) -> Problem:
+    """The problem with latency_ms among the costs known before training (when constrained)."""
+    if "latency_ms" not in problem.constraints:
+        return problem
+    base = problem.estimate
+
+    def estimate(arch: Any) -> dict[str, float]:
+        known = dict(base(arch)) if base is not None else {}
+        known["latency_ms"] = latency(arch)
+        return known
+
+    return replace(problem, estimate=estimate)
 
 
 def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: Any):

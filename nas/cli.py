@@ -201,6 +201,12 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_latency(args: argparse.Namespace) -> int:
+    from nas.cli_latency import cmd_latency as run
+
+    return run(args, console, err_console)
+
+
 # -- entry point ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nas", description="Hardware-aware neural architecture search for CNNs.")
@@ -243,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("strategies", help="list the search strategies and their options")
     p.set_defaults(func=cmd_strategies)
+
+    from nas.cli_latency import add_parser
+
+    add_parser(sub, cmd_latency)
 
     return parser
 

@@ -6,7 +6,7 @@ from typing import Any
 
 # Group keys: ``strategy=evolution`` names the group's member, ``strategy.population=50`` sets one
 # of its options (checked against that member's own options; typed by their defaults).
-GROUPS = ("strategy", "evaluator", "data")
+GROUPS = ("strategy", "evaluator", "data", "latency")
 
 RUN_DEFAULTS: dict[str, Any] = {
     "space": "mbconv",  # shipped name or YAML path
@@ -21,6 +21,14 @@ RUN_DEFAULTS: dict[str, Any] = {
     "max_params": None,
     "max_macs": None,
     "max_latency_ms": None,
+    # Latency of each candidate (latency_ms, latency_source): auto = the learned predictor or table
+    # of this machine's profile when there is one, else measured when an objective or constraint
+    # needs it, else none. Keys: the measurement settings of ``nas latency``.
+    "latency": {
+        "name": "auto", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
+        "runtime": "torch", "warmup": 3, "repeats": 30, "rounds": 10, "profile": None, "num_classes": None,
+        "target_ms": None, "w": -0.07,
+    },
     "pruner": "none",
     "prescreen": None,  # a zero-cost proxy: evaluate only the best-scoring share of proposals
     "prescreen_keep": 0.25,  # none | median | asha: stop evaluations that report poor epochs early
@@ -57,6 +65,11 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
   objectives=[accuracy]      metric[:max|min], several for a Pareto search:
                              objectives=[accuracy,latency_ms:min]
   max_params=N max_macs=N max_latency_ms=X   constraints (or constraints.<metric>=X)
+  latency=auto               measured | table | learned | none: where latency_ms comes from
+                             (table/learned: the profile of nas latency profile for these
+                             settings: latency.device=cpu latency.threads=1 latency.batch=1,
+                             or latency.profile=DIR); objectives=mnas latency.target_ms=T
+                             latency.w=-0.07: MnasNet's reward accuracy * (latency/T)^w
   out=results run_id=NAME    results go to <out>/runs/<run_id>/ and <out>/leaderboard.csv
   resume=true [run_id=NAME]  continue a crashed or stopped run (default: the latest one);
                              budget / budget_hours may be raised, other keys must match

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from search_spaces.arch import Architecture, Block
+from search_spaces.arch import Architecture, Block, Head, Stem
 from search_spaces.errors import ArchitectureError
 from search_spaces.scaling import make_divisible, scale_channels, scale_stage_depth
 
@@ -115,22 +115,45 @@ def _se_channels(block: Block, in_ch: int, mid: int) -> int:
     return max(1, int(in_ch * block.se))
 
 
-def resolve(arch: Architecture) -> NetworkLayout:
-    """The concrete network an architecture describes (scaled, expanded, with sizes)."""
-    size = arch.resolution
-    stem = arch.stem
-    stem_out = scale_channels(stem.channels, arch.width)
+def stem_layout(stem: Stem, resolution: int, width: float, act: str) -> StemLayout:
+    """The stem at ``resolution`` with channels scaled by ``width``."""
     padding = 0 if stem.kind == "patch" else None
-    after = conv_out(size, stem.kernel, stem.stride, padding)
+    after = conv_out(resolution, stem.kernel, stem.stride, padding)
     if stem.pool:
         after = conv_out(after, 3, 2)
     if after < 1:
-        raise ArchitectureError(f"architecture: resolution {size} is too small for the stem")
-    stem_layout = StemLayout(
-        stem.kind, 3, stem_out, stem.kernel, stem.stride, stem.pool, stem.act or arch.act, size, after
-    )
-    size, in_ch = after, stem_out
+        raise ArchitectureError(f"architecture: resolution {resolution} is too small for the stem")
+    return StemLayout(stem.kind, 3, scale_channels(stem.channels, width), stem.kernel, stem.stride, stem.pool,
+                      stem.act or act, resolution, after)
 
+
+def layer_layout(block: Block, stage: int, in_channels: int, size: int, width: float, act: str,
+                 drop_path: float = 0.0) -> LayerLayout:
+    """One layer of ``block`` fed ``in_channels`` x ``size`` x ``size`` features."""
+    out_ch = scale_channels(block.channels, width)
+    mid = _mid_channels(block, in_channels, out_ch)
+    if block.kind == "convnext" and (block.stride != 1 or in_channels != out_ch):
+        out_size = conv_out(size, block.stride, block.stride, 0)
+    else:
+        out_size = conv_out(size, 1, block.stride)
+    return LayerLayout(
+        kind=block.kind, stage=stage, in_channels=in_channels, out_channels=out_ch, mid_channels=mid,
+        kernel=block.kernel, stride=block.stride, groups=block.groups,
+        se_channels=_se_channels(block, in_channels, mid), se_hard=block.se_hard, act=block.act or act,
+        in_size=size, out_size=out_size, drop_path=drop_path,
+    )
+
+
+def head_layout(head: Head, in_channels: int, size: int, width: float, act: str) -> HeadLayout:
+    """The head on ``in_channels`` x ``size`` x ``size`` features (its conv never narrows below 1x)."""
+    channels = scale_channels(head.channels, max(1.0, width)) if head.kind == "conv" else 0
+    return HeadLayout(head.kind, in_channels, channels, head.hidden, head.dropout, head.act or act, size)
+
+
+def resolve(arch: Architecture) -> NetworkLayout:
+    """The concrete network an architecture describes (scaled, expanded, with sizes)."""
+    stem = stem_layout(arch.stem, arch.resolution, arch.width, arch.act)
+    size, in_ch = stem.out_size, stem.out_channels
     plan: list[tuple[int, Block]] = []
     for s, stage in enumerate(arch.stages):
         repeats = scale_stage_depth([b.repeats for b in stage], arch.depth)
@@ -140,40 +163,12 @@ def resolve(arch: Architecture) -> NetworkLayout:
     layers: list[LayerLayout] = []
     total = len(plan)
     for index, (s, block) in enumerate(plan):
-        out_ch = scale_channels(block.channels, arch.width)
-        mid = _mid_channels(block, in_ch, out_ch)
-        if block.kind == "convnext" and (block.stride != 1 or in_ch != out_ch):
-            out_size = conv_out(size, block.stride, block.stride, 0)
-        else:
-            out_size = conv_out(size, 1, block.stride)
-        layers.append(
-            LayerLayout(
-                kind=block.kind,
-                stage=s,
-                in_channels=in_ch,
-                out_channels=out_ch,
-                mid_channels=mid,
-                kernel=block.kernel,
-                stride=block.stride,
-                groups=block.groups,
-                se_channels=_se_channels(block, in_ch, mid),
-                se_hard=block.se_hard,
-                act=block.act or arch.act,
-                in_size=size,
-                out_size=out_size,
-                drop_path=arch.drop_path * index / total,
-            )
-        )
-        if out_size < 1:
+        layer = layer_layout(block, s, in_ch, size, arch.width, arch.act, arch.drop_path * index / total)
+        if layer.out_size < 1:
             raise ArchitectureError(
                 f"architecture: resolution {arch.resolution} is too small: the feature map "
                 f"vanishes at stage {s + 1} (layer {index + 1})"
             )
-        size, in_ch = out_size, out_ch
-
-    head = arch.head
-    head_ch = scale_channels(head.channels, max(1.0, arch.width)) if head.kind == "conv" else 0
-    head_layout = HeadLayout(
-        head.kind, in_ch, head_ch, head.hidden, head.dropout, head.act or arch.act, size
-    )
-    return NetworkLayout(arch.resolution, stem_layout, tuple(layers), head_layout)
+        layers.append(layer)
+        size, in_ch = layer.out_size, layer.out_channels
+    return NetworkLayout(arch.resolution, stem, tuple(layers), head_layout(arch.head, in_ch, size, arch.width, arch.act))

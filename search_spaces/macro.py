@@ -9,6 +9,7 @@ exist only when the stage is deep enough to have that layer.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import replace
@@ -130,6 +131,16 @@ class MacroSpace(SearchSpace):
         if "width_per_group" in opts:  # torchvision: inner width = out/4 * wpg/64 * cardinality
             opts["expansion"] = groups * opts.pop("width_per_group") / 256
         return Block(kind, chosen.channels or stage.channels, stride=key[1], groups=groups, **opts)
+
+    def stage_blocks(self, i: int, stride: int) -> tuple[Block, ...]:
+        """Every block a layer of stage ``i`` can be, with ``stride``."""
+        stage = self.spec.stages[i]
+        if stage.ops:
+            keys = [(i, stride, op) for op in stage.ops]
+        else:
+            keys = [(i, stride, b.kind, values) for b in stage.blocks
+                    for values in itertools.product(*(v for _, v in b.options))]
+        return tuple(dict.fromkeys(self._new_block(stage, key) for key in keys))
 
     def from_choices(self, choices: Mapping[str, Any]) -> Architecture:
         stages = []

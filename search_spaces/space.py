@@ -159,16 +159,37 @@ class SearchSpace(ABC):
             components.setdefault(find(d.name), []).append(d)
         return math.prod(_count_component(comp, parents) for comp in components.values())
 
+    @cached_property
+    def _encoding(self) -> tuple[int, tuple[tuple[str, int, dict[Any, int] | None], ...]]:
+        """(vector length, per dimension: name, offset, value -> one-hot position or None if numeric)."""
+        slots, offset = [], 0
+        for dim in self._dims:
+            if dim.numeric:
+                slots.append((dim.name, offset, None))
+                offset += 1
+            else:
+                positions = {}
+                for i, v in enumerate(dim.values):
+                    positions.setdefault(_hashable(v), offset + i)
+                slots.append((dim.name, offset, positions))
+                offset += len(dim.values)
+        return offset, tuple(slots)
+
     def encode(self, arch: Any) -> list[float]:
         """Fixed-length numeric vector: numeric dimensions by value, others one-hot; 0 if inactive."""
         choices = self.to_choices(arch)
-        vector: list[float] = []
-        for dim in self._dims:
-            value = choices.get(dim.name, _MISSING)
-            if dim.numeric:
-                vector.append(float(value) if value is not _MISSING else 0.0)
+        length, slots = self._encoding
+        vector = [0.0] * length
+        for name, offset, positions in slots:
+            value = choices.get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            if positions is None:
+                vector[offset] = float(value)
             else:
-                vector += [1.0 if value == v else 0.0 for v in dim.values]
+                position = positions.get(_hashable(value))
+                if position is not None:
+                    vector[position] = 1.0
         return vector
 
     def __repr__(self) -> str:
@@ -243,3 +264,8 @@ class CategoricalSpace(SearchSpace):
 
     def from_string(self, text: str) -> dict[str, Any]:
         return self.to_choices(json.loads(text))
+
+
+def _hashable(value: Any) -> Any:
+    """A dictionary key for a choice value (lists, e.g. YAML sequences, as tuples)."""
+    return tuple(value) if isinstance(value, list) else value

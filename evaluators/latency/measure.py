@@ -1,0 +1,197 @@
+"""Latency of a module on a device: eval mode, inference mode, warm-up, repeats, median and spread.
+
+CPU runs are timed with ``perf_counter`` around each call under a fixed intra-op thread count;
+CUDA runs with events recorded around each call, synchronised on the end event. With
+``runtime=onnxruntime`` the module is exported to ONNX and timed in an ORT session on the CPU.
+"""
+from __future__ import annotations
+
+import io
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from evaluators.latency.fingerprint import DTYPES, RUNTIMES, Fingerprint, cpu_model
+from evaluators.threads import intra_op_threads
+from search_spaces.arch import Architecture
+from search_spaces.builder import build_model
+from search_spaces.errors import ConfigError, unknown
+
+
+@dataclass(frozen=True)
+class Measurement:
+    median_ms: float
+    p25_ms: float
+    p75_ms: float
+    repeats: int
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median."""
+        return (self.p75_ms - self.p25_ms) / self.median_ms if self.median_ms > 0 else 0.0
+
+
+def summarise(times_ms: list[float]) -> Measurement:
+    q = statistics.quantiles(times_ms, n=4, method="inclusive") if len(times_ms) > 1 else [times_ms[0]] * 3
+    return Measurement(statistics.median(times_ms), q[0], q[2], len(times_ms))
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    """How to measure: the target (device, threads, batch, dtype, layout, runtime) and the protocol."""
+
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
+    threads: int = 1
+    batch: int = 1
+    dtype: str = "float32"
+    channels_last: bool = True
+    runtime: str = "torch"
+    warmup: int = 3  # untimed runs of each module first
+    repeats: int = 30  # timed runs per module; their median is the latency
+    rounds: int = 10  # the runs are spread over this many interleaved rounds
+
+    def __post_init__(self) -> None:
+        if not (self.device == "cpu" or self.device == "cuda" or re.fullmatch(r"cuda:\d+", self.device)):
+            raise ConfigError(f"device: {self.device!r} is not one of cpu, cuda, cuda:N")
+        for name, low in (("threads", 1), ("batch", 1), ("warmup", 0), ("repeats", 1), ("rounds", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name}: must be an integer >= {low}, got {value!r}")
+        if self.dtype not in DTYPES:
+            raise unknown("dtype", self.dtype, DTYPES)
+        if self.runtime not in RUNTIMES:
+            raise unknown("runtime", self.runtime, RUNTIMES)
+        if self.device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise ConfigError(f"device: {self.device} was asked for but torch sees no CUDA device")
+            if self.runtime != "torch":
+                raise ConfigError("runtime: onnxruntime is measured on the CPU; use device=cpu")
+        if self.runtime == "onnxruntime":
+            if self.dtype != "float32":
+                raise ConfigError("dtype: onnxruntime profiles are float32")
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                raise ConfigError("runtime: onnxruntime is not installed (pip install onnxruntime)") from None
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device)
+
+    def fingerprint(self) -> Fingerprint:
+        cuda = self.device.startswith("cuda")
+        if self.runtime == "onnxruntime":
+            import onnxruntime
+
+            version = onnxruntime.__version__
+        else:
+            version = torch.__version__
+        return Fingerprint(
+            device="cuda" if cuda else "cpu",
+            hardware=torch.cuda.get_device_name(self.torch_device) if cuda else cpu_model(),
+            threads=0 if cuda else self.threads,
+            batch=self.batch,
+            dtype=self.dtype,
+            layout="channels_last" if self.channels_last else "contiguous",
+            runtime=self.runtime,
+            runtime_version=version,
+        )
+
+
+
+class Measurer:
+    """Times modules and whole networks under one ``LatencySettings``.
+
+    Several modules measured together are interleaved: each gets its warm-up, then ``rounds``
+    rounds in which every module runs ``repeats / rounds`` times in turn. On a shared machine the
+    speed drifts within a second; spreading a module's runs over the whole measurement and taking
+    their median averages that drift out instead of catching one slow moment.
+    """
+
+    def __init__(self, settings: LatencySettings | None = None) -> None:
+        self.settings = settings or LatencySettings()
+        self.fingerprint = self.settings.fingerprint()
+
+    def _runner(self, module: nn.Module, shape: tuple[int, ...]) -> Callable[[], float]:
+        """A function that runs ``module`` once on a fixed random input and returns milliseconds."""
+        s = self.settings
+        x = torch.randn(s.batch, *shape)
+        module = module.eval()
+        if s.runtime == "onnxruntime":
+            return self._ort_runner(module, x)
+        device, dtype = s.torch_device, DTYPES[s.dtype]
+        layout = torch.channels_last if s.channels_last and x.ndim == 4 else torch.contiguous_format
+        module = module.to(device=device, dtype=dtype, memory_format=layout)
+        x = x.to(device=device, dtype=dtype, memory_format=layout)
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+            def run_cuda() -> float:
+                start.record()
+                module(x)
+                end.record()
+                end.synchronize()
+                return start.elapsed_time(end)
+
+            return run_cuda
+
+        def run_cpu() -> float:
+            begin = time.perf_counter()
+            module(x)
+            return (time.perf_counter() - begin) * 1e3
+
+        return run_cpu
+
+    def _ort_runner(self, module: nn.Module, x: torch.Tensor) -> Callable[[], float]:
+        import onnxruntime as ort
+
+        buffer = io.BytesIO()
+        torch.onnx.export(module, (x,), buffer, input_names=["x"], dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.settings.threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        feed = {"x": x.numpy()}
+
+        def run() -> float:
+            begin = time.perf_counter()
+            session.run(None, feed)
+            return (time.perf_counter() - begin) * 1e3
+
+        return run
+
+    def measure_many(self, items: Sequence[tuple[nn.Module, tuple[int, ...]]]) -> list[Measurement]:
+        """Latency of each ``(module, input shape without batch)``, measured interleaved."""
+        s = self.settings
+        per_round = -(-s.repeats // s.rounds)
+        with intra_op_threads(s.threads), torch.inference_mode():
+            runs = [self._runner(module, shape) for module, shape in items]
+            for run in runs:
+                for _ in range(s.warmup):
+                    run()
+            times: list[list[float]] = [[] for _ in runs]
+            for _ in range(s.rounds):
+                for run, timed in zip(runs, times):
+                    timed.extend(run() for _ in range(per_round))
+        return [summarise(t) for t in times]
+
+    def measure(self, module: nn.Module, shape: tuple[int, ...]) -> Measurement:
+        """Latency of ``module`` on a random input of ``(batch, *shape)``."""
+        return self.measure_many([(module, shape)])[0]
+
+    def networks(self, archs: Sequence[Architecture | str], num_classes: int = 1000) -> list[Measurement]:
+        """Latency of whole networks at their own resolutions, measured interleaved."""
+        parsed = [Architecture.parse(a) if isinstance(a, str) else a for a in archs]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            items = [(build_model(a, num_classes), (3, a.resolution, a.resolution)) for a in parsed]
+        return self.measure_many(items)
+
+    def network(self, arch: Architecture | str, num_classes: int = 1000) -> Measurement:
+        """Latency of the whole network ``arch`` at its own resolution."""
+        return self.networks([arch], num_classes)[0]

@@ -1,0 +1,154 @@
+"""Latency in a search: each candidate's ``latency_ms`` from a measurement, the table or the learned
+predictor, known before training (so constraints reject candidates for free), and the MnasNet reward.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from evaluators.latency.measure import LatencySettings, Measurer
+from evaluators.latency.parts import network_keys, part_module
+from evaluators.latency.predictors import LearnedPredictor
+from evaluators.latency.profile import space_parts
+from evaluators.latency.store import ProfileStore
+from search_spaces.arch import Architecture
+from search_spaces.errors import ConfigError, NasError, unknown
+from search_spaces.space import SearchSpace
+
+log = logging.getLogger(__name__)
+SOURCES = ("auto", "none", "measured", "table", "learned")
+SETTING_KEYS = ("device", "threads", "batch", "dtype", "channels_last", "runtime", "warmup", "repeats", "rounds")
+
+
+class LatencySource:
+    """``latency_ms`` of a space's architectures, memoised; ``source`` says how it is known.
+
+    ``table`` and ``learned`` read the profile of the target fingerprint (``profile=DIR`` names one
+    explicitly, e.g. measured on another device); parts the table lacks (a head for another number
+    of classes) are measured on the spot only when this machine is that target.
+    """
+
+    def __init__(self, source: str, space: SearchSpace, num_classes: int, settings: LatencySettings,
+                 out: str | Path = "results", profile: str | Path | None = None) -> None:
+        if source not in SOURCES or source == "none":
+            raise unknown("latency", source, SOURCES)
+        self.space, self.num_classes, self.settings = space, num_classes, settings
+        here = settings.fingerprint()
+        self.store = ProfileStore(profile) if profile else ProfileStore.for_fingerprint(out, here)
+        self.local = self.store.fingerprint == here
+        self.fingerprint = self.store.fingerprint
+        self._cache: dict[str, float] = {}
+        self._measurer: Measurer | None = None
+        self.table = self.store.table() if self.store.exists else None
+        self.learned: LearnedPredictor | None = None
+        learned = self.store.learned()
+        if isinstance(learned, LearnedPredictor) and learned.space == space.name:
+            self.learned = learned
+        if source == "auto":
+            source = "learned" if self.learned else ("table" if self.table and self._covers() else "measured")
+        if source == "measured" and not self.local:
+            raise ConfigError(
+                f"latency=measured: the profile {self.store.path} is for another setup ("
+                + "; ".join(self.fingerprint.differences(here)) + "); measuring here would not match it")
+        if source in ("table", "learned") and self.table is None:
+            self.store.table()  # raises the one-line "no profile" error
+        if source == "learned" and self.learned is None:
+            raise ConfigError(f"latency=learned: no learned predictor for space {space.name} in {self.store.path}; "
+                              f"fit one with nas latency fit space={space.name}")
+        if source in ("table", "learned") and not self._covers():
+            raise ConfigError(f"latency={source}: the profile in {self.store.path} does not cover space "
+                              f"{space.name}; profile it with nas latency profile space={space.name}")
+        self.source = source
+
+    def _covers(self) -> bool:
+        """Whether the table has every part (heads for another class count excepted, when local)."""
+        assert self.table is not None
+        missing = [k for k in space_parts(self.space, self.num_classes) if k not in self.table.entries]
+        return not missing or (self.local and all(k.startswith("head:") for k in missing))
+
+    @property
+    def measurer(self) -> Measurer:
+        if self._measurer is None:
+            self._measurer = Measurer(self.settings)
+        return self._measurer
+
+    def _fill(self, arch: Architecture) -> None:
+        """Measure the parts of ``arch`` the table lacks (local profiles only) and store them."""
+        assert self.table is not None
+        missing = self.table.missing(arch, self.num_classes)
+        if not missing:
+            return
+        if not self.local:
+            self.table.block_sum(arch, self.num_classes)  # raises naming the missing part
+        from search_spaces.layout import resolve
+
+        layout = resolve(arch)
+        parts = {k: p for k, p in zip(network_keys(arch, self.num_classes),
+                                      (layout.stem, *layout.layers, layout.head)) if k in missing}
+        measured = {k: self.measurer.measure(*part_module(p, self.num_classes)) for k, p in parts.items()}
+        self.store.add_parts(measured)
+        self.table.update({k: m.median_ms for k, m in measured.items()})
+
+    def __call__(self, arch: Any) -> float:
+        if isinstance(arch, str):
+            arch = Architecture.parse(arch)
+        key = str(arch)
+        if key not in self._cache:
+            if self.source == "measured":
+                value = self.measurer.network(arch, self.num_classes).median_ms
+            else:
+                self._fill(arch)
+                if self.source == "learned":
+                    assert self.learned is not None
+                    value = float(self.learned.predict(self.space, [arch], self.table)[0])
+                else:
+                    value = self.table.predict(arch, self.num_classes)  # type: ignore[union-attr]
+            self._cache[key] = float(value)
+        return self._cache[key]
+
+
+def mnas_reward(accuracy: float, latency_ms: float, target_ms: float, w: float) -> float:
+    """MnasNet's soft-constrained reward ``accuracy * (latency / target) ** w``."""
+    return accuracy * (latency_ms / target_ms) ** w
+
+
+class WithLatency:
+    """An evaluator whose metrics also carry ``latency_ms``, ``latency_source`` and, when asked,
+    the MnasNet reward ``mnas``; everything else is the wrapped evaluator's."""
+
+    def __init__(self, inner: Any, latency: LatencySource, mnas: tuple[float, float] | None = None,
+                 primary: str = "accuracy") -> None:
+        self.inner, self.latency, self.mnas, self.primary = inner, latency, mnas, primary
+        self.name = getattr(inner, "name", "evaluator")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __call__(self, arch: Any, report: Any = None) -> Any:
+        raw = self.inner(arch, report)
+        metrics = dict(raw) if isinstance(raw, Mapping) else {self.primary: raw}
+        if metrics.get("status", "ok") != "ok":
+            return metrics
+        if "latency_ms" in metrics:
+            metrics.setdefault("latency_source", "evaluator")
+        else:
+            metrics["latency_ms"] = self.latency(arch)
+            metrics["latency_source"] = self.latency.source
+        if self.mnas is not None:
+            accuracy = metrics.get("accuracy")
+            if isinstance(accuracy, (int, float)) and not math.isnan(accuracy):
+                metrics["mnas"] = mnas_reward(accuracy, metrics["latency_ms"], *self.mnas)
+        return metrics
+
+
+def latency_settings(options: Mapping[str, Any]) -> LatencySettings:
+    """``LatencySettings`` from a run's latency group (only the measurement keys)."""
+    try:
+        return LatencySettings(**{k: options[k] for k in SETTING_KEYS if options.get(k) is not None})
+    except NasError as exc:  # name the run's key: latency.device, not device
+        message = str(exc)
+        message = f"unknown latency.{message[8:]}" if message.startswith("unknown ") else f"latency.{message}"
+        raise ConfigError(message) from None

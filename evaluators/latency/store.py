@@ -1,0 +1,127 @@
+"""A device profile on disk: ``<out>/latency/<fingerprint slug>/``.
+
+- ``fingerprint.json``: what was measured on (checked on every load);
+- ``parts.csv``: one row per timed part (key, median, quartiles), appended as profiling goes, so an
+  interrupted profile resumes where it stopped;
+- ``networks.csv``: whole networks measured for calibration and for the learned predictor;
+- ``calibration.json``, ``learned.pkl``: the fitted predictors.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evaluators.latency.fingerprint import Fingerprint
+from evaluators.latency.measure import Measurement
+from evaluators.latency.table import Calibration, LatencyTable
+from search_spaces.errors import ConfigError
+
+PART_COLUMNS = ["key", "median_ms", "p25_ms", "p75_ms", "repeats"]
+NETWORK_COLUMNS = ["space", "role", "arch", "num_classes", "median_ms", "p25_ms", "p75_ms", "repeats"]
+
+
+def _append(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if rows:
+        pd.DataFrame(rows, columns=columns).to_csv(path, mode="a", header=not path.exists(), index=False)
+
+
+class ProfileStore:
+    """Reads and writes one fingerprint's profile directory."""
+
+    def __init__(self, path: str | Path, fingerprint: Fingerprint | None = None) -> None:
+        self.path = Path(path)
+        found = self._read_fingerprint()
+        if fingerprint is None and found is None:
+            raise ConfigError(f"latency.profile: {self.path} holds no latency profile (no fingerprint.json)")
+        if fingerprint is not None and found is not None and found != fingerprint:
+            raise ConfigError(
+                f"latency.profile: {self.path} was measured on another setup ("
+                + "; ".join(found.differences(fingerprint)) + ")")
+        self.fingerprint: Fingerprint = fingerprint or found  # type: ignore[assignment]
+
+    @classmethod
+    def for_fingerprint(cls, out: str | Path, fingerprint: Fingerprint) -> ProfileStore:
+        return cls(Path(out) / "latency" / fingerprint.slug, fingerprint)
+
+    def _read_fingerprint(self) -> Fingerprint | None:
+        file = self.path / "fingerprint.json"
+        if not file.exists():
+            return None
+        return Fingerprint.from_dict(json.loads(file.read_text()))
+
+    @property
+    def exists(self) -> bool:
+        return (self.path / "parts.csv").exists()
+
+    def _ensure(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        file = self.path / "fingerprint.json"
+        if not file.exists():
+            file.write_text(json.dumps(self.fingerprint.to_dict(), indent=2) + "\n")
+
+    # -- parts ---------------------------------------------------------------------------------
+    def parts(self) -> dict[str, float]:
+        file = self.path / "parts.csv"
+        if not file.exists():
+            return {}
+        frame = pd.read_csv(file)
+        return dict(zip(frame["key"], frame["median_ms"].astype(float)))
+
+    def add_parts(self, measured: dict[str, Measurement]) -> None:
+        self._ensure()
+        rows = [{"key": k, "median_ms": m.median_ms, "p25_ms": m.p25_ms, "p75_ms": m.p75_ms,
+                 "repeats": m.repeats} for k, m in measured.items()]
+        _append(self.path / "parts.csv", rows, PART_COLUMNS)
+
+    # -- whole networks ------------------------------------------------------------------------
+    def networks(self, space: str | None = None, role: str | None = None) -> pd.DataFrame:
+        file = self.path / "networks.csv"
+        if not file.exists():
+            return pd.DataFrame(columns=NETWORK_COLUMNS)
+        frame = pd.read_csv(file)
+        if space is not None:
+            frame = frame[frame["space"] == space]
+        if role is not None:
+            frame = frame[frame["role"] == role]
+        return frame.reset_index(drop=True)
+
+    def add_network(self, space: str, role: str, arch: str, num_classes: int, m: Measurement) -> None:
+        self._ensure()
+        _append(self.path / "networks.csv", [{
+            "space": space, "role": role, "arch": arch, "num_classes": num_classes, "median_ms": m.median_ms,
+            "p25_ms": m.p25_ms, "p75_ms": m.p75_ms, "repeats": m.repeats,
+        }], NETWORK_COLUMNS)
+
+    # -- predictors ----------------------------------------------------------------------------
+    def calibration(self) -> Calibration:
+        file = self.path / "calibration.json"
+        return Calibration(**json.loads(file.read_text())) if file.exists() else Calibration()
+
+    def save_calibration(self, calibration: Calibration) -> None:
+        self._ensure()
+        (self.path / "calibration.json").write_text(json.dumps(calibration.__dict__, indent=2) + "\n")
+
+    def table(self) -> LatencyTable:
+        if not self.exists:
+            raise ConfigError(
+                f"latency: no profile for {self.fingerprint.describe()} in {self.path}; make one with "
+                "nas latency profile space=SPACE (same device, threads, batch)")
+        return LatencyTable(self.fingerprint, self.parts(), self.calibration())
+
+    def learned(self) -> Any | None:
+        file = self.path / "learned.pkl"
+        if not file.exists():
+            return None
+        with file.open("rb") as f:
+            return pickle.load(f)
+
+    def save_learned(self, predictor: Any) -> None:
+        self._ensure()
+        tmp = self.path / "learned.pkl.tmp"
+        with tmp.open("wb") as f:
+            pickle.dump(predictor, f)
+        tmp.replace(self.path / "learned.pkl")
