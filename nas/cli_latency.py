@@ -79,7 +79,10 @@ def cmd_latency(args: argparse.Namespace, console: Console, err_console: Console
                       f"calibration networks, {report.seconds:.0f} s; calibration: {c.scale:.3f} x sum "
                       f"{c.offset_ms:+.3f} ms", highlight=False)
     elif args.action == "fit":
-        console.print(f"learned predictor trained on {predictor.trained_on} measured networks", highlight=False)
+        verdict = "used by latency=auto" if predictor.beats_table else "latency=auto keeps the table"
+        table = f" vs the table's {predictor.table_mape:.2f}%" if predictor.table_mape is not None else ""
+        console.print(f"learned predictor trained on {predictor.trained_on} measured networks: 5-fold MAPE "
+                      f"{predictor.cv_mape:.2f}%{table} ({verdict})", highlight=False)
     else:
         _print_eval(result, cfg, console)
     console.print(Text(f"stored in {session.store.path}"), soft_wrap=True)

@@ -262,3 +262,10 @@ def test_onnx_runtime_profiles_are_their_own_fingerprint(tiny, tmp_path):
     report = nas_latency.profile(session, calibrate_n=3)
     assert report.measured_now == report.parts and "onnxruntime" in str(session.store.path)
     assert all(v > 0 for v in session.store.parts().values())
+
+
+def test_auto_uses_the_learned_predictor_only_where_it_beat_the_table(profiled, tiny):
+    predictor = nas_latency.fit(profiled, n=14)
+    assert predictor.cv_mape >= 0 and predictor.table_mape >= 0
+    source = LatencySource("auto", load_space(str(tiny)), 10, LatencySettings(**FAST), out=profiled.store.path.parents[1])
+    assert source.source == ("learned" if predictor.beats_table else "table")

@@ -10,6 +10,7 @@ import io
 import re
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -75,9 +76,11 @@ class LatencySettings:
             if self.dtype != "float32":
                 raise ConfigError("dtype: onnxruntime profiles are float32")
             try:
+                import onnx  # noqa: F401  (torch's exporter writes through it)
                 import onnxruntime  # noqa: F401
             except ImportError:
-                raise ConfigError("runtime: onnxruntime is not installed (pip install onnxruntime)") from None
+                raise ConfigError("runtime: onnxruntime needs onnxruntime and onnx installed "
+                                  "(pip install 'nas[onnx]')") from None
 
     @property
     def torch_device(self) -> torch.device:
@@ -151,7 +154,11 @@ class Measurer:
         import onnxruntime as ort
 
         buffer = io.BytesIO()
-        torch.onnx.export(module, (x,), buffer, input_names=["x"], dynamo=False)
+        # The TorchScript exporter: a part exports in milliseconds, where torch.export takes
+        # seconds, which a profile of thousands of parts cannot afford.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(module, (x,), buffer, input_names=["x"], dynamo=False)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.settings.threads
         options.inter_op_num_threads = 1

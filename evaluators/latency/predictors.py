@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.model_selection import cross_val_predict
 
 from evaluators.cost import cost
 from evaluators.latency.table import LatencyTable, fit_calibration
@@ -69,6 +71,8 @@ class LearnedPredictor:
                                                min_samples_leaf=15, subsample=0.7, random_state=seed)
         self.uses_table = False
         self.trained_on = 0
+        self.cv_mape = float("nan")  # 5-fold out-of-fold MAPE (%) on the training networks
+        self.table_mape: float | None = None  # the calibrated table's MAPE on the same networks
 
     def _features(self, space: SearchSpace, archs: Sequence[Architecture],
                   table: LatencyTable | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -86,11 +90,24 @@ class LearnedPredictor:
         if len(archs) < 10:
             raise ConfigError(f"latency: the learned predictor needs >= 10 measured networks, got {len(archs)}")
         x, base = self._features(space, archs, table)
-        y = np.log(np.asarray(measured_ms, dtype=float))
+        measured = np.asarray(measured_ms, dtype=float)
+        y = np.log(measured) - (np.log(base) if base is not None else 0.0)
         self.uses_table = base is not None
-        self.model.fit(x, y - np.log(base) if base is not None else y)
+        # Out-of-fold errors decide whether the model is worth using over the table it corrects.
+        folds = min(5, len(archs) // 2)
+        offset = np.log(base) if base is not None else 0.0
+        held_out = np.exp(cross_val_predict(clone(self.model), x, y, cv=folds) + offset)
+        self.cv_mape = float(100 * np.mean(np.abs(held_out - measured) / measured))
+        self.table_mape = float(100 * np.mean(np.abs(base - measured) / measured)) if base is not None else None
+        self.model.fit(x, y)
         self.trained_on = len(archs)
         return self
+
+    @property
+    def beats_table(self) -> bool:
+        """Whether its cross-validated error is below the calibrated table's on the same networks."""
+        table_mape, cv_mape = getattr(self, "table_mape", None), getattr(self, "cv_mape", float("nan"))
+        return table_mape is None or cv_mape < table_mape
 
     def predict(self, space: SearchSpace, archs: Sequence[Architecture],
                 table: LatencyTable | None = None) -> np.ndarray:

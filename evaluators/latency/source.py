@@ -47,8 +47,10 @@ class LatencySource:
         learned = self.store.learned()
         if isinstance(learned, LearnedPredictor) and learned.space == space.name:
             self.learned = learned
-        if source == "auto":
-            source = "learned" if self.learned else ("table" if self.table and self._covers() else "measured")
+        if source == "auto":  # the learned model only where it beat the table out of fold
+            usable = self.table is not None and self._covers()
+            better = self.learned is not None and self.learned.beats_table
+            source = ("learned" if better else "table") if usable else "measured"
         if source == "measured" and not self.local:
             raise ConfigError(
                 f"latency=measured: the profile {self.store.path} is for another setup ("
