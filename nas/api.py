@@ -251,6 +251,8 @@ def start(
     strategy_opts = {k: v for k, v in cfg["strategy"].items() if k != "name"}
     strategy = make_strategy(strategy_name, space_obj, problem, seed, **strategy_opts)
 
+    if hasattr(strategy, "bind"):  # DARTS trains a supernet on the run's data (checked here)
+        strategy.bind(cfg.get("data"), latency)
     from nas.backends import make_backend
 
     make_backend(cfg["backend"])
@@ -274,6 +276,8 @@ def start(
     rdir.path.mkdir(parents=True, exist_ok=True)
     cfg["run_id"] = rdir.run_id
     _write_config(rdir, cfg, space_obj if space is not None else None)
+    if hasattr(strategy, "bind"):
+        strategy.run_dir = rdir.path
     strategy = _with_run_storage(strategy, strategy_name, strategy_opts, space_obj, problem, seed, rdir)
     if screen is not None:
         from nas.strategies.prescreen import Prescreened
@@ -342,7 +346,9 @@ def _problem(cfg: dict[str, Any], explicit: set[str], space: SearchSpace, evalua
                    estimate=_estimator(constraints, space, evaluator))
 
 
-def _needs_latency(problem: Problem) -> bool:
+def _needs_latency(problem: Problem, cfg: Mapping[str, Any] | None = None) -> bool:
+    if cfg is not None and (cfg.get("strategy") or {}).get("latency_weight", 0):
+        return True  # DARTS' latency-aware loss
     return bool({"latency_ms", "mnas"} & ({o.metric for o in problem.objectives} | set(problem.constraints)))
 
 
@@ -366,7 +372,7 @@ def _latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, e
         return None
     num_classes = options.get("num_classes") or int(getattr(evaluator, "num_classes", 1000))
     settings = latency_settings({k: v for k, v in options.items() if k != "name"})
-    needed = _needs_latency(problem)
+    needed = _needs_latency(problem, cfg)
     if name == "auto":
         if not isinstance(space, MacroSpace) or not _has_profile(cfg, settings):
             name = "measured" if needed else "none"

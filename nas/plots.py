@@ -79,3 +79,29 @@ def pareto_plot(trials: pd.DataFrame, problem: Problem, path: Path, title: str =
     ax.set_title(title or "Pareto front")
     ax.grid(alpha=0.3)
     _save(figure, path)
+
+
+def alphas_plot(history: list[dict], units: list[str], path: Path) -> None:
+    """DARTS: the probability of every candidate of every unit, epoch by epoch."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = min(4, len(units))
+    rows = -(-len(units) // columns)
+    figure = Figure(figsize=(3.2 * columns, 2.4 * rows), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    epochs = [h["epoch"] for h in history]
+    for ax, unit in zip(axes.flat, units):
+        series = list(zip(*(h["probabilities"][unit] for h in history)))
+        best = max(range(len(series)), key=lambda k: series[k][-1])
+        for k, values in enumerate(series):
+            ax.plot(epochs, values, lw=2 if k == best else 0.6, color="tab:red" if k == best else "0.6")
+        ax.set_title(unit, fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(units):]:
+        ax.axis("off")
+    figure.supxlabel("epoch")
+    figure.supylabel("probability")
+    _save(figure, path)

@@ -132,6 +132,36 @@ class MacroSpace(SearchSpace):
             opts["expansion"] = groups * opts.pop("width_per_group") / 256
         return Block(kind, chosen.channels or stage.channels, stride=key[1], groups=groups, **opts)
 
+    def unit_candidates(self, i: int) -> list[tuple[str, tuple[Choices, ...]]]:
+        """Per choosing unit of stage ``i`` (the stage, or each layer): its name and every
+        assignment of its own dimensions, one per distinct block (for supernets)."""
+        stage = self.spec.stages[i]
+        out = []
+        for unit, _ in self._units(i, stage):
+            if stage.ops:
+                options = [{f"{unit}.op": op} if len(stage.ops) > 1 else {} for op in stage.ops]
+            else:
+                multi = len(stage.blocks) > 1
+                options = []
+                for b in stage.blocks:
+                    varying = [(o, v) for o, v in b.options if len(v) > 1]
+                    for values in itertools.product(*(v for _, v in varying)):
+                        choice = {f"{unit}.block": b.kind} if multi else {}
+                        choice.update({self._option_name(unit, b, o, multi): x for (o, _), x in zip(varying, values)})
+                        options.append(choice)
+            seen, distinct = set(), []
+            for choice in options:
+                block = self.unit_block(i, unit, choice, 1)
+                if block not in seen:
+                    seen.add(block)
+                    distinct.append(choice)
+            out.append((unit, tuple(distinct)))
+        return out
+
+    def unit_block(self, i: int, unit: str, choices: Mapping[str, Any], stride: int) -> Block:
+        """The block that ``choices`` of ``unit`` name in stage ``i``, with ``stride``."""
+        return self._unit_block(i, unit, self.spec.stages[i], choices, stride)
+
     def stage_blocks(self, i: int, stride: int) -> tuple[Block, ...]:
         """Every block a layer of stage ``i`` can be, with ``stride``."""
         stage = self.spec.stages[i]

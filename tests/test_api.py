@@ -13,7 +13,7 @@ import yaml
 import nas
 from evaluators.registry import EVALUATORS, make_evaluator, register
 from evaluators.tabular import NasBenchMacro
-from nas.strategies import STRATEGIES
+from nas.strategies import ASK_TELL
 from search_spaces.errors import ConfigError, NasError, UnknownNameError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def toy(arch):
 
 
 
-@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize("strategy", sorted(ASK_TELL))
 def test_categorical_space_and_a_callable_work_with_every_strategy(tmp_path, strategy):
     space = nas.CategoricalSpace(SPACE)
     result = nas.search(space, strategy=strategy, evaluator=toy, budget=8, seed=2, out=tmp_path)

@@ -20,18 +20,8 @@ from search_spaces import Architecture, load_space
 from search_spaces.errors import ConfigError
 from search_spaces.layout import resolve
 from search_spaces.reachable import reachable_parts
+from tests.spaces import TINY
 
-TINY = """\
-name: tiny
-resolution: {base: 32, multipliers: [0.75, 1.0]}
-width: [0.5, 1.0]
-act: relu
-stem: {kernel: 3, stride: 2, channels: 16}
-head: {channels: 64}
-stages:
-  - {block: mb, channels: 16, stride: 1, depth: [1, 2], kernel: [3, 5], expansion: [1, 3]}
-  - {block: mb, channels: 24, stride: 2, depth: [1, 2], kernel: [3, 5], expansion: [3, 6], se: [0, 0.25]}
-"""
 FAST = {"warmup": 0, "repeats": 2, "rounds": 2}  # tests check behaviour, not precision
 
 

@@ -19,7 +19,7 @@ from evaluators.base import TrialPruned
 from nas.api import search
 from nas.runner import Run
 from nas.store import read_rows
-from nas.strategies import STRATEGIES, Problem, Strategy, make_strategy
+from nas.strategies import ASK_TELL, Problem, Strategy, make_strategy
 from search_spaces.errors import NasError
 from search_spaces.space import CategoricalSpace
 
@@ -124,7 +124,7 @@ def test_time_budget_stops_between_trials(tmp_path):
     assert 1 <= len(trials) <= 4 and "time budget" in run.stopped_because
 
 
-@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize("strategy", sorted(ASK_TELL))
 def test_resume_after_a_crash_gives_the_uninterrupted_trials(tmp_path, strategy):
     # Through nas.search, so strategies keeping their own store (Optuna) get it in the run folder.
     space = CategoricalSpace(SPACE)

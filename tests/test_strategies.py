@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from nas.strategies import STRATEGIES, Objective, Problem, make_strategy
+from nas.strategies import ASK_TELL, Objective, Problem, make_strategy
 from search_spaces import CategoricalSpace, load_space
 from search_spaces.errors import ConfigError, UnknownNameError
 
@@ -32,7 +32,7 @@ def options(name, tmp_path):
     return {"storage": f"sqlite:///{tmp_path}/optuna.db"} if name == "optuna" else {}
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("name", sorted(ASK_TELL))
 def test_finds_good_points_without_repeating(name, tmp_path):
     strategy = make_strategy(name, SPACE, seed=1, **options(name, tmp_path))
     keys = drive(strategy, 60)
@@ -41,7 +41,7 @@ def test_finds_good_points_without_repeating(name, tmp_path):
     assert best >= 11  # the optimum is 12; 60 of 96 members is plenty for every strategy
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("name", sorted(ASK_TELL))
 def test_exhausted_space_returns_fewer(name, tmp_path):
     tiny = CategoricalSpace({"a": [0, 1], "b": [0, 1]})
     strategy = make_strategy(name, tiny, seed=0, **options(name, tmp_path))
@@ -55,7 +55,7 @@ def test_exhausted_space_returns_fewer(name, tmp_path):
     assert strategy.ask(3) == []
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("name", sorted(ASK_TELL))
 def test_state_round_trip_continues_identically(name, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -71,7 +71,7 @@ def test_state_round_trip_continues_identically(name, tmp_path):
     assert drive(first, 15) == drive(second, 15)
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("name", sorted(ASK_TELL))
 def test_same_seed_same_asks(name, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -80,7 +80,7 @@ def test_same_seed_same_asks(name, tmp_path):
     assert a == b
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("name", sorted(ASK_TELL))
 def test_known_infeasible_members_are_never_proposed(name, tmp_path):
     problem = Problem(constraints={"cost": 4}, estimate=lambda m: {"cost": m["a"] + m["b"]})
     strategy = make_strategy(name, SPACE, problem, seed=0, **options(name, tmp_path))
@@ -91,7 +91,7 @@ def test_known_infeasible_members_are_never_proposed(name, tmp_path):
     assert strategy.rejected > 0
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("name", sorted(ASK_TELL))
 def test_failed_trials_are_remembered_but_not_parents(name, tmp_path):
     strategy = make_strategy(name, SPACE, seed=0, **options(name, tmp_path))
     keys = []

@@ -94,6 +94,19 @@ class LatencySource:
         self.store.add_parts(measured)
         self.table.update({k: m.median_ms for k, m in measured.items()})
 
+    def part_latency(self, key: str, part: Any) -> float:
+        """The table latency of one part (e.g. a supernet candidate), measured into a local profile
+        when missing."""
+        if self.table is None:
+            self.store.table()  # raises the one-line "no profile" error
+        if key not in self.table.entries:
+            if not self.local:
+                raise ConfigError(f"latency table ({self.fingerprint.slug}) has no entry for {key}")
+            measured = self.measurer.measure(*part_module(part, self.num_classes))
+            self.store.add_parts({key: measured})
+            self.table.update({key: measured.median_ms})
+        return self.table.entries[key]
+
     def __call__(self, arch: Any) -> float:
         if isinstance(arch, str):
             arch = Architecture.parse(arch)

@@ -4,15 +4,17 @@ from __future__ import annotations
 from typing import Any
 
 from nas.strategies.base import Objective, Problem, Strategy
+from nas.strategies.darts import DartsStrategy
 from nas.strategies.evolution import RegularizedEvolution
 from nas.strategies.optuna_sampler import OptunaStrategy
 from nas.strategies.random_search import RandomSearch
 from search_spaces.errors import ConfigError, describe_choices, unknown
 from search_spaces.space import SearchSpace
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (RandomSearch, RegularizedEvolution, OptunaStrategy)
-}
+# Strategies that search any space through ask/tell alone; DARTS also needs a supernet (a YAML
+# space) and training data, and proposes only once its supernet is trained.
+ASK_TELL: dict[str, type[Strategy]] = {cls.name: cls for cls in (RandomSearch, RegularizedEvolution, OptunaStrategy)}
+STRATEGIES: dict[str, type[Strategy]] = {**ASK_TELL, DartsStrategy.name: DartsStrategy}
 
 
 def make_strategy(
