@@ -55,6 +55,7 @@ class DartsConfig:
     train_resolution: int = 32
     collapse_threshold: float = 0.6
     collapse_patience: int = 3
+    amp: bool = False  # bf16 autocast on CUDA
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -93,7 +94,7 @@ class DartsStrategy(Strategy):
                  tau_max: float = 5.0, tau_min: float = 0.5, latency_weight: float = 0.0,
                  latency_penalty: str = "additive", train_resolution: int = 32, resolution: int | None = None,
                  width: float | None = None, collapse_threshold: float = 0.6, collapse_patience: int = 3,
-                 device: str = "auto") -> None:
+                 device: str = "auto", amp: bool = False) -> None:
         super().__init__(space, problem, seed)
         from search_spaces.macro import MacroSpace
 
@@ -104,12 +105,14 @@ class DartsStrategy(Strategy):
             epochs=epochs, mode=mode, order=order, batch_size=batch_size, lr=lr, alpha_lr=alpha_lr,
             warmup_epochs=warmup_epochs, tau_max=tau_max, tau_min=tau_min, latency_weight=latency_weight,
             latency_penalty=latency_penalty, target_ms=target, train_resolution=train_resolution,
-            collapse_threshold=collapse_threshold, collapse_patience=collapse_patience, seed=seed)
+            collapse_threshold=collapse_threshold, collapse_patience=collapse_patience, amp=amp, seed=seed)
         spec = space.spec
         self.resolution = resolution or min(spec.resolutions, key=lambda r: abs(r - spec.base_resolution))
         self.width = width or min(spec.widths, key=lambda w: abs(w - 1.0))
         if self.resolution not in spec.resolutions or self.width not in spec.widths:
             raise ValueError(f"resolution/width must be the space's: {spec.resolutions} / {spec.widths}")
+        if device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device: {device!r} is not one of auto, cpu, cuda")
         self.device = device
         self.data_options: Mapping[str, Any] | None = None
         self.latency_source: Any = None
@@ -137,6 +140,7 @@ class DartsStrategy(Strategy):
             ("collapse_threshold", 0.6, "identity share that counts as skip collapse"),
             ("collapse_patience", 3, "epochs of collapse before the search stops"),
             ("device", "auto", "auto, cpu or cuda"),
+            ("amp", False, "bf16 autocast on CUDA"),
         )
 
     def bind(self, data: Mapping[str, Any] | None, latency: Any = None) -> None:

@@ -57,10 +57,15 @@ def darts_search(net: Any, data: Any, cfg: DartsConfig, device: torch.device,
         uniform, _ = net.unit_weights("soft")
         target = cfg.target_ms or float(expected_latency(net, *table, [w.detach() for w in uniform]))
     result = DartsResult(derived=None)
+
+    def autocast() -> torch.autocast:  # bf16 on CUDA when asked: no loss scaling needed
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
+
     streak, snapshot = 0, [a.detach().clone() for a in alphas]
 
     def arch_loss(images: torch.Tensor, labels: torch.Tensor, w: list[torch.Tensor], p: list) -> torch.Tensor:
-        loss = criterion(net(images, w, p), labels)
+        with autocast():
+            loss = criterion(net(images, w, p).float(), labels)
         if table is not None and cfg.latency_weight > 0:
             ratio = expected_latency(net, *table, w) / target
             loss = loss + cfg.latency_weight * ratio if cfg.latency_penalty == "additive" else \
@@ -75,7 +80,8 @@ def darts_search(net: Any, data: Any, cfg: DartsConfig, device: torch.device,
         for (x, y), (xv, yv) in zip(train, cycle(val)):
             x, y, xv, yv = x.to(device), y.to(device), xv.to(device), yv.to(device)
             w, p = net.unit_weights(cfg.mode, tau, gumbel)
-            loss = criterion(net(x, w, p), y)
+            with autocast():
+                loss = criterion(net(x, w, p).float(), y)
             if not torch.isfinite(loss):
                 raise ConfigError(f"darts: the supernet's training loss became {loss.item()}; lower lr")
             opt_w.zero_grad(set_to_none=True)
