@@ -7,7 +7,7 @@ bilevel steps, for ``--epochs``. The derived architecture is then trained with t
 printed: the search time (target <= 10 minutes on 2 cores) and the derived network's percentile
 among the random ones (target >= 75th), each accuracy the mean over ``--seeds`` proxy seeds.
 
-    python benchmarks/darts_digits.py [--epochs 25] [--warmup 5] [--alpha-lr 0.003] [--random 20] [--seeds 2]
+    python benchmarks/darts_digits.py [--epochs 25] [--warmup 5] [--alpha-lr 0.01] [--random 20] [--seeds 2]
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--alpha-lr", type=float, default=0.003)
+    parser.add_argument("--alpha-lr", type=float, default=0.01)
     parser.add_argument("--random", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

@@ -44,7 +44,7 @@ class DartsConfig:
     batch_size: int = 64
     lr: float = 0.004  # AdamW on the supernet weights, cosine schedule
     weight_decay: float = 0.05
-    alpha_lr: float = 0.003  # Adam on the architecture weights
+    alpha_lr: float = 0.01  # Adam on the architecture weights
     alpha_weight_decay: float = 0.001
     warmup_epochs: int = 5  # weights only: candidates learn something before they are judged
     tau_max: float = 5.0
@@ -90,7 +90,7 @@ class DartsStrategy(Strategy):
     name = "darts"
 
     def __init__(self, space, problem=None, seed: int = 0, epochs: int = 30, mode: str = "gumbel", order: int = 1,
-                 batch_size: int = 64, lr: float = 0.004, alpha_lr: float = 0.003, warmup_epochs: int = 5,
+                 batch_size: int = 64, lr: float = 0.004, alpha_lr: float = 0.01, warmup_epochs: int = 5,
                  tau_max: float = 5.0, tau_min: float = 0.5, latency_weight: float = 0.0,
                  latency_penalty: str = "additive", train_resolution: int = 32, resolution: int | None = None,
                  width: float | None = None, collapse_threshold: float = 0.6, collapse_patience: int = 3,
@@ -128,7 +128,7 @@ class DartsStrategy(Strategy):
             ("order", 1, "1: first-order; 2: second-order (unrolled, mode=soft)"),
             ("batch_size", 64, "batch size of both steps"),
             ("lr", 0.004, "AdamW learning rate of the supernet weights"),
-            ("alpha_lr", 0.003, "Adam learning rate of the architecture weights"),
+            ("alpha_lr", 0.01, "Adam learning rate of the architecture weights"),
             ("warmup_epochs", 5, "epochs of weight training before the architecture weights move"),
             ("tau_max", 5.0, "Gumbel-softmax temperature at the start"),
             ("tau_min", 0.5, "... and at the end"),
