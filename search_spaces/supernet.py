@@ -129,13 +129,19 @@ class Supernet(nn.Module):
         x = self.stem(x)
         for layer in self.layers:
             out = layer(x, weights[layer.unit], picks[layer.unit])
-            if layer.gate is not None:
-                depth_unit, j = layer.gate
-                depths = [o[self.units[depth_unit].name] for o in self.units[depth_unit].options]
-                keep = sum(w for w, d in zip(weights[depth_unit], depths) if d > j)  # P(stage has layer j)
+            keep = self.presence(layer, weights)
+            if keep is not None:
                 out = keep * out + (1 - keep) * x
             x = out
         return self.head(x)
+
+    def presence(self, layer: MixedLayer, weights: list[torch.Tensor]) -> torch.Tensor | None:
+        """The weight of the stage depths that have ``layer`` (None: every depth has it)."""
+        if layer.gate is None:
+            return None
+        depth_unit, j = layer.gate
+        unit = self.units[depth_unit]
+        return sum(w for w, option in zip(weights[depth_unit], unit.options) if option[unit.name] > j)
 
     def probabilities(self) -> list[torch.Tensor]:
         return [torch.softmax(a.detach(), dim=0) for a in self.alphas]
@@ -148,11 +154,9 @@ class Supernet(nn.Module):
         for layer in self.layers:
             unit = self.units[layer.unit]
             skip = float(sum(p for p, ident in zip(probs[layer.unit], unit.identity) if ident))
-            if layer.gate is not None:
-                depth_unit, j = layer.gate
-                depths = [o[self.units[depth_unit].name] for o in self.units[depth_unit].options]
-                keep = float(sum(p for p, d in zip(probs[depth_unit], depths) if d > j))
-                skip = 1 - keep * (1 - skip)
+            keep = self.presence(layer, probs)
+            if keep is not None:
+                skip = 1 - float(keep) * (1 - skip)
             shares.append(skip)
         return sum(shares) / max(1, len(shares))
 

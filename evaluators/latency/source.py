@@ -80,19 +80,13 @@ class LatencySource:
     def _fill(self, arch: Architecture) -> None:
         """Measure the parts of ``arch`` the table lacks (local profiles only) and store them."""
         assert self.table is not None
-        missing = self.table.missing(arch, self.num_classes)
-        if not missing:
+        if not self.table.missing(arch, self.num_classes):
             return
-        if not self.local:
-            self.table.block_sum(arch, self.num_classes)  # raises naming the missing part
         from search_spaces.layout import resolve
 
         layout = resolve(arch)
-        parts = {k: p for k, p in zip(network_keys(arch, self.num_classes),
-                                      (layout.stem, *layout.layers, layout.head)) if k in missing}
-        measured = {k: self.measurer.measure(*part_module(p, self.num_classes)) for k, p in parts.items()}
-        self.store.add_parts(measured)
-        self.table.update({k: m.median_ms for k, m in measured.items()})
+        for key, part in zip(network_keys(arch, self.num_classes), (layout.stem, *layout.layers, layout.head)):
+            self.part_latency(key, part)
 
     def part_latency(self, key: str, part: Any) -> float:
         """The table latency of one part (e.g. a supernet candidate), measured into a local profile
@@ -101,7 +95,8 @@ class LatencySource:
             self.store.table()  # raises the one-line "no profile" error
         if key not in self.table.entries:
             if not self.local:
-                raise ConfigError(f"latency table ({self.fingerprint.slug}) has no entry for {key}")
+                raise ConfigError(f"latency table ({self.fingerprint.slug}) has no entry for {key}; profile the "
+                                  "space it comes from (nas latency profile space=...)")
             measured = self.measurer.measure(*part_module(part, self.num_classes))
             self.store.add_parts({key: measured})
             self.table.update({key: measured.median_ms})

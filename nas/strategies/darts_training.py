@@ -24,10 +24,9 @@ def expected_latency(net: Any, latency: Sequence[torch.Tensor], constant: float,
     total = torch.tensor(constant)
     for layer, per_candidate in zip(net.layers, latency):
         value = (weights[layer.unit] * per_candidate).sum()
-        if layer.gate is not None:
-            depth_unit, j = layer.gate
-            depths = [o[net.units[depth_unit].name] for o in net.units[depth_unit].options]
-            value = value * sum(w for w, d in zip(weights[depth_unit], depths) if d > j)
+        keep = net.presence(layer, weights)
+        if keep is not None:
+            value = value * keep
         total = total + value
     return total
 
