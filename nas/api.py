@@ -75,6 +75,7 @@ def search(
     data: str | Mapping[str, Any] | None = None,
     evaluator_options: Mapping[str, Any] | None = None,
     backend: str = "local",
+    ray: Mapping[str, Any] | None = None,
     pruner: str = "none",
     prescreen: str | None = None,
     prescreen_keep: float = 0.25,
@@ -94,6 +95,8 @@ def search(
     ``latency``: where each candidate's ``latency_ms`` comes from: ``"measured"``, ``"table"``,
     ``"learned"``, ``"none"`` or a dict of the run's latency settings (``{"name": "table",
     "threads": 1, "target_ms": 20}``); default ``auto`` (see ``nas run --help``).
+    ``backend``: ``"ray"`` runs each evaluation as a Ray Tune trial; ``ray`` holds its settings
+    (``{"workers": 2, "cpus_per_trial": 1, "address": "auto"}``, see ``nas run --help``).
     ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
     With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
     saved settings; ``budget``/``budget_hours`` may be raised.
@@ -122,6 +125,8 @@ def search(
         evaluator_obj = evaluator
     if data is not None:
         cfg["data"] = {"name": data} if isinstance(data, str) else dict(data)
+    if ray is not None:
+        cfg["ray"].update(dict(ray))
     if latency is not None:
         given = {"name": latency} if isinstance(latency, str) else dict(latency)
         unknown_keys = set(given) - set(cfg["latency"])
@@ -139,6 +144,8 @@ def search(
         explicit |= {f"data.{k}" for k in cfg["data"]}
     if constraints is not None:
         explicit.add("constraints")
+    if ray is not None:
+        explicit |= {f"ray.{k}" for k in ray}
     if latency is not None:
         explicit |= {f"latency.{k}" for k in ({"name": latency} if isinstance(latency, str) else latency)}
     on_trial = progress if callable(progress) else None
@@ -255,7 +262,7 @@ def start(
         strategy.bind(cfg.get("data"), latency)
     from nas.backends import make_backend
 
-    make_backend(cfg["backend"])
+    backend = make_backend(cfg["backend"], cfg.get("ray"))
     from nas.pruning import PRUNERS
 
     if cfg["pruner"] not in PRUNERS:
@@ -285,7 +292,7 @@ def start(
         strategy = Prescreened(strategy, screen, cfg["prescreen_keep"], label=cfg["prescreen"])
     run = Run(
         space_obj, strategy, evaluator_obj, problem, run_dir=rdir.path, budget=budget,
-        budget_hours=budget_hours, seed=seed, backend=cfg["backend"], out=out,
+        budget_hours=budget_hours, seed=seed, backend=backend, out=out,
         info=RunInfo(rdir.run_id, space_obj.name, strategy_name, str(evaluator_obj.name), seed),
         on_trial=on_trial, pruner=cfg["pruner"],
     )

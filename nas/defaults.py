@@ -33,6 +33,8 @@ RUN_DEFAULTS: dict[str, Any] = {
     "prescreen": None,  # a zero-cost proxy: evaluate only the best-scoring share of proposals
     "prescreen_keep": 0.25,  # none | median | asha: stop evaluations that report poor epochs early
     "backend": "local",
+    # backend=ray: where and how wide (see nas/backends/ray_tune.py).
+    "ray": {"address": None, "workers": None, "cpus_per_trial": 1, "gpus_per_trial": 0, "max_failures": 2},
     "out": "results",
     "run_id": None,  # default: <time>-<space>-<strategy>
     "resume": False,
@@ -40,7 +42,7 @@ RUN_DEFAULTS: dict[str, Any] = {
 }
 
 # Keys that may change when a run is resumed (extend the budget, move the display...).
-RESUMABLE = frozenset({"budget", "budget_hours", "resume", "run_id", "out", "progress"})
+RESUMABLE = frozenset({"budget", "budget_hours", "resume", "run_id", "out", "progress", "backend", "ray"})
 # Groups whose options are free-form (validated by whoever consumes them).
 OPEN_GROUPS = ("data", "constraints")
 
@@ -70,6 +72,12 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
                              settings: latency.device=cpu latency.threads=1 latency.batch=1,
                              or latency.profile=DIR); objectives=mnas latency.target_ms=T
                              latency.w=-0.07: MnasNet's reward accuracy * (latency/T)^w
+  backend=local              ray: each evaluation is a Ray Tune trial, in parallel
+  ray.workers=null           concurrent trials (null: as many as the cluster's CPUs allow)
+  ray.cpus_per_trial=1       CPUs (torch threads) per trial; ray.gpus_per_trial=0
+  ray.address=null           auto: join the cluster on this node (ray start --head);
+                             unset: RAY_ADDRESS, else a private local cluster
+  ray.max_failures=2         retries of a trial whose Ray worker died
   out=results run_id=NAME    results go to <out>/runs/<run_id>/ and <out>/leaderboard.csv
   resume=true [run_id=NAME]  continue a crashed or stopped run (default: the latest one);
                              budget / budget_hours may be raised, other keys must match

@@ -190,7 +190,7 @@ class Run:
         budget: int | None = None,
         budget_hours: float | None = None,
         seed: int = 0,
-        backend: str = "local",
+        backend: Any = "local",
         out: str | Path | None = None,
         info: RunInfo | None = None,
         on_trial: Callable[[Progress], None] | None = None,
@@ -210,7 +210,7 @@ class Run:
         self.budget = budget
         self.budget_s = None if budget_hours is None else budget_hours * 3600.0
         self.seed = seed
-        self.backend = make_backend(backend)
+        self.backend = make_backend(backend) if isinstance(backend, str) else backend
         self.out = Path(out) if out is not None else self.dir.path.parent.parent
         self.info = info or RunInfo(
             run_id=self.dir.run_id,
@@ -225,6 +225,10 @@ class Run:
         self._c = _Counters()
         self._best: float | None = None
         self._clock = 0.0
+        # key -> arch handed out and not committed; saved, so a resumed run evaluates them first
+        self._pending: dict[str, Any] = {}
+        self._dispatched: set[str] = set()
+        self._exhausted = False
 
     # -- public ------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> pd.DataFrame:
@@ -292,8 +296,10 @@ class Run:
     def _elapsed(self) -> float:
         return self._c.elapsed_s + (time.monotonic() - self._clock)
 
-    def _budget_left(self) -> bool:
-        if self.budget is not None and self._c.trials >= self.budget:
+    def _budget_left(self, in_flight: int = 0) -> bool:
+        if self.budget is not None and self._c.trials + in_flight >= self.budget:
+            if in_flight:
+                return False  # not final yet: the in-flight evaluations still commit
             self.stopped_because = f"budget of {self.budget} evaluations reached"
             return False
         if self.budget_s is not None and self._elapsed() >= self.budget_s:
@@ -302,10 +308,36 @@ class Run:
         return True
 
     def _loop(self) -> None:
+        self.backend.drive(self)
+
+    # -- what backends drive: next proposal, one evaluation, its commit ---------------------------
+    @property
+    def completed(self) -> int:
+        """Trials committed so far (across resumes)."""
+        return self._c.trials
+
+    @property
+    def in_flight(self) -> int:
+        """Proposals handed out for evaluation and not yet committed."""
+        return len(self._pending)
+
+    def next_arch(self) -> Any | None:
+        """The next architecture to evaluate, or None (``stopped_because`` says why when final).
+
+        Proposals left in flight by an interrupted run come first; duplicates and candidates known
+        to be infeasible are answered here without an evaluation. Committed and in-flight trials
+        together never exceed the budget.
+        """
+        for key, arch in self._pending.items():
+            if key not in self._dispatched:
+                self._dispatched.add(key)
+                return arch
         idle = 0
-        while self._budget_left():
+        while self._budget_left(len(self._pending)):
             asked = self.strategy.ask(1)
             if not asked:
+                if self._pending:
+                    return None  # in-flight results may let the strategy propose again
                 rejected = getattr(self.strategy, "rejected", 0)
                 if rejected:
                     limits = ", ".join(f"{m} <= {b:g}" for m, b in self.problem.constraints.items())
@@ -316,7 +348,7 @@ class Run:
                 else:
                     self.stopped_because = "the strategy has nothing new to propose (space exhausted)"
                 log.info("run %s: %s", self.info.run_id, self.stopped_because)
-                return
+                return None
             arch = asked[0]
             if self._answer_without_evaluating(arch):
                 idle += 1
@@ -325,12 +357,51 @@ class Run:
                         f"{idle} proposals in a row were duplicates or known infeasible"
                     )
                     log.warning("run %s: stopping, %s", self.info.run_id, self.stopped_because)
-                    return
+                    self._exhausted = True
+                    return None
                 continue
-            idle = 0
-            trial = self._evaluate(arch)
-            self.strategy.tell(arch, trial.told())
-            self._commit(arch, trial)
+            key = self._pending_key(arch)
+            self._pending[key] = arch
+            self._dispatched.add(key)
+            return arch
+        return None
+
+    @property
+    def finished(self) -> bool:
+        """True when no more proposals will come (budget reached or the strategy is done)."""
+        return bool(self.stopped_because) or self._exhausted
+
+    def evaluate(self, arch: Any) -> Trial:
+        """Evaluate in this process (the local backend)."""
+        return self._evaluate(arch)
+
+    def finish(self, arch: Any, trial: Trial) -> None:
+        """Tell the strategy an evaluation's outcome and commit it."""
+        self._pending.pop(self._pending_key(arch), None)
+        self.strategy.tell(arch, trial.told())
+        self._commit(arch, trial)
+
+    def failed_trial(self, arch: Any, error: str, wall_s: float = 0.0,
+                     metrics: Mapping[str, Any] | None = None, status: str = "failed") -> Trial:
+        """A trial that ended without a result from the evaluator (worker lost, stopped early)."""
+        key = self._pending_key(arch)
+        return Trial(self._c.trials, key, status, dict(metrics or {}), wall_s, _now(), error)
+
+    def outcome(self, arch: Any, raw: Any, wall_s: float, stamp: str) -> Trial:
+        """The trial of what an evaluator returned elsewhere (a Ray worker)."""
+        try:
+            metrics, status, error = normalise_metrics(raw, self.problem)
+        except Exception as exc:  # noqa: BLE001 - a bad return value is a failed trial
+            metrics, status, error = {}, "failed", _error_text(exc)
+        if status != "ok" and status != "pruned":
+            metrics = {}
+        return Trial(self._c.trials, self._pending_key(arch), status, metrics, wall_s, stamp, error)
+
+    def _pending_key(self, arch: Any) -> str:
+        try:
+            return self.space.key(arch)
+        except Exception:  # noqa: BLE001 - not a member: the evaluation records why
+            return str(arch)
 
     def _answer_without_evaluating(self, arch: Any) -> bool:
         """Tell the strategy about a duplicate or known-infeasible proposal; True if it was one."""
@@ -374,7 +445,7 @@ class Run:
         try:
             # Without a listener, no reporter: a training evaluator then skips per-epoch validation.
             listening = hook is not None or self.pruning is not None
-            raw = self.backend.evaluate(self.evaluator, arch, report if listening else None)
+            raw = self.evaluator(arch, report if listening else None)
             metrics, status, error = normalise_metrics(raw, self.problem)
         except TrialPruned as exc:
             metrics, status, error = dict(reported), "pruned", str(exc) or None
@@ -431,6 +502,7 @@ class Run:
             "strategy_name": self.info.strategy,
             "strategy": self.strategy.state_dict(),
             "pruning": self.pruning.state_dict() if self.pruning is not None else [],
+            "pending": list(self._pending),
         }
         atomic_write_json(self.dir.state, state)
 
@@ -472,10 +544,21 @@ class Run:
         )
         if self.pruning is not None:
             self.pruning.load_state_dict(state.get("pruning", []))
+        self._restore_pending(state.get("pending", []))
         self._restore_trials()
         self._restore_best()
         self._sync_leaderboard()
         log.info("run %s resumed after %d trials", self.info.run_id, self._c.trials)
+
+    def _restore_pending(self, keys: list[str]) -> None:
+        """Proposals that were being evaluated (in parallel) when the run stopped: evaluated first."""
+        for key in keys:
+            if key in self._c.seen:
+                continue
+            try:
+                self._pending[key] = self.space.from_string(key)
+            except Exception as exc:  # noqa: BLE001 - cannot rebuild it: say so, go on without it
+                log.warning("run %s: in-flight proposal %s is dropped (%s)", self.info.run_id, key, exc)
 
     def _restore_trials(self) -> None:
         """Cut trials.csv back to the committed rows (a crash may leave one uncommitted row)."""

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluators.base import Reporter
-
 
 class LocalBackend:
-    """Calls the evaluator directly; a resumed run is exactly an uninterrupted one with it."""
+    """Ask, evaluate, tell, commit, in turn; a resumed run is exactly an uninterrupted one with it."""
 
     name = "local"
-    workers = 1
 
-    def evaluate(self, evaluator: Any, arch: Any, report: Reporter | None = None) -> Any:
-        return evaluator(arch, report)
+    def drive(self, run: Any) -> None:
+        """Run ``run`` (a ``nas.runner.Run``) to its budget."""
+        while (arch := run.next_arch()) is not None:
+            run.finish(arch, run.evaluate(arch))

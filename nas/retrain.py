@@ -1,0 +1,633 @@
+"""Retrain the winner: full training of one architecture on Ray Train, resumable, exported.
+
+``retrain`` runs a ``ray.train.torch.TorchTrainer`` (DDP over ``workers`` processes; gloo on CPU,
+NCCL on GPU) whose loop reuses the proxy's training helpers (``evaluators.training``) with a
+longer recipe: warm-up + cosine, label smoothing, RandAugment/AutoAugment, EMA, bf16 autocast and
+channels_last on CUDA; dropout and stochastic depth come from the architecture string. Every epoch
+rank 0 reports a checkpoint; a run started again with the same ``run_id`` (``resume=True``) gets
+the latest one back from Ray Train (its storage is ``<out>/retrain/<run_id>/``) and continues.
+
+Files of ``<out>/retrain/<run_id>/``: ``retrain.yaml`` (settings, enough to resume),
+``checkpoint_*/state.pt`` (Ray Train's, the two latest), ``model.pt`` (``load_model``),
+optional ``model.torchscript.pt`` / ``model.onnx``, and ``result.yaml`` written last.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from evaluators.training import TrainConfig
+from search_spaces.arch import Architecture
+from search_spaces.errors import ConfigError, NasError, unknown
+
+log = logging.getLogger(__name__)
+
+AUGMENTS = ("none", "randaugment", "autoaugment")
+EXPORTS = ("torchscript", "onnx")
+# Settings that only say where and how wide the run executes; a resumed run may change them.
+EXECUTION_FIELDS = ("workers", "use_gpu", "cpus_per_worker", "max_failures")
+STATE_FILE = "state.pt"  # inside each Ray Train checkpoint directory
+
+
+def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        extra = " or null" if allow_none else ""
+        raise ConfigError(f"{name}: must be an integer >= {low}{extra}, got {value!r}")
+
+
+def _check_auto(name: str, value: Any) -> None:
+    if value != "auto" and not isinstance(value, bool):
+        raise ConfigError(f"{name}: must be auto, true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RetrainRecipe:
+    """How the winner is trained (``batch`` is the global batch, split evenly across workers)."""
+
+    epochs: int = 30
+    batch: int = 128
+    optimizer: str = "adamw"
+    lr: float = 0.004
+    weight_decay: float = 0.05
+    momentum: float = 0.9  # SGD only
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.1
+    augment: str = "none"  # none | randaugment | autoaugment (torchvision.transforms.v2)
+    ema: float | None = None  # decay of an exponential moving average of the weights; None: off
+    amp: bool | str = "auto"  # bf16 autocast; auto: on with CUDA
+    channels_last: bool | str = "auto"  # NHWC tensors; auto: on
+    resolution: int | None = None  # training pixels; None: the architecture's own
+    seed: int = 0
+    workers: int = 1  # Ray Train workers (DDP processes)
+    use_gpu: bool | str = "auto"  # one GPU per worker; auto: when the Ray cluster has GPUs
+    cpus_per_worker: int | None = None  # None: the cluster's CPUs shared among the workers
+    max_failures: int = 1  # restarts from the latest checkpoint after a worker dies
+
+    def __post_init__(self) -> None:
+        if self.ema == "none":
+            object.__setattr__(self, "ema", None)
+        _check_int("batch", self.batch, 1)
+        self.train_config(self.batch)  # TrainConfig checks the fields the two share
+        if self.augment not in AUGMENTS:
+            raise unknown("augment", self.augment, AUGMENTS)
+        if self.ema is not None and (isinstance(self.ema, bool) or not isinstance(self.ema, (int, float))
+                                     or not 0 < self.ema < 1):
+            raise ConfigError(f"ema: must be a decay in (0, 1) or none, got {self.ema!r}")
+        for name in ("amp", "channels_last", "use_gpu"):
+            _check_auto(name, getattr(self, name))
+        _check_int("resolution", self.resolution, 8, allow_none=True)
+        _check_int("seed", self.seed, 0)
+        _check_int("workers", self.workers, 1)
+        _check_int("cpus_per_worker", self.cpus_per_worker, 1, allow_none=True)
+        _check_int("max_failures", self.max_failures, 0)
+        if self.batch % self.workers:
+            raise ConfigError(f"batch: the global batch {self.batch} must be divisible by workers={self.workers}")
+
+    def train_config(self, batch_size: int, cuda: bool = False) -> TrainConfig:
+        """The per-worker ``TrainConfig`` the project's training helpers take."""
+        return TrainConfig(
+            epochs=self.epochs, batch_size=batch_size, optimizer=self.optimizer, lr=self.lr,
+            weight_decay=self.weight_decay, momentum=self.momentum, warmup_epochs=self.warmup_epochs,
+            label_smoothing=self.label_smoothing,
+            amp=cuda if self.amp == "auto" else bool(self.amp),
+            channels_last=True if self.channels_last == "auto" else bool(self.channels_last),
+        )
+
+
+def make_recipe(overrides: Mapping[str, Any], base: RetrainRecipe | None = None) -> RetrainRecipe:
+    """``base`` (default: the defaults) with ``overrides``; unknown names are one-line errors."""
+    names = [f.name for f in fields(RetrainRecipe)]
+    for key in overrides:
+        if key not in names:
+            raise unknown("recipe key", key, names)
+    return replace(base or RetrainRecipe(), **dict(overrides))
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """What a finished retrain leaves: its scores and where its files are."""
+
+    run_id: str
+    dir: Path
+    arch: str
+    source: str
+    test_accuracy: float  # top-1 % on the held-out test split
+    val_accuracy: float
+    epochs: int
+    start_epoch: int  # epochs already done when this call's training began (0: from scratch)
+    resolution: int
+    params: int
+    macs: int
+    train_s: float  # seconds inside epochs, summed over every attempt
+    wall_s: float  # this call
+    model: Path
+    checkpoint: Path | None
+    exports: dict[str, str] = field(default_factory=dict)
+    history: tuple[dict[str, float], ...] = ()
+
+
+# -- which architecture ----------------------------------------------------------------------------
+def resolve_source(
+    arch: str | Architecture | None = None, out: str | Path = "results", run: str | None = None,
+    family: str | Path | None = None, phi: int | None = None,
+) -> tuple[Architecture, str]:
+    """The architecture to retrain and a note of where it came from: an arch string, reference
+    name or file; the best of search ``run``; or member ``phi`` of a ``nas scale`` family file."""
+    from nas.archs import resolve_arch
+
+    given = [name for name, value in (("ARCH", arch), ("run", run), ("family", family)) if value is not None]
+    if len(given) != 1:
+        raise ConfigError("architecture: give exactly one of ARCH, run=ID, family=FILE phi=N"
+                          + (f" (got {', '.join(given)})" if given else ""))
+    if (phi is None) != (family is None):
+        raise ConfigError("phi: family=FILE and phi=N go together")
+    if isinstance(arch, Architecture):
+        return arch, "arch"
+    if arch is not None:  # a reference name or file names itself; a string is its own record
+        return resolve_arch(str(arch))[0], "arch" if ":" in str(arch) else str(arch)
+    if run is not None:
+        return _best_of_run(Path(out), str(run)), f"run={run}"
+    return _family_member(Path(str(family)), phi), f"family={family} phi={phi}"
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what}: no file {path}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{what}: cannot read {path} ({' '.join(str(exc).split())[:160]})") from None
+
+
+def _best_of_run(out: Path, run_id: str) -> Architecture:
+    path = out / "runs" / run_id / "best.yaml"
+    if not path.is_file():
+        runs = out / "runs"
+        names = sorted(p.name for p in runs.iterdir() if (p / "best.yaml").is_file()) if runs.is_dir() else []
+        if not names:
+            raise NasError(f"run {run_id}: no {path} (a search writes it: nas run ...)")
+        raise unknown("run", run_id, names)
+    best = (_read_yaml(path, "run") or {}).get("best")
+    if not isinstance(best, Mapping) or not best.get("arch"):
+        raise NasError(f"run {run_id} has no successful trial to retrain ({path})")
+    return Architecture.parse(str(best["arch"]))
+
+
+def _family_member(path: Path, phi: int | None) -> Architecture:
+    loaded = _read_yaml(path, "family")
+    members = loaded.get("members") if isinstance(loaded, Mapping) else None
+    if not isinstance(members, list):
+        raise ConfigError(f"family: {path} is not a family file of nas scale (members: [{{phi, arch}}, ...])")
+    # members of explicit (width, depth) pairs have phi null: only compound members have a phi
+    found = {m["phi"]: m.get("arch") for m in members if isinstance(m, Mapping) and m.get("phi") is not None}
+    if phi not in found:
+        raise unknown("phi", phi, sorted(found, key=str))
+    return Architecture.parse(str(found[phi]))
+
+
+# -- data, model and training inside each Ray Train worker -----------------------------------------
+class _Augmented(torch.utils.data.Dataset):
+    """In-memory normalised images mapped to uint8 (per-channel range of the split), passed through
+    a torchvision policy, and mapped back: the policies' colour operations expect pixel values."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, policy: Any) -> None:
+        self.low = x.amin(dim=(0, 2, 3), keepdim=True)[0]
+        self.scale = (x.amax(dim=(0, 2, 3), keepdim=True)[0] - self.low).clamp_min(1e-6) / 255
+        self.x = ((x - self.low) / self.scale).round().clamp(0, 255).to(torch.uint8)
+        self.y = y
+        self.policy = policy
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.policy(self.x[i]).float() * self.scale + self.low, self.y[i]
+
+
+def _policy(augment: str) -> Any:
+    from torchvision.transforms import v2
+
+    return v2.RandAugment() if augment == "randaugment" else v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
+
+
+def _train_set(data: Any, pixels: int, augment: str) -> torch.utils.data.Dataset:
+    """The training split at ``pixels``, augmented per image when asked."""
+    if data.storage == "memory":
+        x, y = data.at("train", pixels)
+        if augment == "none":
+            return torch.utils.data.TensorDataset(x, y)
+        return _Augmented(x, y, _policy(augment))
+    from torchvision.transforms import v2
+
+    from evaluators.streamed import ImageSubset
+
+    steps = [v2.ToImage(), v2.RGB(), v2.Resize((pixels, pixels), antialias=True)]
+    steps += [] if augment == "none" else [_policy(augment)]
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(data.mean, data.std)]
+    return ImageSubset(data.base, data.indices["train"], v2.Compose(steps))
+
+
+def _shard_loader(dataset: torch.utils.data.Dataset, batch: int, seed: int, rank: int, world: int,
+                  workers: int) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DistributedSampler]:
+    """This rank's share of every epoch; each rank sees as many batches (DDP needs equal steps)."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=len(sampler) > batch,
+                        num_workers=workers, persistent_workers=workers > 0)
+    return loader, sampler
+
+
+def ema_average(decay: float) -> Any:
+    """``AveragedModel``'s avg_fn for an EMA whose decay warms up as ``(1 + n) / (10 + n)``
+    (TensorFlow's ExponentialMovingAverage with num_updates): a fixed decay would keep the random
+    initial weights in the average for thousands of steps, ruining short retrains."""
+
+    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        if not current.is_floating_point():  # BatchNorm's batch counter
+            return current
+        # a tensor weight, not float(n): no host sync per parameter on a GPU
+        weight = ((1 + n) / (10 + n)).clamp(max=decay).to(current.dtype)
+        return torch.lerp(current, averaged, weight)
+
+    return average
+
+
+def _train_loop(config: dict[str, Any]) -> None:
+    """Ray Train's per-worker function: build, restore, train, checkpoint every epoch, test."""
+    import ray.train
+    from ray.train.torch import get_device, prepare_model
+    from torch.optim.swa_utils import AveragedModel
+
+    from evaluators.data import dataset_from_options
+    from evaluators.proxy import arch_seed
+    from evaluators.training import evaluate, make_optimizer, make_scheduler, train_epoch
+    from search_spaces.builder import build_model
+
+    if config["progress"]:
+        log.setLevel(logging.INFO)
+    recipe = RetrainRecipe(**config["recipe"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    device = get_device()
+    cfg = recipe.train_config(recipe.batch // world, cuda=device.type == "cuda")
+    data = dataset_from_options(config["data"])
+    pixels = config["resolution"]
+    loader, sampler = _shard_loader(_train_set(data, pixels, recipe.augment), cfg.batch_size, recipe.seed,
+                                    rank, world, getattr(data, "workers", 0) if data.storage == "stream" else 0)
+
+    torch.manual_seed(recipe.seed)
+    model = build_model(config["arch"], data.num_classes)
+    model.to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    state = _restore(ray.train.get_checkpoint())
+    if state is not None:
+        model.load_state_dict(state["model"])
+    model = prepare_model(model, parallel_strategy="ddp")  # to the device; DDP when world > 1
+    plain = getattr(model, "module", model)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg, len(loader))
+    ema = None
+    if recipe.ema is not None and rank == 0:  # rank 0 alone scores and saves the model
+        ema = AveragedModel(plain, avg_fn=ema_average(recipe.ema), use_buffers=True)
+        # train_epoch stays as it is: the EMA follows every optimiser step through a hook
+        optimizer.register_step_post_hook(lambda *_: ema.update_parameters(plain))
+    start, history, train_s = 0, [], 0.0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if ema is not None and state["ema"] is not None:
+            ema.load_state_dict(state["ema"])
+        start, history, train_s = state["epoch"], list(state["history"]), state["train_s"]
+    scored = ema.module if ema is not None else plain
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    if rank == 0:
+        log.info("retrain %s: epochs %d..%d of %d on %d worker(s), %s, %d px", config["run_id"], start + 1,
+                 recipe.epochs, recipe.epochs, world, device, pixels)
+    for epoch in range(start, recipe.epochs):
+        sampler.set_epoch(epoch)
+        # seeded per (epoch, rank): a resumed run draws the augmentations and dropout masks an
+        # uninterrupted one would have drawn
+        torch.manual_seed(arch_seed(recipe.seed, f"{epoch}:{rank}"))
+        begin = time.perf_counter()
+        train_loss = train_epoch(model, loader, optimizer, scheduler, criterion, device, cfg.amp,
+                                 channels_last=cfg.channels_last)
+        train_s += time.perf_counter() - begin
+        metrics = {"epoch": epoch + 1, "start_epoch": start, "train_loss": train_loss,
+                   "lr": scheduler.get_last_lr()[0], "train_s": train_s}
+        if rank != 0:
+            ray.train.report(metrics)
+            continue
+        val = data.batches("val", pixels)
+        metrics["val_accuracy"], metrics["val_loss"] = evaluate(scored, val, device, cfg.amp, cfg.channels_last)
+        if epoch + 1 == recipe.epochs:
+            test = data.batches("test", pixels)
+            metrics["test_accuracy"], metrics["test_loss"] = evaluate(scored, test, device, cfg.amp,
+                                                                      cfg.channels_last)
+        history.append(metrics)
+        log.info("retrain %s: epoch %d/%d loss %.4f val %.2f%%", config["run_id"], epoch + 1, recipe.epochs,
+                 train_loss, metrics["val_accuracy"])
+        state = {"epoch": epoch + 1, "model": plain.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "ema": None if ema is None else ema.state_dict(),
+                 "history": history, "train_s": train_s}
+        # bf16 autocast needs no GradScaler, so there is no scaler state to keep
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(state, Path(folder) / STATE_FILE)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+
+def _restore(checkpoint: Any) -> dict[str, Any] | None:
+    """The training state inside a Ray Train checkpoint (None: start from scratch)."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+# -- the driver ------------------------------------------------------------------------------------
+def _start_ray(address: str | None, workers: int, cpus_per_worker: int | None, progress: bool) -> bool:
+    """Join or start Ray; True when this call started it (and must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    common = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": progress}
+    if address is not None:
+        ray.init(address=address, **common)
+    else:  # "local": a private cluster, never some other process's running one
+        cpus = max(os.cpu_count() or 1, workers * (cpus_per_worker or 1))
+        ray.init(address="local", num_cpus=cpus, **common)
+    return True
+
+
+def _scaling(recipe: RetrainRecipe) -> Any:
+    import ray
+    from ray.train import ScalingConfig
+
+    gpus = ray.cluster_resources().get("GPU", 0)
+    use_gpu = gpus > 0 if recipe.use_gpu == "auto" else bool(recipe.use_gpu)
+    if use_gpu and gpus < recipe.workers:
+        raise ConfigError(f"use_gpu: {recipe.workers} worker(s) need a GPU each; the Ray cluster has {gpus:g}")
+    cpus = recipe.cpus_per_worker
+    if cpus is None:  # the cluster's CPUs shared out: torch uses as many threads (OMP_NUM_THREADS)
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)) // recipe.workers)
+    return ScalingConfig(num_workers=recipe.workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus})
+
+
+def _fit(settings: dict[str, Any], recipe: RetrainRecipe, scaling: Any, rdir: Path, progress: bool) -> Any:
+    """Run the TorchTrainer; Ray Train restores the latest checkpoint stored under ``rdir``."""
+    import ray.train
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+    from ray.train.torch import TorchTrainer
+
+    config = {"arch": settings["arch"], "data": settings["data"], "resolution": settings["resolution"],
+              "recipe": asdict(recipe), "run_id": rdir.name, "progress": progress}
+    trainer = TorchTrainer(
+        _train_loop, train_loop_config=config, scaling_config=scaling,
+        run_config=RunConfig(
+            name=rdir.name, storage_path=str(rdir.parent),
+            failure_config=FailureConfig(max_failures=recipe.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    try:
+        result = trainer.fit()
+    except ray.train.TrainingFailedError as exc:
+        raise NasError(f"retrain {rdir.name} failed: {_first_error(exc)}; continue with: nas retrain "
+                       f"resume=true run_id={rdir.name} out={rdir.parent.parent}") from None
+    if result.checkpoint is None:
+        raise NasError(f"retrain {rdir.name} finished without a checkpoint in {rdir}")
+    return result.checkpoint
+
+
+def _first_error(exc: BaseException) -> str:
+    """One line for the first worker's error (Ray wraps it with its traceback)."""
+    failures = getattr(exc, "worker_failures", None) or {}
+    cause = next(iter(failures.values()), None) or exc
+    cause = getattr(cause, "cause", None) or cause
+    lines = [line for line in str(cause).splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:300]
+
+
+def _run_dir(out: Path, run_id: str | None, resume: bool, space: str | None) -> Path:
+    """The run's folder: a new one (claimed with an atomic mkdir) or, to resume, an existing one."""
+    base = out / "retrain"
+    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", run_id):
+        raise ConfigError(f"run_id: use letters, digits, '_', '.', '-' (got {run_id!r})")
+    if resume:
+        if run_id is None:
+            saved = sorted(base.glob("*/retrain.yaml"), key=lambda p: p.stat().st_mtime) if base.is_dir() else []
+            if not saved:
+                raise NasError(f"nothing to resume: no retrain in {base} (give run_id=NAME)")
+            return saved[-1].parent
+        if not (base / run_id / "retrain.yaml").is_file():
+            raise NasError(f"cannot resume retrain {run_id}: no {base / run_id / 'retrain.yaml'}")
+        return base / run_id
+    if run_id is not None:
+        if (base / run_id).exists():
+            raise ConfigError(f"run_id: {base / run_id} exists; continue it with resume=true run_id={run_id}, "
+                              "or choose another run_id")
+        return base / run_id
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{space}-retrain"
+    n = 1
+    while (base / (stem if n == 1 else f"{stem}-{n}")).exists():
+        n += 1
+    return base / (stem if n == 1 else f"{stem}-{n}")
+
+
+def _settings(arch: Architecture, source: str, recipe: RetrainRecipe, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"arch": str(arch), "source": source, "resolution": recipe.resolution or arch.resolution,
+            "data": dict(data), "recipe": asdict(recipe)}
+
+
+def _resumed_settings(rdir: Path, arch: Architecture | None, recipe: RetrainRecipe | Mapping[str, Any] | None,
+                      data: Mapping[str, Any] | None) -> tuple[dict[str, Any], RetrainRecipe]:
+    """The saved settings; only execution settings (workers, GPUs, ...) may change."""
+    saved = _read_yaml(rdir / "retrain.yaml", "resume")
+    base = RetrainRecipe(**saved["recipe"])
+    overrides = asdict(recipe) if isinstance(recipe, RetrainRecipe) else dict(recipe or {})
+    recipe_now = make_recipe(overrides, base)
+    for name in overrides:
+        if name not in EXECUTION_FIELDS and getattr(recipe_now, name) != getattr(base, name):
+            raise ConfigError(f"{name}: cannot change when resuming (saved {getattr(base, name)!r}, "
+                              f"given {getattr(recipe_now, name)!r}); only {', '.join(EXECUTION_FIELDS)} may")
+    if arch is not None and str(arch) != saved["arch"]:
+        raise ConfigError(f"architecture: retrain {rdir.name} trains {saved['arch']}, not {arch}")
+    if data is not None and dict(data) != saved["data"]:
+        raise ConfigError(f"data: cannot change when resuming (saved {saved['data']}, given {dict(data)})")
+    saved["recipe"] = asdict(recipe_now)
+    return saved, recipe_now
+
+
+def retrain(
+    arch: str | Architecture | None = None,
+    recipe: RetrainRecipe | Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    out: str | Path = "results",
+    run_id: str | None = None,
+    export: Sequence[str] = (),
+    resume: bool = False,
+    run: str | None = None,
+    family: str | Path | None = None,
+    phi: int | None = None,
+    ray_address: str | None = None,
+    progress: bool = False,
+) -> RetrainResult:
+    """Train one architecture fully on Ray Train; write ``model.pt`` and one leaderboard row.
+
+    ``recipe``: a RetrainRecipe or overrides of its defaults (of the saved recipe when resuming).
+    ``resume=True`` continues ``run_id`` (default: the latest retrain in ``out``) from its last
+    checkpoint; a finished one is returned as it is (plus any export asked for).
+    """
+    from evaluators.data import dataset_from_options
+
+    begin = time.perf_counter()
+    out = Path(out).resolve()
+    export = [export] if isinstance(export, str) else list(export)
+    bad = [e for e in export if e not in EXPORTS]
+    if bad:
+        raise unknown("export", bad[0], EXPORTS)
+    chosen = None
+    if (arch, run, family) != (None, None, None) or not resume:
+        chosen, source = resolve_source(arch, out, run, family, phi)
+    if resume:
+        rdir = _run_dir(out, run_id, True, None)
+        settings, recipe = _resumed_settings(rdir, chosen, recipe, data)
+    else:
+        recipe = recipe if isinstance(recipe, RetrainRecipe) else make_recipe(recipe or {})
+        settings = _settings(chosen, source, recipe, data or {"name": "digits"})
+        rdir = _run_dir(out, run_id, False, chosen.space)
+    splits = dataset_from_options(settings["data"])  # bad data options fail here, before any file
+    if (rdir / "result.yaml").is_file():
+        log.info("retrain %s is finished already", rdir.name)
+        return _finish(rdir, settings, None, export, begin, splits.num_classes)
+
+    from nas.store import atomic_write_text
+
+    started = _start_ray(ray_address, recipe.workers, recipe.cpus_per_worker, progress)
+    try:
+        scaling = _scaling(recipe)  # checks the GPUs asked for against the cluster's, before any file
+        rdir.mkdir(parents=True, exist_ok=resume)
+        atomic_write_text(rdir / "retrain.yaml", yaml.safe_dump(settings, sort_keys=False, width=10_000))
+        checkpoint = _fit(settings, recipe, scaling, rdir, progress)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    return _finish(rdir, settings, checkpoint, export, begin, splits.num_classes)
+
+
+def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Sequence[str], begin: float,
+            num_classes: int) -> RetrainResult:
+    """model.pt, exports, the leaderboard row and result.yaml (last: it marks the run finished)."""
+    from evaluators.cost import cost
+    from nas.store import append_leaderboard, atomic_write_text
+
+    done = rdir / "result.yaml"
+    if checkpoint is None:  # finished before: rebuild the result from its files
+        summary = _read_yaml(done, "result")
+        summary["exports"] = {**summary.get("exports", {}), **_export(rdir, export)}
+        atomic_write_text(done, yaml.safe_dump(summary, sort_keys=False, width=10_000))
+        return _result(summary, rdir, time.perf_counter() - begin)
+    state = _restore(checkpoint)
+    last = state["history"][-1]
+    arch = Architecture.parse(settings["arch"])
+    c = cost(arch, num_classes)
+    weights = state["ema"] if state["ema"] is not None else state["model"]
+    if state["ema"] is not None:  # AveragedModel keeps the averaged network under "module."
+        weights = {k.removeprefix("module."): v for k, v in weights.items() if k.startswith("module.")}
+    package = {
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in weights.items()},
+        "arch": settings["arch"], "num_classes": num_classes, "resolution": settings["resolution"],
+        "test_accuracy": float(last["test_accuracy"]), "val_accuracy": float(last["val_accuracy"]),
+        "epochs": int(last["epoch"]), "data": str(settings["data"].get("name", "digits")),
+    }
+    tmp = rdir / ".model.pt.tmp"
+    torch.save(package, tmp)
+    os.replace(tmp, rdir / "model.pt")
+    wall = time.perf_counter() - begin
+    recipe = settings["recipe"]
+    summary = {
+        "run_id": rdir.name, "arch": settings["arch"], "source": settings["source"],
+        "test_accuracy": float(last["test_accuracy"]), "val_accuracy": float(last["val_accuracy"]),
+        "epochs": int(last["epoch"]), "start_epoch": int(last["start_epoch"]),
+        "resolution": settings["resolution"], "params": c.params, "macs": c.macs,
+        "train_s": float(state["train_s"]), "wall_s": wall, "checkpoint": str(Path(checkpoint.path)),
+        "exports": _export(rdir, export),
+        "history": [{k: v if isinstance(v, int) else float(v) for k, v in h.items()} for h in state["history"]],
+    }
+    append_leaderboard(rdir.parent.parent, [{
+        "run_id": rdir.name, "stage": "retrain", "space": arch.space, "strategy": "retrain",
+        "evaluator": "retrain", "arch": settings["arch"], "status": "ok", "accuracy": summary["test_accuracy"],
+        "val_accuracy": summary["val_accuracy"], "epochs": summary["epochs"], "params": c.params,
+        "macs": c.macs, "train_resolution": settings["resolution"], "wall_s": wall, "seed": recipe["seed"],
+        "timestamp": datetime.now().isoformat(timespec="seconds"), "source": settings["source"],
+    }])
+    atomic_write_text(done, yaml.safe_dump(summary, sort_keys=False, width=10_000))
+    return _result(summary, rdir, wall)
+
+
+def _result(summary: Mapping[str, Any], rdir: Path, wall: float) -> RetrainResult:
+    checkpoint = summary.get("checkpoint")
+    return RetrainResult(
+        run_id=rdir.name, dir=rdir, arch=summary["arch"], source=summary["source"],
+        test_accuracy=summary["test_accuracy"], val_accuracy=summary["val_accuracy"],
+        epochs=summary["epochs"], start_epoch=summary["start_epoch"], resolution=summary["resolution"],
+        params=summary["params"], macs=summary["macs"], train_s=summary["train_s"], wall_s=wall,
+        model=rdir / "model.pt", checkpoint=Path(checkpoint) if checkpoint else None,
+        exports=dict(summary.get("exports", {})), history=tuple(summary.get("history", ())),
+    )
+
+
+# -- the exported model ----------------------------------------------------------------------------
+def load_model(path: str | Path) -> nn.Module:
+    """The network in a ``model.pt``, in eval mode (read with ``weights_only=True``: plain data)."""
+    from search_spaces.builder import build_model
+
+    package = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model = build_model(package["arch"], package["num_classes"])
+    model.load_state_dict(package["state_dict"])
+    return model.eval()
+
+
+def _export(rdir: Path, formats: Sequence[str]) -> dict[str, str]:
+    """TorchScript (traced) and/or ONNX (TorchScript exporter, dynamic batch) of ``model.pt``."""
+    if not formats:
+        return {}
+    package = torch.load(rdir / "model.pt", map_location="cpu", weights_only=True)
+    model = load_model(rdir / "model.pt")
+    example = torch.zeros(1, 3, package["resolution"], package["resolution"])
+    written = {}
+    with warnings.catch_warnings(), torch.no_grad():
+        # both exporters are TorchScript based, which torch now marks deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        if "torchscript" in formats:
+            path = rdir / "model.torchscript.pt"
+            torch.jit.trace(model, example).save(str(path))
+            written["torchscript"] = str(path)
+        if "onnx" in formats:
+            path = rdir / "model.onnx"
+            torch.onnx.export(model, (example,), str(path), input_names=["images"], output_names=["logits"],
+                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+            written["onnx"] = str(path)
+    return written
+
+
+__all__ = ["RetrainRecipe", "RetrainResult", "load_model", "make_recipe", "resolve_source", "retrain"]
