@@ -475,19 +475,20 @@ def _claim_new_run(out: Path, base: str) -> RunDir:
             n += 1
 
 
-def find_run(out: str | Path, run_id: str | None) -> RunDir:
-    """The run to resume: ``run_id`` in ``<out>/runs``, or the latest one; NasError if none."""
+def find_run(out: str | Path, run_id: str | None, action: str = "resume") -> RunDir:
+    """The run to ``action`` (resume, report): ``run_id`` in ``<out>/runs``, or the latest one;
+    NasError if none."""
     runs = Path(out) / "runs"
     if run_id in (None, ""):
         candidates = sorted(
             (p for p in runs.glob("*/state.json")), key=lambda p: p.stat().st_mtime
         ) if runs.is_dir() else []
         if not candidates:
-            raise NasError(f"nothing to resume: no run in {runs} (give run_id=NAME)")
+            raise NasError(f"nothing to {action}: no run in {runs} (give run_id=NAME)")
         run_id = candidates[-1].parent.name
     rdir = run_dir(out, str(run_id))
     if not rdir.state.is_file():
-        raise NasError(f"cannot resume run {run_id}: no such run in {runs} (looked for {rdir.state})")
+        raise NasError(f"cannot {action} run {run_id}: no such run in {runs} (looked for {rdir.state})")
     return rdir
 
 

@@ -201,6 +201,25 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nas.api import find_run
+    from nas.report import write_report
+    from nas.store import RunDir
+
+    if args.top < 1:
+        raise NasError(f"--top: must be >= 1, got {args.top}")
+    given = Path(args.run) if args.run else None
+    if given is not None and (given / "config.yaml").is_file():
+        rdir = RunDir(given)  # a run folder's path
+    else:
+        rdir = find_run(args.out, args.run, action="report")
+    path = write_report(rdir, args.to, top=args.top)
+    console.print(Text(f"report: {path}"), soft_wrap=True)
+    return 0
+
+
 def cmd_latency(args: argparse.Namespace) -> int:
     from nas.cli_latency import cmd_latency as run
 
@@ -246,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", help="only this search space's rows")
     p.add_argument("--out", default="results", help="results folder (default: results)")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("report", help="write a self-contained HTML page of a run: settings, best "
+                       "architectures, plots, failures")
+    p.add_argument("run", nargs="?", help="run id in --out, or a run folder (default: the latest run)")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.add_argument("--top", type=int, default=10, help="architectures listed (default: 10)")
+    p.add_argument("--to", help="write the page here (default: <run folder>/report.html)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("strategies", help="list the search strategies and their options")
     p.set_defaults(func=cmd_strategies)
