@@ -2,9 +2,11 @@
 and latency-aware search (constraints before training, Pareto plot, MnasNet reward)."""
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -259,3 +261,19 @@ def test_auto_uses_the_learned_predictor_only_where_it_beat_the_table(profiled, 
     assert predictor.cv_mape >= 0 and predictor.table_mape >= 0
     source = LatencySource("auto", load_space(str(tiny)), 10, LatencySettings(**FAST), out=profiled.store.path.parents[1])
     assert source.source == ("learned" if predictor.beats_table else "table")
+
+
+def test_the_learned_predictor_is_stored_as_data_not_a_pickle(profiled, tiny):
+    predictor = nas_latency.fit(profiled, n=14)
+    path = profiled.store.path
+    assert (path / "learned.json").is_file() and not list(path.glob("*.pkl"))
+    json.loads((path / "learned.json").read_text())  # plain JSON
+    loaded = profiled.store.learned()
+    space = load_space(str(tiny))
+    archs = [space.sample(random.Random(i)) for i in range(8)]
+    table = profiled.store.table()
+    assert np.array_equal(loaded.predict(space, archs, table), predictor.predict(space, archs, table))
+    # a pickle planted in a profile folder is never unpickled
+    (path / "learned.json").unlink()
+    (path / "learned.pkl").write_bytes(b"cos\nsystem\n(S'touch /tmp/pwned-by-pickle'\ntR.")
+    assert profiled.store.learned() is None and not Path("/tmp/pwned-by-pickle").exists()

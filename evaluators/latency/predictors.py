@@ -5,7 +5,8 @@ evaluating thousands of candidates costs one vectorised model call.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
@@ -101,7 +102,32 @@ class LearnedPredictor:
         self.table_mape = float(100 * np.mean(np.abs(base - measured) / measured)) if base is not None else None
         self.model.fit(x, y)
         self.trained_on = len(archs)
+        self._data = (x, y)
         return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: settings, scores and the training data the model is refitted from on load.
+
+        Stored as data, not as a pickle: a profile may come from another machine, and unpickling
+        a file runs whatever code it names. Gradient boosting with a fixed ``random_state`` refits
+        to the same model in well under a second.
+        """
+        x, y = self._data
+        return {"space": self.space, "num_classes": self.num_classes, "seed": self.model.random_state,
+                "uses_table": self.uses_table, "trained_on": self.trained_on, "cv_mape": self.cv_mape,
+                "table_mape": self.table_mape, "x": x.tolist(), "y": y.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LearnedPredictor:
+        predictor = cls(str(data["space"]), int(data["num_classes"]), int(data["seed"]))
+        x, y = np.asarray(data["x"], dtype=float), np.asarray(data["y"], dtype=float)
+        predictor.model.fit(x, y)
+        predictor._data = (x, y)
+        predictor.uses_table = bool(data["uses_table"])
+        predictor.trained_on = int(data["trained_on"])
+        predictor.cv_mape = float(data["cv_mape"])
+        predictor.table_mape = None if data["table_mape"] is None else float(data["table_mape"])
+        return predictor
 
     @property
     def beats_table(self) -> bool:

@@ -4,12 +4,13 @@
 - ``parts.csv``: one row per timed part (key, median, quartiles), appended as profiling goes, so an
   interrupted profile resumes where it stopped;
 - ``networks.csv``: whole networks measured for calibration and for the learned predictor;
-- ``calibration.json``, ``learned.pkl``: the fitted predictors.
+- ``calibration.json``, ``learned.json``: the fitted predictors (data only: no pickles, since a
+  profile may come from another machine).
 """
 from __future__ import annotations
 
 import json
-import pickle
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ NETWORK_COLUMNS = ["space", "role", "arch", "num_classes", "median_ms", "p25_ms"
 def _append(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
     if rows:
         pd.DataFrame(rows, columns=columns).to_csv(path, mode="a", header=not path.exists(), index=False)
+
+
+log = logging.getLogger(__name__)
 
 
 class ProfileStore:
@@ -113,15 +117,22 @@ class ProfileStore:
         return LatencyTable(self.fingerprint, self.parts(), self.calibration())
 
     def learned(self) -> Any | None:
-        file = self.path / "learned.pkl"
+        from evaluators.latency.predictors import LearnedPredictor
+
+        file = self.path / "learned.json"
         if not file.exists():
+            if (self.path / "learned.pkl").exists():
+                log.warning("latency: %s/learned.pkl is an old pickled predictor and is not loaded "
+                            "(pickles can run code); refit it with nas latency fit", self.path)
             return None
-        with file.open("rb") as f:
-            return pickle.load(f)
+        try:
+            return LearnedPredictor.from_dict(json.loads(file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"latency: cannot read the learned predictor {file} ({exc}); "
+                              "refit it with nas latency fit") from None
 
     def save_learned(self, predictor: Any) -> None:
         self._ensure()
-        tmp = self.path / "learned.pkl.tmp"
-        with tmp.open("wb") as f:
-            pickle.dump(predictor, f)
-        tmp.replace(self.path / "learned.pkl")
+        tmp = self.path / "learned.json.tmp"
+        tmp.write_text(json.dumps(predictor.to_dict()), encoding="utf-8")
+        tmp.replace(self.path / "learned.json")
