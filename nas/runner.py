@@ -256,6 +256,13 @@ class Run:
             trials = self.trials()
             self.write_summary(trials)
             return trials
+        except OSError as exc:  # disk full, read-only, quota: what was committed is safe
+            where = exc.filename or "its files"
+            raise NasError(
+                f"run {self.info.run_id} stopped: cannot write {where} ({exc.strerror or exc}); its "
+                f"{self._c.trials} committed trials are safe: free space, then continue with "
+                f"nas run resume=true run_id={self.info.run_id} out={self.out}"
+            ) from None
         finally:
             lock.release()
 
