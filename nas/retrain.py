@@ -361,18 +361,10 @@ def _restore(checkpoint: Any) -> dict[str, Any] | None:
 # -- the driver ------------------------------------------------------------------------------------
 def _start_ray(address: str | None, workers: int, cpus_per_worker: int | None, progress: bool) -> bool:
     """Join or start Ray; True when this call started it (and must shut it down)."""
-    import ray
+    from nas.ray_cluster import connect
 
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    common = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": progress}
-    if address is not None:
-        ray.init(address=address, **common)
-    else:  # "local": a private cluster, never some other process's running one
-        cpus = max(os.cpu_count() or 1, workers * (cpus_per_worker or 1))
-        ray.init(address="local", num_cpus=cpus, **common)
-    return True
+    cpus = max(os.cpu_count() or 1, workers * (cpus_per_worker or 1))
+    return connect(address, num_cpus=cpus, log_to_driver=progress)
 
 
 def _scaling(recipe: RetrainRecipe) -> Any:

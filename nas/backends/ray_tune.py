@@ -123,33 +123,6 @@ def _now() -> str:
     return now()
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> bool:
-    """Join the cluster at ``address`` (or RAY_ADDRESS), or start a local one; True if started here."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if address in (None, "", "auto") and os.environ.get("RAY_ADDRESS"):
-        address = os.environ["RAY_ADDRESS"]  # a Ray job's own cluster (ray job submit sets it)
-    address = address or None
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
-    if address is None:
-        # A private local cluster: no dashboard (it would listen on a port), this machine's cores.
-        kwargs.update(include_dashboard=False, num_cpus=num_cpus)
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a private cluster reports nothing
-        # Ray turns token authentication on by itself and says so at every start: keep the
-        # protection, drop the notice.
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    try:
-        ray.init(address=address, **kwargs)
-    except ConnectionError as exc:
-        raise ConfigError(f"ray.address: no Ray cluster at {address!r} ({exc}); start one with "
-                          "`ray start --head` or leave ray.address unset for a local cluster") from None
-    log.info("ray: %s cluster, resources %s", "joined" if address else "started a local",
-             ray.cluster_resources())
-    return address is None
-
-
 class RayBackend:
     """Runs each evaluation as a Ray Tune trial; the driver keeps the run's files."""
 
@@ -179,6 +152,8 @@ class RayBackend:
         # A final report of a failed trial carries no objective: not an error for the scheduler.
         os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        from nas.ray_cluster import connect
+
         started = connect(self.settings.address)
         try:
             workers = self.workers()

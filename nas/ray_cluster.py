@@ -1,0 +1,41 @@
+"""Joining a Ray cluster, or starting a private one: shared by backend=ray and nas retrain."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from search_spaces.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def connect(address: str | None, num_cpus: int | None = None, log_to_driver: bool = True) -> bool:
+    """Join the cluster at ``address`` (``auto``, ``host:port``, ``ray://...``) or RAY_ADDRESS, else
+    start a private local one; True when this call started Ray (the caller shuts it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address in (None, "", "auto") and os.environ.get("RAY_ADDRESS"):
+        address = os.environ["RAY_ADDRESS"]  # a Ray job's own cluster (ray job submit sets it)
+    address = address or None
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": log_to_driver,
+                              "include_dashboard": False}
+    if address is None:
+        # "local": a new private cluster, never another process's (`ray start`) one; no dashboard,
+        # so nothing listens for HTTP.
+        address = "local"
+        kwargs["num_cpus"] = num_cpus
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a private cluster reports nothing
+        # Ray turns token authentication on by itself and says so at every start: keep the
+        # protection, drop the notice.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    try:
+        ray.init(address=address, **kwargs)
+    except ConnectionError as exc:
+        raise ConfigError(f"ray.address: no Ray cluster at {address!r} ({exc}); start one with "
+                          "`ray start --head` or leave ray.address unset for a local cluster") from None
+    log.info("ray: %s, resources %s", "started a local cluster" if address == "local" else f"joined {address}",
+             ray.cluster_resources())
+    return address == "local"
