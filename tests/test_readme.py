@@ -1,7 +1,15 @@
-"""What the README shows works as written: here, the Ray cluster-launcher YAML."""
+"""What the README shows works as written: every `nas` command of its bash blocks, and the Ray
+cluster-launcher YAML.
+
+Quick commands run for real (in a scratch folder holding one small run); long ones (a search,
+a retrain, a profile, an alpha/beta/gamma grid search) have their settings checked by the same
+parsers the commands use, so a renamed key or command fails here. `./nasw` is what CI itself runs,
+and `ray job submit` is `tests/test_ray_jobs.py`.
+"""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -26,3 +34,92 @@ def test_the_readmes_cluster_yaml_passes_rays_cluster_schema():
     assert workers["max_workers"] >= 2 and config["head_node_type"] == "head"
     head_start = " ".join(config["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head_start  # the dashboard is not exposed
+
+
+def readme_commands() -> list[str]:
+    """Every `nas ...` line of the README's bash blocks (comments and continuations resolved)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if line.startswith("nas "):
+                commands.append(line)
+    return commands
+
+
+PLACEHOLDERS = {"<run_id>": "readme", "<id>": "readme", "[RUN_ID]": "readme", "ARCH": "efficientnet_b0",
+                '"$(nas show efficientnet_b0 --json | jq -r .arch)"': "efficientnet_b0",
+                "nas-bench-macro_cifar10.json": "TABLE", "'nasbench_macro@32_relu:...'": "NB_ARCH"}
+LONG = ("run", "retrain", "latency")  # checked, not run
+
+
+def _argv(command: str, out: Path) -> list[str]:
+    for key, value in PLACEHOLDERS.items():
+        command = command.replace(key, value)
+    command = re.sub(r"\[(--[^\]]+)\]", r"\1", command)  # optional flags: shown as [--sort X]
+    argv = shlex.split(command)[1:]
+    return [a.replace("results/", f"{out}/") for a in argv]
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    from nas.cli import main
+
+    out = tmp_path_factory.mktemp("readme")
+    assert main(["run", "evaluator=cost", "budget=2", f"out={out}", "run_id=readme", "progress=false"]) == 0
+    assert main(["scale", "efficientnet_b0", "phi=2", f"out={out}", "progress=false"]) == 0
+    return out
+
+
+def _check_settings(argv: list[str], out: Path) -> None:
+    """The settings of a long command, through its own parser (raises on a bad key or value)."""
+    settings = [a for a in argv[1:] if "=" in a]
+    if argv[0] == "run":
+        from nas.runconfig import config_from_overrides
+
+        config_from_overrides([s for s in settings if not s.startswith("resume=")])
+    elif argv[0] == "retrain":
+        from nas.cli_retrain import _parse
+
+        _parse(argv[1:])
+    elif argv[0] == "latency":
+        from nas import latency
+        from nas.config import parse_overrides
+
+        parse_overrides(settings, latency.LATENCY_DEFAULTS)
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_readme_command(command, scratch, request, capsys, monkeypatch):
+    from nas.cli import main
+
+    argv = _argv(command, scratch)
+    if any("TABLE" in a for a in argv):  # only this command needs the benchmark table
+        table_path = request.getfixturevalue("table_path")
+        argv = [a.replace("TABLE", str(table_path)) for a in argv]
+    if "NB_ARCH" in argv:
+        import random
+
+        from search_spaces.registry import load_space
+
+        space = load_space("nasbench_macro")
+        argv[argv.index("NB_ARCH")] = space.to_string(space.sample(random.Random(0)))
+    monkeypatch.chdir(scratch)
+    if "--help" in argv:
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0
+        return
+    if argv[0] in LONG:
+        _check_settings(argv, scratch)
+        return
+    if "search=true" in argv:  # a grid search trains dozens of networks: its settings only
+        from nas.cli_scale import parse_config
+
+        parse_config(argv[2:])
+        return
+    if argv[0] in ("leaderboard", "report"):
+        argv += ["--out", str(scratch)]
+    elif argv[0] == "scale":
+        argv.append(f"out={scratch}")
+    assert main(argv) == 0, capsys.readouterr().err
