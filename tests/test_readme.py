@@ -123,3 +123,23 @@ def test_readme_command(command, scratch, request, capsys, monkeypatch):
     elif argv[0] == "scale":
         argv.append(f"out={scratch}")
     assert main(argv) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, shown", [
+    ([], ["run", "scale", "retrain", "latency", "report", "leaderboard", "show", "sample", "spaces", "strategies"]),
+    (["run"], ["budget=20", "seed=0", "backend=local", "ray.workers=null", "latency=auto", "pruner=none"]),
+    (["scale"], ["phi=3", "alpha=1.2", "beta=1.1", "gamma=1.15", "search=false", "out=results"]),
+    (["retrain"], ["epochs=30", "batch=128", "augment=none", "workers=1", "ray.address=null"]),
+    (["latency"], ["threads=1", "batch=1", "repeats=30", "rounds=10"]),
+    (["report"], ["--out", "default: results", "--top"]),
+    (["leaderboard"], ["--top", "--sort", "default: results"]),
+])
+def test_help_lists_the_keys_with_their_defaults(argv, shown, capsys):
+    from nas.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    missing = [s for s in shown if s not in text]
+    assert not missing, missing
