@@ -94,6 +94,8 @@ COMMAND_CASES = [
     ("run: unknown ray setting", ["run", "backend=ray", "ray.wrkers=2"], ("ray.wrkers", "ray.workers")),
     ("run: config file missing", ["run", "config=missing.yaml"], ("config", "missing.yaml")),
     ("run: data val_fraction", ["run", "data.val_fraction=1.5"], ("val_fraction",)),
+    ("run: missing data path", ["run", "data=imagefolder", "data.root=/nonexistent/photos"],
+     ("data.root", "/nonexistent/photos")),
 ]
 
 
