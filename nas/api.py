@@ -298,7 +298,12 @@ def start(
     )
     if on_start is not None:
         on_start(rdir.run_id, budget, problem.objectives[0].metric)
-    trials = run.run(resume=bool(cfg["resume"]))
+    try:
+        trials = run.run(resume=bool(cfg["resume"]))
+    finally:
+        close = getattr(strategy, "close", None)  # a strategy running its own loop (NNI's) stops it
+        if callable(close):
+            close()
     from nas.problem import best_row
 
     return SearchResult(
@@ -551,11 +556,14 @@ def _write_config(rdir: RunDir, cfg: Mapping[str, Any], space: SearchSpace | Non
 
 
 def _with_run_storage(strategy, name, options, space, problem, seed, rdir: RunDir):
-    """Give a strategy that keeps its own store (Optuna's ``storage``) a file in the run folder."""
+    """Give a strategy that keeps its own store (Optuna's ``storage``) a file in the run folder,
+    and one that writes working files (NNI's ``workdir``) a folder in it."""
     from nas.strategies import make_strategy, strategy_options
 
     names = [opt for opt, _, _ in strategy_options(name)]
-    if "storage" not in names or options.get("storage"):
-        return strategy
-    url = f"sqlite:///{(rdir.path / 'optuna.db').resolve()}"
-    return make_strategy(name, space, problem, seed, **{**options, "storage": url})
+    if "storage" in names and not options.get("storage"):
+        url = f"sqlite:///{(rdir.path / 'optuna.db').resolve()}"
+        return make_strategy(name, space, problem, seed, **{**options, "storage": url})
+    if "workdir" in names and not options.get("workdir"):
+        return make_strategy(name, space, problem, seed, **{**options, "workdir": str(rdir.path / "nni")})
+    return strategy

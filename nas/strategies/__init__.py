@@ -6,6 +6,7 @@ from typing import Any
 from nas.strategies.base import Objective, Problem, Strategy
 from nas.strategies.darts import DartsStrategy
 from nas.strategies.evolution import RegularizedEvolution
+from nas.strategies.nni_bridge import NNI_STRATEGIES
 from nas.strategies.optuna_sampler import OptunaStrategy
 from nas.strategies.random_search import RandomSearch
 from search_spaces.errors import ConfigError, describe_choices, unknown
@@ -14,7 +15,11 @@ from search_spaces.space import SearchSpace
 # Strategies that search any space through ask/tell alone; DARTS also needs a supernet (a YAML
 # space) and training data, and proposes only once its supernet is trained.
 ASK_TELL: dict[str, type[Strategy]] = {cls.name: cls for cls in (RandomSearch, RegularizedEvolution, OptunaStrategy)}
-STRATEGIES: dict[str, type[Strategy]] = {**ASK_TELL, DartsStrategy.name: DartsStrategy}
+# NNI's strategies (strategy=nni.TPE...) need the optional extra: pip install 'nas[nni]'. They
+# speak ask/tell too; their tests (tests/test_nni.py) run where NNI is installed.
+STRATEGIES: dict[str, type[Strategy]] = {
+    **ASK_TELL, DartsStrategy.name: DartsStrategy, **{cls.name: cls for cls in NNI_STRATEGIES},
+}
 
 
 def make_strategy(

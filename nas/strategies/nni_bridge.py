@@ -1,0 +1,620 @@
+"""NNI's multi-trial strategies as ask/tell strategies: ``strategy=nni.TPE`` (``pip install 'nas[nni]'``).
+
+NNI (Microsoft's Neural Network Intelligence, 3.0) runs its own loop: a strategy submits models to
+an execution engine and learns from the metrics the engine reports. The bridge runs that loop, in
+this process, with NNI's own pieces: the space's ``choices()`` become an NNI model space (one
+``nni.choice`` per dimension, over the value indices, in NNI's *simplified* format), NNI's
+``SequentialExecutionEngine`` runs each proposal through a ``FunctionalEvaluator``, and that
+evaluator's function is where NNI meets ``ask``/``tell``: it hands the proposal to ``ask``, waits
+for ``tell``, and returns the first objective (turned into "larger is better") as the model's final
+metric. This is the engine, model format and evaluator that
+``NasExperimentConfig('sequential', 'simplified')`` gives; the ``NasExperiment`` wrapper itself is
+not used, because checkpoints, logs and the record of every trial are the runner's job here, and it
+is what writes ``~/nni-experiments`` whatever directory it is told.
+
+How the two loops meet: NNI's loop runs in a thread, strictly taking turns with the caller (a
+coroutine made of two threads): ``tell`` hands the outcome over and returns once NNI has its next
+proposal ready (or has stopped), so NNI's own computation happens inside ``tell`` and nothing runs
+in the background between calls. That keeps a run deterministic and the state taken after ``tell``
+consistent. Torch's and NumPy's global random generators are swapped for the bridge's own while NNI
+has the turn, so NNI's sampling neither disturbs nor depends on the evaluators' randomness.
+
+What NNI proposes and what it is told:
+
+- a network already told (an identical twin of an earlier one, or a repeat through dimensions that
+  are inactive in a conditional space) is answered from memory inside the bridge: ``ask`` never
+  returns a member twice and no budget is spent on it;
+- a candidate known to break a constraint before training is reported to NNI as a failed model
+  (``rejected`` counts it), and so is a failed, pruned or infeasible evaluation: NNI's strategies
+  optimise one number and have no notion of constraints;
+- NNI proposes one model at a time (the sequential engine): ``ask(n)`` returns at most one member,
+  so ``backend=ray`` runs one trial at a time and ``prescreen`` keeps every proposal;
+- conditional spaces: NNI sees the flat ``choices()`` (every dimension, conditions ignored); values
+  of dimensions inactive under the others are dropped by ``from_choices``;
+- only the first objective guides RegularizedEvolution, TPE and PolicyBasedRL (more than one
+  objective is an error for them).
+
+Resume: the state holds every outcome told, in order. A resumed strategy starts NNI afresh with the
+same seed and answers what NNI proposes again from that memory, without evaluating, until NNI asks
+for something new: NNI's seeded strategies then continue exactly as the interrupted run would have.
+
+NNI's strategies run as shipped, with NNI's defaults. What the bridge changes around them: NNI's
+TPE loop pauses a second after every model (it polls an engine that may be busy), the bridge's copy
+of that loop does not; the engine hands each final metric to the strategy directly instead of
+through NNI's process-wide trial channel (NNI threads of two bridges in one process, one of them
+closing, would otherwise swap it under each other); PolicyBasedRL skips its farewell policy update
+once the run is over. Two properties of NNI show on NAS-Bench-Macro (``benchmarks/search_quality.py``): its
+RegularizedEvolution starts with ``population_size`` (100) random members, most of a small budget;
+its TPE tuner replaces a suggestion it has already made by the next point of a grid search
+(lexicographic, from every dimension's first value), which in a small categorical space takes over
+once TPE concentrates.
+
+NNI's log (``nni.log``) goes to ``workdir`` (``nni/`` in the run directory for ``nas run`` and
+``nas.search``); nothing is printed and nothing is written in the home directory.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+import threading
+import warnings
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nas.strategies.base import Problem, Strategy
+from search_spaces.errors import ConfigError, NasError
+from search_spaces.space import SearchSpace
+
+EXTRA = "pip install 'nas[nni]'"
+# Proposals in a row that NNI repeats (answered from memory) or that break a constraint before the
+# bridge calls the space exhausted (NNI keeps its own patience; this only stops an endless loop).
+MAX_IDLE = 500
+_NNI: dict[str, Any] = {}  # the NNI names the bridge uses, imported once
+
+
+def load_nni(strategy: str) -> dict[str, Any]:
+    """NNI's modules, imported quietly (NNI warns about torch versions it does not know and logs to
+    stdout by default); a one-line ConfigError naming the extra when NNI is missing or broken."""
+    if _NNI:
+        return _NNI
+    try:
+        # NNI warns about torch versions it does not know; the gym that tianshou brings (for
+        # PolicyBasedRL) prints a notice on import: neither concerns a nas user.
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            import nni
+            from nni.nas import strategy as nni_strategy
+            from nni.nas.evaluator import FunctionalEvaluator
+            from nni.nas.execution import SequentialExecutionEngine
+            from nni.nas.execution.event import FinalMetricEvent, TrainingEndEvent
+            from nni.nas.nn.pytorch import ModelSpace
+            from nni.nas.space import ModelStatus, SimplifiedModelSpace
+            from nni.runtime.log import silence_stdout
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or ""
+        cause = " ".join(str(exc).split())
+        if missing == "nni" or missing.startswith("nni."):
+            raise ConfigError(f"strategy {strategy} needs NNI, which is not installed: {EXTRA}") from None
+        raise ConfigError(f"strategy {strategy}: NNI does not import ({cause}); reinstall it with {EXTRA}") from None
+    silence_stdout()  # NNI's records go to the run's nni.log, not to the terminal
+    logging.getLogger("nni").propagate = False
+    logging.getLogger("nni").addHandler(logging.NullHandler())  # no "last resort" printing either
+
+    class ChoicesSpace(ModelSpace):
+        """A model space holding one ``nni.choice`` over value indices per dimension."""
+
+        def __init__(self, dims: list[tuple[str, int]]) -> None:
+            super().__init__()
+            for label, size in dims:
+                self.add_mutable(nni.choice(label, list(range(size))))
+
+    class SampleEvaluator(FunctionalEvaluator):
+        """A functional evaluator whose function receives the sample (label -> value index), not an
+        instantiated network (the space's own ``from_choices`` builds the member), and returns the
+        final metric, or None."""
+
+        def _execute(self, model: Any) -> Any:
+            return self.evaluate(model.sample)
+
+    class BridgeEngine(SequentialExecutionEngine):
+        """NNI's sequential engine, with two changes: its budget ends when the bridge is closed (so
+        NNI's loop ends as it does when a budget runs out), and
+        a model's final metric is the evaluator's return value, dispatched to this engine, instead
+        of going through NNI's process-wide trial channel (which NNI's threads of other bridges in
+        the same process, e.g. one being closed, would otherwise swap under this one)."""
+
+        def __init__(self, session: _Session) -> None:
+            super().__init__()
+            self.session = session
+
+        def budget_available(self) -> bool:
+            return not self.session.closed and super().budget_available()
+
+        def _run_single_model(self, model: Any) -> None:
+            model.status = ModelStatus.Training
+            status = ModelStatus.Failed
+            try:
+                value = model.execute()
+                if value is not None:
+                    self.dispatch_model_event(FinalMetricEvent(model, value))
+                status = ModelStatus.Trained
+            except _Failed:
+                pass  # a failed trial is an outcome: NNI's strategies skip models without a metric
+            except _Closed:
+                status = ModelStatus.Interrupted  # the budget is now over: NNI's loop ends
+            finally:
+                self.dispatch_model_event(TrainingEndEvent(model, status))
+
+    class FastTPE(nni_strategy.TPE):
+        """NNI's TPE strategy without the one-second pause its loop takes after every model (it
+        polls a busy engine; the sequential engine has finished the model when submit returns)."""
+
+        def _run(self) -> None:
+            space = {label: m.as_legacy_dict() for label, m in self.model_space.simplify().items()}
+            with self._thread_lock:
+                self.tuner.update_search_space(space)
+            while self.engine.budget_available():
+                with self._thread_lock:
+                    try:
+                        param = self.tuner.generate_parameters(self._model_count)
+                    except nni.NoMoreTrialError:
+                        return
+                    model = self.model_space.freeze(param)
+                    self._model_to_id[model] = self._model_count
+                    self._model_count += 1
+                self.engine.submit_models(model)
+
+    class BridgeRL(nni_strategy.PolicyBasedRL):
+        """NNI's PolicyBasedRL, which skips the policy update it makes on its way out once the
+        bridge is closed (the run has ended: that update would only cost time)."""
+
+        def _update_policy(self) -> None:
+            if not self.engine.session.closed:
+                super()._update_policy()
+
+    _NNI.update(
+        nni=nni, strategy=nni_strategy, ChoicesSpace=ChoicesSpace, SampleEvaluator=SampleEvaluator,
+        SimplifiedModelSpace=SimplifiedModelSpace, BridgeEngine=BridgeEngine, FastTPE=FastTPE,
+        BridgeRL=BridgeRL,
+    )
+    return _NNI
+
+
+class _Closed(Exception):
+    """Raised in NNI's thread when the bridge is closed: ends NNI's loop."""
+
+
+class _Failed(Exception):
+    """Raised in the evaluator function for a trial without a usable objective: NNI marks it failed."""
+
+
+class _Session:
+    """NNI's side of one strategy: its thread, its model space, and the memory of every outcome.
+
+    Holds no reference to the NniStrategy, so that dropping the strategy closes the session (its
+    finalizer) and lets NNI's thread end.
+    """
+
+    def __init__(self, owner: str, space: SearchSpace, problem: Problem, seed: int,
+                 make: Any, workdir: Path | None) -> None:
+        self.owner = owner
+        self.space = space
+        self.problem = problem
+        self.seed = seed
+        self.make = make  # () -> a fresh NNI strategy
+        self.workdir = workdir
+        self.dims = list(space.dimensions())
+        labels, used = [], set()
+        for i, dim in enumerate(self.dims):
+            label = dim.name if "/" not in dim.name and dim.name not in used else f"dim{i}"
+            used.add(label)
+            labels.append(label)
+        self.labels = labels
+        self.seen: set[str] = set()
+        self.rejected = 0
+        self.memory: dict[str, dict[str, Any]] = {}  # key -> what was told (insertion = told order)
+        self.answered = 0  # NNI proposals answered from memory (repeats, replay after a resume)
+        self.proposals = 0  # NNI proposals in all
+        # Turn-taking between the caller and NNI's thread.
+        self.cond = threading.Condition()
+        self.turn = "main"
+        self.offer: tuple[str, Any] | None = None  # NNI's proposal, not yet handed out by ask
+        self.outstanding: str | None = None  # key handed out by ask, NNI waits for its outcome
+        self.outcome: dict[str, Any] | None = None
+        self.thread: threading.Thread | None = None
+        self.nni_strategy: Any = None  # NNI's strategy object, once its thread has started
+        self.finished = False
+        self.closed = False
+        self.error: BaseException | None = None
+        self.idle = 0  # proposals in a row that brought nothing new
+        self._rng_states: tuple[Any, Any] | None = None  # NNI's torch / numpy global RNG states
+        self._caller_rng: tuple[Any, Any] | None = None  # the caller's, while NNI has the turn
+
+    # -- caller side ---------------------------------------------------------------------------
+    def ask(self) -> Any | None:
+        if self.closed or self.outstanding is not None:
+            return None  # NNI waits for the outcome of the proposal it has out
+        if self.thread is None:
+            self._start()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise NasError(f"strategy {self.owner}: NNI stopped with {type(error).__name__}: "
+                           f"{' '.join(str(error).split())}")
+        if self.offer is None:
+            return None  # NNI has nothing more to propose
+        key, arch = self.offer
+        self.offer, self.outstanding = None, key
+        return arch
+
+    def tell(self, key: str, told: dict[str, Any]) -> None:
+        self.seen.add(key)
+        self.memory.pop(key, None)
+        self.memory[key] = told
+        if key == self.outstanding:
+            self.outstanding, self.outcome = None, told
+            self._hand_over()
+
+    def close(self, wait: float = 0.0) -> None:
+        """End NNI's loop; wait up to ``wait`` seconds for its thread to finish (and its log)."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        thread = self.thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
+
+    def _start(self) -> None:
+        self.thread = threading.Thread(target=self._main, name=f"nas-{self.owner}", daemon=True)
+        with self.cond:
+            self.turn = "nni"
+            self.thread.start()
+            self.cond.wait_for(lambda: self.turn == "main")
+
+    def _hand_over(self) -> None:
+        """Give NNI the turn; return when it has its next proposal ready or has stopped."""
+        with self.cond:
+            self.turn = "nni"
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.turn == "main")
+
+    # -- NNI's thread --------------------------------------------------------------------------
+    def _main(self) -> None:
+        handler = self._log_handler()
+        try:
+            self._swap_rng(enter=True)
+            nni = load_nni(self.owner)
+            model_space = nni["SimplifiedModelSpace"].from_model(
+                nni["ChoicesSpace"]([(label, len(d.values)) for label, d in zip(self.labels, self.dims)]),
+                nni["SampleEvaluator"](self._evaluate),
+            )
+            self.nni_strategy = strategy = self.make()
+            logging.getLogger("nni.bridge").info(
+                "nas: NNI %s %r on space %s (%d dimensions), seed %d", nni["nni"].__version__,
+                strategy, self.space.name, len(self.dims), self.seed)
+            strategy(model_space, nni["BridgeEngine"](self))
+            logging.getLogger("nni.bridge").info(
+                "nas: NNI's loop ended (%s) after %d proposals, %d answered from memory",
+                "run over" if self.closed else "nothing more to propose", self.proposals, self.answered)
+        except _Closed:
+            pass
+        except BaseException as exc:  # reported by the next ask
+            self.error = exc
+            logging.getLogger("nni.bridge").exception("nas: NNI stopped with an error")
+        finally:
+            if handler is not None:
+                logging.getLogger("nni").removeHandler(handler)
+                handler.close()
+            self._swap_rng(enter=False)
+            with self.cond:
+                self.finished = True
+                self.offer = None
+                self.turn = "main"
+                self.cond.notify_all()
+
+    def _log_handler(self) -> logging.Handler | None:
+        if self.workdir is None:
+            return None
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.workdir / "nni.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
+        ident = threading.get_ident()
+        handler.addFilter(lambda record: record.thread == ident)
+        logging.getLogger("nni").addHandler(handler)
+        return handler
+
+    def _swap_rng(self, enter: bool) -> None:
+        """Install NNI's own torch/numpy global generator states for its turn (and back)."""
+        import numpy as np
+        import torch
+
+        if enter and self._caller_rng is None:
+            self._caller_rng = (torch.get_rng_state(), np.random.get_state())
+            if self._rng_states is None:
+                torch.manual_seed(self.seed)
+                np.random.seed(self.seed % 2**32)
+            else:
+                torch.set_rng_state(self._rng_states[0])
+                np.random.set_state(self._rng_states[1])
+        elif not enter and self._caller_rng is not None:
+            self._rng_states = (torch.get_rng_state(), np.random.get_state())
+            torch.set_rng_state(self._caller_rng[0])
+            np.random.set_state(self._caller_rng[1])
+            self._caller_rng = None
+
+    def _wait_for_outcome(self, key: str, arch: Any) -> dict[str, Any]:
+        """Offer a proposal to ask and wait (the caller has the turn) until tell brings its outcome."""
+        self._swap_rng(enter=False)
+        with self.cond:
+            self.offer = (key, arch)
+            self.turn = "main"
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.turn == "nni" or self.closed)
+        if self.closed:
+            raise _Closed()
+        self._swap_rng(enter=True)
+        outcome, self.outcome = self.outcome, None
+        return outcome or {"status": "failed"}
+
+    def _evaluate(self, sample: Mapping[str, Any]) -> float:
+        """NNI's evaluator function: the outcome of one proposal, NNI's final metric of the model."""
+        self.proposals += 1
+        try:
+            choices: dict[str, Any] = {}
+            for label, dim in zip(self.labels, self.dims):
+                if dim.active(choices):
+                    choices[dim.name] = dim.values[int(sample[label])]
+            arch = self.space.from_choices(choices)
+            key = self.space.key(arch)
+        except Exception as exc:  # noqa: BLE001 - not a member (a space with rules): a failed model
+            self._idle_step()
+            raise _Failed(f"not a member of {self.space.name}: {exc}") from None
+        if key in self.memory:
+            told = self.memory[key]
+            self.answered += 1
+            self._idle_step()
+        elif self.problem.known_infeasible(arch):
+            self.seen.add(key)
+            self.rejected += 1
+            told = {"status": "failed", "error": "known infeasible before evaluation"}
+            self.memory[key] = told
+            self._idle_step()
+        else:
+            self.seen.add(key)
+            self.idle = 0
+            told = self._wait_for_outcome(key, arch)
+        value = self._value(told)
+        if value is None:
+            raise _Failed(str(told.get("error") or told.get("status", "failed")))
+        return value
+
+    def _idle_step(self) -> None:
+        self.idle += 1
+        if self.idle >= MAX_IDLE:  # nothing new for a long while: call the space exhausted
+            self.closed = True
+            raise _Closed()
+
+    def _value(self, told: Mapping[str, Any]) -> float | None:
+        """The first objective as 'larger is better', or None (failed, missing, infeasible)."""
+        import math
+
+        if told.get("status", "ok") != "ok" or self.problem.violation(told) > 0:
+            return None
+        objective = self.problem.objectives[0]
+        value = told.get(objective.metric)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            return None
+        return objective.sign() * float(value)
+
+
+class NniStrategy(Strategy):
+    """One of NNI's multi-trial strategies, bridged to ask/tell (see the module docstring)."""
+
+    name: ClassVar[str] = "nni"
+    nni_name: ClassVar[str] = ""
+    single_objective: ClassVar[bool] = True  # it learns from the objective value
+
+    def __init__(self, space: SearchSpace, problem: Problem | None = None, seed: int = 0,
+                 workdir: str | None = None, **options: Any) -> None:
+        self._session: _Session | None = None
+        super().__init__(space, problem, seed)
+        if self.single_objective and len(self.problem.objectives) > 1:
+            raise ValueError(
+                f"NNI's {self.nni_name} optimises one objective, got "
+                f"{len(self.problem.objectives)}; use strategy=evolution or optuna for several"
+            )
+        load_nni(self.name)
+        # The strategy's options over their defaults (make_strategy has checked names and types).
+        self.opts = {opt: default for opt, default, _ in self.options() if opt != "workdir"}
+        self.opts.update(options)
+        self.workdir = Path(workdir) if workdir else None
+        self.build(self.opts, seed)  # NNI's own checks of the options, before anything runs
+        self._new_session()
+
+    def _new_session(self) -> None:
+        old = self._session
+        seen, rejected = (old.seen, old.rejected) if old is not None else (set(), 0)
+        if old is not None:
+            old.close()
+        # The factory must not hold the strategy (see _Session).
+        make = functools.partial(type(self).build, dict(self.opts), self.seed)
+        self._session = _Session(self.name, self.space, self.problem, self.seed, make, self.workdir)
+        self._session.seen, self._session.rejected = seen, rejected
+        # Dropping the strategy ends NNI's thread; at interpreter exit a waiting daemon thread is
+        # left alone (waking it then would run NNI and torch code during shutdown).
+        weakref.finalize(self, self._session.close).atexit = False
+
+    @classmethod
+    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        """A fresh NNI strategy with these options and seed."""
+        raise NotImplementedError
+
+    # The base class keeps ``seen``/``rejected`` on the strategy; here they live in the session,
+    # which NNI's thread updates.
+    @property
+    def seen(self) -> set[str]:  # type: ignore[override]
+        return self._session.seen if self._session is not None else set()
+
+    @seen.setter
+    def seen(self, value: set[str]) -> None:
+        if self._session is not None:
+            self._session.seen = set(value)
+
+    @property
+    def rejected(self) -> int:  # type: ignore[override]
+        return self._session.rejected if self._session is not None else 0
+
+    @rejected.setter
+    def rejected(self, value: int) -> None:
+        if self._session is not None:
+            self._session.rejected = int(value)
+
+    @classmethod
+    def options(cls) -> Sequence[tuple[str, Any, str]]:
+        return (("workdir", None, "folder for NNI's log (default: nni/ in the run directory)"),)
+
+    def ask(self, n: int = 1) -> list[Any]:
+        if n < 1:
+            return []
+        arch = self._session.ask()
+        return [] if arch is None else [arch]
+
+    def tell(self, arch: Any, metrics: Mapping[str, Any]) -> None:
+        told = {k: v for k, v in dict(metrics).items() if isinstance(v, (int, float, str, bool)) or v is None}
+        self._session.tell(self.space.key(arch), told)
+
+    def close(self) -> None:
+        """Stop NNI's thread (also done when the strategy is garbage-collected)."""
+        if self._session is not None:
+            self._session.close(wait=10.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        session = self._session
+        return {
+            **self._base_state(),
+            "told": [[key, told] for key, told in session.memory.items()],
+            "proposals": session.proposals,
+            "answered": session.answered,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._new_session()  # NNI starts afresh and replays from the memory
+        self._load_base_state(state)
+        session = self._session
+        session.memory = {str(key): dict(told) for key, told in state["told"]}
+        session.seen |= set(session.memory)
+
+
+class NniRegularizedEvolution(NniStrategy):
+    """NNI's RegularizedEvolution (aging evolution, Real et al. 2019), with NNI's defaults."""
+
+    name = "nni.RegularizedEvolution"
+    nni_name = "RegularizedEvolution"
+
+    @classmethod
+    def options(cls) -> Sequence[tuple[str, Any, str]]:
+        return (
+            ("population_size", 100, "members kept alive (the first ones are random)"),
+            ("sample_size", 25, "tournament size"),
+            ("mutation_prob", 0.05, "chance each dimension of the parent is resampled"),
+            ("crossover", False, "child = crossover of two tournament winners, then mutated"),
+            *super().options(),
+        )
+
+    @classmethod
+    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        return _NNI["strategy"].RegularizedEvolution(
+            population_size=opts["population_size"], sample_size=opts["sample_size"],
+            mutation_prob=float(opts["mutation_prob"]), crossover=opts["crossover"],
+            seed=seed,
+        )
+
+
+class NniTPE(NniStrategy):
+    """NNI's TPE tuner (Bergstra et al. 2011) as a NAS strategy, maximising the objective."""
+
+    name = "nni.TPE"
+    nni_name = "TPE"
+
+    @classmethod
+    def options(cls) -> Sequence[tuple[str, Any, str]]:
+        return (
+            ("n_startup_jobs", 20, "random proposals before the TPE model is used"),
+            ("n_ei_candidates", 24, "candidates scored by expected improvement per proposal"),
+            *super().options(),
+        )
+
+    @classmethod
+    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        # NNI's TpeTuner minimises unless told: the bridge reports "larger is better".
+        tpe_args = {"n_startup_jobs": opts["n_startup_jobs"],
+                    "n_ei_candidates": opts["n_ei_candidates"]}
+        return _NNI["FastTPE"](optimize_mode="maximize", seed=seed, tpe_args=tpe_args)
+
+
+class NniRandom(NniStrategy):
+    """NNI's Random strategy (uniform, without repeats)."""
+
+    name = "nni.Random"
+    nni_name = "Random"
+    single_objective = False
+
+    @classmethod
+    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        return _NNI["strategy"].Random(seed=seed)
+
+
+class NniGridSearch(NniStrategy):
+    """NNI's GridSearch: every combination once, shuffled in blocks of 100 (for small spaces)."""
+
+    name = "nni.GridSearch"
+    nni_name = "GridSearch"
+    single_objective = False
+
+    @classmethod
+    def options(cls) -> Sequence[tuple[str, Any, str]]:
+        return (("shuffle", True, "shuffle the grid (blocks of 100) instead of its fixed order"),
+                *super().options())
+
+    @classmethod
+    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        return _NNI["strategy"].GridSearch(shuffle=opts["shuffle"], seed=seed)
+
+
+class NniPolicyBasedRL(NniStrategy):
+    """NNI's PolicyBasedRL (PPO over the choices, via tianshou)."""
+
+    name = "nni.PolicyBasedRL"
+    nni_name = "PolicyBasedRL"
+
+    @classmethod
+    def options(cls) -> Sequence[tuple[str, Any, str]]:
+        return (
+            ("samples_per_update", 20, "proposals collected before each policy update"),
+            ("reward_for_invalid", None, "reward of a failed proposal (default: it is ignored)"),
+            *super().options(),
+        )
+
+    @classmethod
+    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        reward = opts["reward_for_invalid"]
+        if reward is not None and (isinstance(reward, bool) or not isinstance(reward, (int, float))):
+            raise ValueError(f"reward_for_invalid: expected a number, got {reward!r}")
+        try:
+            return _NNI["BridgeRL"](
+                samples_per_update=opts["samples_per_update"],
+                reward_for_invalid=None if reward is None else float(reward),
+            )
+        except ImportError as exc:
+            raise ConfigError(
+                f"strategy {cls.name} needs tianshou, which NNI imports for it "
+                f"({' '.join(str(exc).split())})"
+            ) from None
+
+
+NNI_STRATEGIES: tuple[type[NniStrategy], ...] = (
+    NniRegularizedEvolution, NniTPE, NniPolicyBasedRL, NniRandom, NniGridSearch,
+)
