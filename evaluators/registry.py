@@ -30,6 +30,7 @@ EVALUATORS: dict[str, Factory | str] = {
     "proxy": "evaluators.proxy:ProxyEvaluator",
     "zero_cost": "evaluators.zero_cost:ZeroCostEvaluator",
     "nasbench_macro": "evaluators.tabular:NasBenchMacro",
+    "supernet": "evaluators.supernet:SupernetEvaluator",
     "cost": _cost,
 }
 

@@ -156,11 +156,13 @@ def evaluate(
 @torch.no_grad()
 def recalibrate_batchnorm(
     model: nn.Module, loader: DataLoader, device: torch.device, batches: int = 8, channels_last: bool = False,
+    only_norms: bool = False,
 ) -> None:
     """Re-estimate BatchNorm running statistics as a plain average over ``batches`` training
     batches with the final weights. After a short, high-LR training the running averages trail
     the weights so far that eval-mode outputs collapse; one-shot NAS (Once-for-All, SPOS)
-    recalibrates for the same reason."""
+    recalibrates for the same reason. ``only_norms``: the rest of the model (stochastic depth,
+    dropout) stays in eval mode, as the one-shot evaluator does."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or batches < 1:
         return
@@ -168,7 +170,9 @@ def recalibrate_batchnorm(
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average
-    model.train()
+    model.eval() if only_norms else model.train()
+    for m in norms:
+        m.train()
     for i, (images, _) in enumerate(loader):
         if i >= batches:
             break

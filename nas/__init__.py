@@ -23,11 +23,13 @@ _EXPORTS = {
     "list_spaces": "search_spaces.registry",
     "build_model": "search_spaces.builder",
     "NasError": "search_spaces.errors",
+    "train_supernet": "nas.supernet",
+    "extract_member": "nas.supernet",
 }
 
 __all__ = [  # the names of _EXPORTS
     "Architecture", "CategoricalSpace", "NasError", "SearchResult", "SearchSpace", "build_model",
-    "leaderboard", "list_spaces", "load_space", "search",
+    "extract_member", "leaderboard", "list_spaces", "load_space", "search", "train_supernet",
 ]
 
 

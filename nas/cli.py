@@ -280,10 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     from nas.cli_latency import add_parser
 
     add_parser(sub, cmd_latency)
-    from nas import cli_retrain, cli_scale
+    from nas import cli_retrain, cli_scale, cli_supernet
 
     cli_scale.add_parser(sub)
     cli_retrain.add_parser(sub, lambda args: cli_retrain.cmd_retrain(args, console, err_console))
+    cli_supernet.add_parser(sub, lambda args: cli_supernet.cmd_supernet(args, console, err_console))
 
     return parser
 

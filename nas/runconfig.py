@@ -132,6 +132,9 @@ def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str
     final: list[str] = []
     explicit: set[str] = set()
     for key, value in rewritten:
+        head, _, rest = key.partition(".")
+        if rest and head == chosen["evaluator"] and head not in GROUPS and key not in known:
+            key = f"evaluator.{rest}"  # supernet.ckpt=PATH: an option of the chosen evaluator
         if key not in known and key in strategy_opts:
             key = f"strategy.{key}"  # bare strategy option: population=50
         head = key.partition(".")[0]

@@ -50,7 +50,7 @@ def readme_commands() -> list[str]:
 PLACEHOLDERS = {"<run_id>": "readme", "<id>": "readme", "[RUN_ID]": "readme", "ARCH": "efficientnet_b0",
                 '"$(nas show efficientnet_b0 --json | jq -r .arch)"': "efficientnet_b0",
                 "nas-bench-macro_cifar10.json": "TABLE", "'nasbench_macro@32_relu:...'": "NB_ARCH"}
-LONG = ("run", "retrain", "latency")  # checked, not run
+LONG = ("run", "retrain", "latency", "supernet")  # checked, not run
 
 
 def _argv(command: str, out: Path) -> list[str]:
@@ -82,6 +82,10 @@ def _check_settings(argv: list[str], out: Path) -> None:
         from nas.cli_retrain import _parse
 
         _parse(argv[1:])
+    elif argv[0] == "supernet":
+        from nas.cli_supernet import _extract_defaults, _parse, _train_defaults
+
+        _parse(argv[2:], _train_defaults() if argv[1] == "train" else _extract_defaults())
     elif argv[0] == "latency":
         from nas import latency
         from nas.config import parse_overrides
@@ -126,11 +130,14 @@ def test_readme_command(command, scratch, request, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, shown", [
-    ([], ["run", "scale", "retrain", "latency", "report", "leaderboard", "show", "sample", "spaces", "strategies"]),
+    ([], ["run", "scale", "retrain", "supernet", "latency", "report", "leaderboard", "show", "sample", "spaces",
+          "strategies"]),
     (["run"], ["budget=20", "seed=0", "backend=local", "ray.workers=null", "latency=auto", "pruner=none"]),
     (["scale"], ["phi=3", "alpha=1.2", "beta=1.1", "gamma=1.15", "search=false", "out=results"]),
     (["retrain"], ["epochs=30", "batch=128", "augment=none", "workers=1", "ray.address=null"]),
     (["latency"], ["threads=1", "batch=1", "repeats=30", "rounds=10"]),
+    (["supernet"], ["epochs=30", "sampling=sandwich", "random_subnets=2", "distill=true", "resolution=32",
+                    "calib_batches=4", "out=results"]),
     (["report"], ["--out", "default: results", "--top"]),
     (["leaderboard"], ["--top", "--sort", "default: results"]),
 ])

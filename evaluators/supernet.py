@@ -1,0 +1,352 @@
+"""One-shot NAS: train an `ElasticSupernet` once, then score members with its shared weights.
+
+Training is single-path (SPOS): every step trains whole members cut from the shared weights,
+either one uniformly sampled member (``sampling=uniform``) or, with the sandwich rule of
+BigNAS/OFA (``sampling=sandwich``, the default), the largest member, the smallest and
+``random_subnets`` sampled ones, their gradients summed into one optimiser step. With
+``distill=true`` (in-place distillation) the smaller members learn from the largest member's
+predictions on the same batch instead of the labels. Each member sees the batch at its own
+resolution (scaled like the proxy evaluator's, so that ``resolution=32`` trains the space's
+base resolution at 32 px). A checkpoint is written after every epoch (atomically), and a
+resumed training continues from the last one with the same sampled members and batches as an
+uninterrupted one.
+
+Scoring (`SupernetEvaluator`, ``evaluator=supernet evaluator.ckpt=PATH``): cut the member's
+weights out (`ElasticSupernet.extract`), recalibrate its BatchNorm statistics on a few training
+batches (the shared running averages belong to no member in particular), and measure validation
+accuracy; ``finetune_steps`` optionally trains the extracted member a little first.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from evaluators.base import Reporter
+from evaluators.cost import cost
+from evaluators.data import dataset_from_options
+from evaluators.proxy import DEVICES, require_architectures, scaled_resolution
+from evaluators.threads import intra_op_threads
+from evaluators.training import (
+    TrainConfig,
+    _autocast,
+    evaluate,
+    fit,
+    make_optimizer,
+    make_scheduler,
+)
+from search_spaces import load_space
+from search_spaces.arch import Architecture
+from search_spaces.elastic import ElasticSupernet, extreme_member
+from search_spaces.errors import ConfigError, NasError
+
+log = logging.getLogger(__name__)
+
+FORMAT = "nas-supernet/1"
+SAMPLING = ("sandwich", "uniform")
+CHECKPOINT = "supernet.pt"
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """How a supernet is trained."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.004
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    sampling: str = "sandwich"
+    random_subnets: int = 2  # sandwich: sampled members per step besides the largest and smallest
+    distill: bool = True  # sandwich: smaller members learn from the largest one's predictions
+    resolution: int | None = 32  # pixels the space's base resolution trains at (None: its own)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING:
+            raise ConfigError(f"sampling: {self.sampling!r} is not one of {', '.join(SAMPLING)}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
+        if isinstance(self.random_subnets, bool) or not isinstance(self.random_subnets, int) \
+                or self.random_subnets < 0:
+            raise ConfigError(f"random_subnets: must be an integer >= 0, got {self.random_subnets!r}")
+        if self.resolution is not None and (isinstance(self.resolution, bool)
+                                            or not isinstance(self.resolution, int) or self.resolution < 8):
+            raise ConfigError(f"resolution: must be an integer >= 8 pixels or null, got {self.resolution!r}")
+        self.train_config()  # lr, weight_decay, warmup, label smoothing checked there
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           weight_decay=self.weight_decay, warmup_epochs=self.warmup_epochs,
+                           label_smoothing=self.label_smoothing, channels_last=False)
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int
+    loss: float  # mean training loss of the largest member (label loss)
+    largest: float  # val accuracy (%) of the largest member after BN recalibration
+    smallest: float
+    seconds: float
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in DEVICES:
+        raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but torch sees no CUDA device")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class SupernetTraining:
+    """Train (or resume training) the supernet of ``space`` on ``data``; checkpoints in ``out``."""
+
+    def __init__(self, space: str, data: Mapping[str, Any] | None, out: str | Path,
+                 config: SupernetConfig, device: str = "auto", amp: bool = False,
+                 threads: int | None = None, calib_batches: int = 8) -> None:
+        self.space_ref = str(space)
+        self.space = load_space(space)
+        require_architectures(self.space, "supernet")
+        self.data_options = dict(data or {"name": "digits"})
+        self.data = dataset_from_options(self.data_options)
+        self.out = Path(out)
+        self.config = config
+        self.device = resolve_device(device)
+        self.amp = bool(amp)
+        self.threads = threads
+        self.calib_batches = calib_batches
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)  # same seed, same initial weights
+            self.supernet = ElasticSupernet(self.space, self.data.num_classes).to(self.device)
+        self.largest = extreme_member(self.space, lambda a: cost(a, 10).macs, largest=True)
+        self.smallest = extreme_member(self.space, lambda a: cost(a, 10).macs, largest=False)
+        train = config.train_config()
+        self.steps_per_epoch = max(1, self.data.size("train") // config.batch_size)
+        self.optimizer = make_optimizer(self.supernet, train)
+        self.scheduler = make_scheduler(self.optimizer, train, self.steps_per_epoch)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / CHECKPOINT
+
+    def pixels(self, arch: Architecture) -> int:
+        return scaled_resolution(arch, self.config.resolution, self.space.base_resolution)
+
+    def members(self, rng: random.Random) -> list[Architecture]:
+        """The members one step trains (the largest first when it teaches the others)."""
+        if self.config.sampling == "uniform":
+            return [self.space.sample(rng)]
+        sampled = [self.space.sample(rng) for _ in range(self.config.random_subnets)]
+        return [self.largest, self.smallest, *sampled]
+
+    def resume(self) -> bool:
+        """Load the checkpoint in ``out`` if there is one; True when training continues from it."""
+        if not self.checkpoint.is_file():
+            return False
+        state = load_checkpoint(self.checkpoint)
+        if state["space_name"] != self.space.name:
+            raise ConfigError(f"resume: {self.checkpoint} holds a supernet of space {state['space_name']}, "
+                              f"not {self.space.name}")
+        if state["config"] != asdict(self.config):
+            saved = state["config"]
+            changed = sorted(k for k, v in asdict(self.config).items() if saved.get(k) != v)
+            was = ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
+            raise ConfigError(f"resume: {', '.join(changed)} differ from the checkpoint's settings ({was})")
+        self.supernet.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        return True
+
+    def run(self, on_epoch: Callable[[EpochStats], None] | None = None,
+            on_step: Callable[[int, int], None] | None = None) -> list[dict[str, float]]:
+        """Train the remaining epochs; returns the per-epoch history."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        with intra_op_threads(self.threads):
+            while self.epoch < self.config.epochs:
+                start = time.perf_counter()
+                loss = self._epoch(self.epoch, on_step)
+                largest = self.score(self.largest)
+                smallest = self.score(self.smallest)
+                self.epoch += 1
+                stats = EpochStats(self.epoch, loss, largest, smallest, time.perf_counter() - start)
+                self.history.append(asdict(stats))
+                self._save()
+                log.info("supernet epoch %d: loss %.3f, largest %.1f%%, smallest %.1f%%",
+                         stats.epoch, loss, largest, smallest)
+                if on_epoch is not None:
+                    on_epoch(stats)
+        return self.history
+
+    def _epoch(self, epoch: int, on_step: Callable[[int, int], None] | None) -> float:
+        cfg = self.config
+        # Batches and members depend on (seed, epoch) only: a resumed epoch repeats them exactly.
+        order = torch.randperm(self.data.size("train"), generator=torch.Generator().manual_seed(
+            cfg.seed * 100_003 + epoch))
+        rng = random.Random(f"{cfg.seed}:{epoch}")
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout and stochastic depth
+        self.supernet.train()
+        total, count = 0.0, 0
+        for step in range(self.steps_per_epoch):
+            index = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            members = self.members(rng)
+            self.optimizer.zero_grad(set_to_none=True)
+            teacher = None
+            for i, arch in enumerate(members):
+                images, labels = self.data.take("train", self.pixels(arch), index)
+                images, labels = images.to(self.device), labels.to(self.device)
+                with _autocast(self.device, self.amp):
+                    logits = self.supernet(images, arch)
+                    if teacher is not None:
+                        loss = nn.functional.kl_div(nn.functional.log_softmax(logits.float(), 1), teacher,
+                                                    reduction="batchmean")
+                    else:
+                        loss = self.criterion(logits.float(), labels)
+                if not torch.isfinite(loss):
+                    raise NasError(f"supernet training diverged: loss {loss.item()} at epoch {epoch + 1}, "
+                                   f"step {step + 1}; lower lr= or raise warmup_epochs=")
+                loss.backward()
+                if i == 0:
+                    total += loss.item() * len(labels)
+                    count += len(labels)
+                    if cfg.sampling == "sandwich" and cfg.distill:
+                        teacher = nn.functional.softmax(logits.detach().float(), 1)
+            self.optimizer.step()
+            self.scheduler.step()
+            if on_step is not None:
+                on_step(epoch * self.steps_per_epoch + step + 1, cfg.epochs * self.steps_per_epoch)
+        return total / max(1, count)
+
+    def score(self, arch: Architecture) -> float:
+        """Val accuracy (%) of a member with recalibrated BatchNorm statistics."""
+        return score_member(self.supernet, arch, self.data, self.pixels(arch), self.device,
+                            self.calib_batches, self.config.seed)[0]
+
+    def _save(self) -> None:
+        state = {
+            "format": FORMAT, "space": self.space_ref, "space_name": self.space.name,
+            "num_classes": self.data.num_classes, "data": self.data_options, "config": asdict(self.config),
+            "epoch": self.epoch, "history": self.history, "model": self.supernet.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "largest": str(self.largest), "smallest": str(self.smallest),
+        }
+        tmp = self.checkpoint.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint)  # a crash mid-write leaves the previous epoch's file
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A supernet checkpoint (tensors and plain values only: ``weights_only=True``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"ckpt: {path} does not exist (train one with: nas supernet train space=S)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unreadable, truncated or code-carrying files alike
+        raise ConfigError(f"ckpt: {path} is not a readable supernet checkpoint "
+                          f"({' '.join(str(exc).split())[:160]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ConfigError(f"ckpt: {path} is not a supernet checkpoint (format {FORMAT})")
+    return state
+
+
+def load_supernet(path: str | Path, device: torch.device | str = "cpu") -> tuple[ElasticSupernet, dict[str, Any]]:
+    """The trained supernet in a checkpoint, and the checkpoint's settings."""
+    state = load_checkpoint(path)
+    space = load_space(state["space"])
+    supernet = ElasticSupernet(space, int(state["num_classes"]))
+    supernet.load_state_dict(state["model"])
+    return supernet.to(device), state
+
+
+def score_member(supernet: ElasticSupernet, arch: Architecture, data: Any, pixels: int,
+                 device: torch.device, calib_batches: int, seed: int,
+                 finetune: TrainConfig | None = None) -> tuple[float, float, nn.Module]:
+    """(val accuracy %, val loss, the extracted member) after BN recalibration (and fine-tuning)."""
+    loader = data.loader("train", pixels, 64, seed)
+    val = data.batches("val", pixels)
+    if finetune is not None:
+        model = supernet.extract(arch).to(device)
+        result = fit(model, loader, val, finetune, device)
+        return result.accuracy, result.loss, model
+    # Same result as extract + recalibrate_batchnorm + evaluate (tests/test_supernet.py), without
+    # building and copying a network per candidate.
+    calib = (images.to(device) for i, (images, _) in zip(range(calib_batches), loader))
+    model = supernet.bind(arch, supernet.recalibrated(arch, calib))
+    accuracy, loss = evaluate(model, val, device)
+    return accuracy, loss, model
+
+
+class SupernetEvaluator:
+    """Score a member with the shared weights of a trained supernet (``ckpt``): BN recalibration
+    on ``calib_batches`` training batches, then validation accuracy in %."""
+
+    name = "supernet"
+
+    def __init__(self, ckpt: str, data: Mapping[str, Any] | None = None, calib_batches: int = 4,
+                 finetune_steps: int = 0, finetune_lr: float = 0.001, device: str = "auto",
+                 threads: int | None = None, seed: int = 0) -> None:
+        for key, value, low in (("calib_batches", calib_batches, 1), ("finetune_steps", finetune_steps, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{key}: must be an integer >= {low}, got {value!r}")
+        self.device = resolve_device(device)
+        self.supernet, state = load_supernet(ckpt, self.device)
+        self.state = {k: v for k, v in state.items() if k not in ("model", "optimizer", "scheduler")}
+        given = dict(data or {})
+        if given and given.get("name", "digits") != state["data"].get("name", "digits"):
+            raise ConfigError(f"data: the supernet in {ckpt} was trained on {state['data'].get('name')}, "
+                              f"not {given.get('name')}")
+        self.data = dataset_from_options({**state["data"], **given})
+        self.num_classes = self.data.num_classes
+        self.resolution = state["config"]["resolution"]
+        self.calib_batches = calib_batches
+        self.finetune = None if not finetune_steps else TrainConfig(
+            steps=finetune_steps, lr=finetune_lr, warmup_epochs=0.0, bn_recalibration=calib_batches,
+            channels_last=False)
+        self.threads = threads
+        self.seed = seed
+
+    def check_space(self, space: Any) -> None:
+        """Refuse a space other than the one the supernet was trained on."""
+        require_architectures(space, self.name)
+        if space.name != self.supernet.space.name:
+            raise ConfigError(f"evaluator supernet: the checkpoint holds a supernet of space "
+                              f"{self.supernet.space.name}, not {space.name}")
+
+    def __call__(self, arch: Architecture | str, report: Reporter | None = None) -> dict[str, float]:
+        if isinstance(arch, str):
+            arch = Architecture.parse(arch)
+        pixels = scaled_resolution(arch, self.resolution, self.supernet.space.base_resolution)
+        start = time.perf_counter()
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with intra_op_threads(self.threads), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            accuracy, loss, _ = score_member(self.supernet, arch, self.data, pixels, self.device,
+                                             self.calib_batches, self.seed, self.finetune)
+        if not math.isfinite(loss):
+            from evaluators.base import EvaluationFailed
+
+            raise EvaluationFailed("diverged", f"validation loss is {loss}")
+        c = cost(arch, self.num_classes)
+        return {"accuracy": accuracy, "loss": loss, "params": c.params, "macs": c.macs,
+                "train_resolution": pixels, "eval_s": time.perf_counter() - start}

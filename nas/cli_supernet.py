@@ -1,0 +1,136 @@
+"""``nas supernet train|extract key=value ...``: one-shot NAS from the command line."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from search_spaces.errors import ConfigError
+
+
+def _train_defaults() -> dict[str, Any]:
+    from nas.supernet import config_keys
+
+    return {"space": "mbconv", "data": {"name": "digits"}, "out": "results", "run_id": None, "resume": False,
+            "device": "auto", "amp": False, "threads": None, "progress": True, **config_keys()}
+
+
+def _extract_defaults() -> dict[str, Any]:
+    return {"ckpt": None, "to": None, "calib_batches": 4, "device": "cpu"}
+
+
+def _help() -> str:
+    d = _train_defaults()
+    return f"""\
+Train a weight-sharing supernet once (SPOS, sandwich rule, in-place distillation, elastic kernel,
+expansion, width and depth as Once-for-All), then score members in about a second each:
+nas run ... evaluator=supernet supernet.ckpt=PATH.
+
+  nas supernet train space=S data=D [key=value ...]   train; a checkpoint after every epoch
+  nas supernet train resume=true run_id=ID            continue a stopped training from it
+  nas supernet extract ARCH ckpt=PATH [to=FILE]       a member as a standalone model.pt
+
+train (defaults shown):
+  space={d['space']} data=digits data.<option>=V     a YAML space; data set and its options as in nas run
+  epochs={d['epochs']} batch_size={d['batch_size']} lr={d['lr']} weight_decay={d['weight_decay']}
+  warmup_epochs={d['warmup_epochs']} label_smoothing={d['label_smoothing']}    AdamW, linear warm-up, cosine decay per step
+  sampling={d['sampling']}              sandwich (largest + smallest + random_subnets members per step) | uniform (one)
+  random_subnets={d['random_subnets']} distill={str(d['distill']).lower()}     in-place distillation from the largest member
+  resolution={d['resolution']}                pixels for the space's base resolution (others keep their ratio)
+  seed={d['seed']} device=auto amp=false threads=null
+  out=results run_id=SPACE-DATA     files in <out>/supernets/<run_id>/ (supernet.pt, history.csv)
+  progress=true
+
+extract:
+  ckpt=PATH                        a supernet.pt or its folder
+  to=<ckpt folder>/model.pt        where to write (nas.retrain.load_model reads it)
+  calib_batches=4                  training batches to recalibrate BatchNorm statistics on
+"""
+
+
+def _parse(items: list[str], defaults: dict[str, Any]) -> tuple[list[str], dict[str, Any], set[str]]:
+    from omegaconf import OmegaConf
+
+    from nas.config import parse_overrides
+
+    positional = [item for item in items if "=" not in item]
+    overrides = [f"data.name={item[5:]}" if item.startswith("data=") else item for item in items if "=" in item]
+    cfg = OmegaConf.to_container(parse_overrides(overrides, defaults, open_keys=("data",)))
+    given = {item.partition("=")[0].partition(".")[0] for item in overrides}
+    return positional, cfg, given
+
+
+def cmd_supernet(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    if args.action == "train":
+        return _train(args.items, console, err_console)
+    return _extract(args.items, console)
+
+
+def _train(items: list[str], console: Console, err_console: Console) -> int:
+    from evaluators.supernet import load_checkpoint
+    from nas.supernet import config_keys, train_supernet
+
+    positional, cfg, given = _parse(items, _train_defaults())
+    if positional:
+        raise ConfigError(f"nas supernet train takes key=value settings only, got {positional[0]!r}")
+    settings = {k: cfg[k] for k in config_keys() if k in given}  # the rest: defaults, or the saved ones
+    progress = Progress(TextColumn("[bold]supernet"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.fields[note]}"), console=err_console, disable=not cfg["progress"])
+    task = progress.add_task("train", total=None, note="")
+
+    def on_step(done: int, total: int) -> None:
+        if not progress.live.is_started:
+            progress.start()  # once training runs: a refusal before it stays one line
+        progress.update(task, completed=done, total=total)
+
+    def on_epoch(stats: Any) -> None:
+        progress.update(task, note=f"epoch {stats.epoch}: loss {stats.loss:.3f}, largest {stats.largest:.1f}%, "
+                                   f"smallest {stats.smallest:.1f}%")
+
+    run_id = None if cfg["run_id"] in (None, "") else str(cfg["run_id"])
+    try:
+        path = train_supernet(cfg["space"] if "space" in given else None, cfg["data"] if "data" in given else None,
+                              cfg["out"], run_id, cfg["resume"], cfg["device"],
+                              cfg["amp"], cfg["threads"], on_epoch=on_epoch, on_step=on_step, **settings)
+    except KeyboardInterrupt:
+        err_console.print(Text("interrupted; the last finished epoch is saved: continue with "
+                               f"nas supernet train resume=true run_id={run_id or '<space>-<data>'}"), soft_wrap=True)
+        return 130
+    finally:
+        progress.stop()
+    console.print(Text(f"supernet: {path}\nscore members with: nas run space={load_checkpoint(path)['space']} "
+                       f"evaluator=supernet supernet.ckpt={path}"), soft_wrap=True)
+    return 0
+
+
+def _extract(items: list[str], console: Console) -> int:
+    from nas.supernet import extract_member
+
+    positional, cfg, _ = _parse(items, _extract_defaults())
+    if len(positional) != 1:
+        raise ConfigError(f"architecture: give one ARCH to extract, got {len(positional)}")
+    if not cfg["ckpt"]:
+        raise ConfigError("ckpt: missing; give the supernet with ckpt=PATH (a supernet.pt or its folder)")
+    path, accuracy = extract_member(positional[0], cfg["ckpt"], cfg["to"], cfg["calib_batches"], cfg["device"])
+    table = Table(show_header=False, title="extracted member")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("model", Text(str(path)))
+    table.add_row("val top-1", f"{accuracy:.2f}% (inherited weights, BN recalibrated)")
+    console.print(table)
+    return 0
+
+
+def add_parser(sub: Any, run: Any) -> None:
+    p = sub.add_parser("supernet", help="one-shot NAS: nas supernet train space=S | extract ARCH ckpt=PATH",
+                       description=_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("train", "extract"), help="train a supernet, or extract a member")
+    p.add_argument("items", nargs="*", metavar="ARCH|key=value", help="settings (see above)")
+    p.set_defaults(func=run)
+
+
+__all__ = ["add_parser", "cmd_supernet"]

@@ -1,0 +1,384 @@
+"""`ElasticSupernet`: one set of weights from which every member of a YAML space is cut (SPOS/OFA).
+
+Where DARTS' `Supernet` holds every candidate block side by side, this one holds, for every layer
+position and block kind, a single *largest* tensor per parameter; a member's parameter is a slice of
+it, as in Once-for-All:
+
+- elastic kernel: the centre ``k x k`` of the largest kernel;
+- elastic expansion and width: the leading channels (input and output side);
+- elastic depth: a stage of depth ``d`` uses the stage's first ``d`` layer positions;
+- elastic resolution: nothing to cut (the member sees its own input size).
+
+The forward pass of a member is the plain network `build_model` makes for it (built once on the
+meta device, so it holds no memory), run with `torch.func.functional_call` on the slices. So the
+member that is trained inside the supernet is the same module, layer for layer, as the standalone
+model `extract` returns, and the gradients of a step flow into the shared tensors through the
+slices. BatchNorm running statistics are slices too; they are only a rough average over many
+members, which is why a member's statistics are recalibrated before it is scored.
+
+Slot names: the member's parameter name, with the layer's block kind after ``stages.S.J``
+(different kinds at one position share nothing), and, for (fused) MBConv, whose optional parts
+(expansion conv, squeeze-excitation) shift the indices of its ``nn.Sequential``, each part named
+by its role (``expand``, ``dw``, ``se``, ``project``) instead of its index.
+"""
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from search_spaces import layout as L
+from search_spaces.arch import Architecture, Head, Stem
+from search_spaces.blocks import BLOCKS, make_head, make_stem
+from search_spaces.builder import Network, build_model
+from search_spaces.errors import NasError, SpaceError
+from search_spaces.layout import LayerLayout, resolve
+from search_spaces.macro import MacroSpace
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One shared tensor: its (largest) shape and how it is initialised."""
+
+    name: str
+    shape: tuple[int, ...]
+    init: str  # conv | linear | ones | zeros | layer_scale | count
+    buffer: bool
+
+
+def _roles(layer: LayerLayout) -> list[str] | None:
+    """The roles of the parts of a (fused) MBConv's ``nn.Sequential``, in order (None: other kinds)."""
+    expand = layer.mid_channels != layer.in_channels
+    if layer.kind == "mb":
+        return [*(["expand"] if expand else []), "dw", *(["se"] if layer.se_channels else []), "project"]
+    if layer.kind == "fmb":
+        # The single kxk conv of expansion 1 shares the expansion conv's weights (same input side).
+        if not expand:
+            return ["expand"]
+        return ["expand", *(["se"] if layer.se_channels else []), "project"]
+    return None
+
+
+def slot_name(name: str, layers: dict[tuple[int, int], LayerLayout]) -> str:
+    """The shared slot of a member's parameter or buffer ``name`` (``layers``: (stage, index) -> layout)."""
+    parts = name.split(".")
+    if parts[0] != "stages":
+        return name
+    layer = layers[(int(parts[1]), int(parts[2]))]
+    rest = parts[3:]
+    roles = _roles(layer)
+    if roles is not None and rest[0] == "block":
+        rest = ["block", roles[int(rest[1])], *rest[2:]]
+    return ".".join(["stages", parts[1], parts[2], layer.kind, *rest])
+
+
+def _layer_index(layout: L.NetworkLayout) -> dict[tuple[int, int], LayerLayout]:
+    index, seen = {}, {}
+    for layer in layout.layers:
+        j = seen.get(layer.stage, 0)
+        index[(layer.stage, j)] = layer
+        seen[layer.stage] = j + 1
+    return index
+
+
+def _init_kind(module: nn.Module, pname: str) -> str:
+    if pname in ("running_mean",):
+        return "zeros"
+    if pname == "running_var":
+        return "ones"
+    if pname == "num_batches_tracked":
+        return "count"
+    if pname == "layer_scale":
+        return "layer_scale"
+    if isinstance(module, nn.Conv2d):
+        return "conv" if pname == "weight" else "zeros"
+    if isinstance(module, nn.Linear):
+        return "linear" if pname == "weight" else "zeros"
+    return "ones" if pname == "weight" else "zeros"  # norms
+
+
+def _entries(module: nn.Module, prefix: str) -> Iterator[tuple[str, tuple[int, ...], str, bool]]:
+    """(name, shape, init, is_buffer) of every parameter and buffer of ``module``."""
+    for mname, sub in module.named_modules():
+        for pname, p in sub.named_parameters(recurse=False):
+            yield ".".join(filter(None, [prefix, mname, pname])), tuple(p.shape), _init_kind(sub, pname), False
+        for bname, b in sub.named_buffers(recurse=False):
+            if b is not None:
+                yield ".".join(filter(None, [prefix, mname, bname])), tuple(b.shape), _init_kind(sub, bname), True
+
+
+def _candidate_layers(space: MacroSpace) -> Iterator[tuple[int, int, LayerLayout]]:
+    """Every (stage, position, layout) a member of ``space`` can have, at every width, fed every
+    input width the previous position can produce (sizes and drop path do not change weights)."""
+    spec = space.spec
+    size = space.base_resolution
+    for width in spec.widths:
+        stem = L.stem_layout(Stem(**spec.stem), size, width, spec.act)
+        ins = {stem.out_channels}
+        for i, stage in enumerate(spec.stages):
+            units = space.unit_candidates(i)
+            options = dict(units)
+            for j in range(max(stage.depths)):
+                name = units[0][0] if stage.granularity == "stage" else units[j][0]
+                stride = stage.stride if j == 0 else 1
+                outs = set()
+                for option in options[name]:
+                    block = space.unit_block(i, name, option, stride)
+                    for cin in sorted(ins):
+                        layer = L.layer_layout(block, i, cin, size, width, spec.act)
+                        outs.add(layer.out_channels)
+                        yield i, j, layer
+                # A stage shallower than j + 1 hands on the previous position's output.
+                ins = outs | (ins if j + 1 > min(stage.depths) else set())
+
+
+def _layer_groups(space: MacroSpace) -> dict[tuple[int, int], dict[tuple, list[LayerLayout]]]:
+    """Candidate layouts per position, grouped by the parts they have (same parameter names)."""
+    groups: dict[tuple[int, int], dict[tuple, list[LayerLayout]]] = {}
+    for i, j, layer in _candidate_layers(space):
+        parts = (layer.kind, layer.mid_channels != layer.in_channels, bool(layer.se_channels), layer.se_hard,
+                 layer.downsample, layer.residual, layer.groups)
+        groups.setdefault((i, j), {}).setdefault(parts, []).append(layer)
+    return groups
+
+
+def _covering(groups: dict[tuple, list[LayerLayout]]) -> Iterator[LayerLayout]:
+    """Per group, one layout at least as large in every dimension as each of the group's: its
+    parameters have the largest shapes (shapes grow with channels, kernel and SE width)."""
+    for layers in groups.values():
+        yield replace(
+            layers[0],
+            in_channels=max(lay.in_channels for lay in layers),
+            out_channels=max(lay.out_channels for lay in layers),
+            mid_channels=max(lay.mid_channels for lay in layers),
+            kernel=max(lay.kernel for lay in layers),
+            se_channels=max(lay.se_channels for lay in layers),
+        )
+
+
+class ElasticSupernet(nn.Module):
+    """Shared weights for every member of a YAML space at ``num_classes`` outputs."""
+
+    def __init__(self, space: MacroSpace, num_classes: int, cache_size: int = 64) -> None:
+        super().__init__()
+        if not isinstance(space, MacroSpace):
+            raise SpaceError(f"a supernet needs a YAML space; {space.name} is a {type(space).__name__}")
+        self.space = space
+        self.num_classes = num_classes
+        self.slots: dict[str, Slot] = {}
+        self._modules_cache: OrderedDict[str, tuple] = OrderedDict()
+        self._cache_size = cache_size
+        self._blocks: dict[object, nn.Module] = {}  # meta-device parts by layout, reused by members
+        spec = space.spec
+        with torch.device("meta"):
+            for (i, j), group in _layer_groups(space).items():
+                for layer in _covering(group):
+                    for name, shape, init, buf in _entries(BLOCKS[layer.kind](layer), f"stages.{i}.{j}"):
+                        self._grow(slot_name(name, {(i, j): layer}), shape, init, buf)
+            last = len(spec.stages) - 1
+            top = max(lay.out_channels for i, _, lay in _candidate_layers(space) if i == last)
+            for width in spec.widths:
+                stem = L.stem_layout(Stem(**spec.stem), space.base_resolution, width, spec.act)
+                for name, shape, init, buf in _entries(make_stem(stem), "stem"):
+                    self._grow(name, shape, init, buf)
+                head = L.head_layout(Head(**spec.head), top, 1, width, spec.act)
+                for name, shape, init, buf in _entries(make_head(head, num_classes), "head"):
+                    self._grow(name, shape, init, buf)
+        self.weights = nn.ParameterDict()
+        self.stats = nn.Module()  # BatchNorm buffers, registered by slot
+        for slot in self.slots.values():
+            tensor = _initial(slot)
+            if slot.buffer:
+                self.stats.register_buffer(_key(slot.name), tensor)
+            else:
+                self.weights[_key(slot.name)] = nn.Parameter(tensor)
+
+    def _grow(self, name: str, shape: tuple[int, ...], init: str, buffer: bool) -> None:
+        old = self.slots.get(name)
+        if old is not None:
+            if len(old.shape) != len(shape):
+                raise SpaceError(f"supernet slot {name}: rank {len(shape)} vs {len(old.shape)}")
+            shape = tuple(max(a, b) for a, b in zip(old.shape, shape))
+        self.slots[name] = Slot(name, shape, init, buffer)
+
+    # -- members -------------------------------------------------------------------------------
+    def _member(self, arch: Architecture) -> tuple[nn.Module, dict[str, str], dict[str, tuple[int, ...]]]:
+        """The member's module (meta-device parts, shared with other members that have the same
+        layer), its name -> slot map and its tensor shapes; cached by architecture."""
+        key = str(arch)
+        hit = self._modules_cache.get(key)
+        if hit is not None:
+            self._modules_cache.move_to_end(key)
+            return hit
+        layout = resolve(arch)
+        stages: list[list[nn.Module]] = [[] for _ in arch.stages]
+        for (i, j), layer in _layer_index(layout).items():
+            stages[i].append(self._part((i, j), layer, BLOCKS[layer.kind]))
+        stem = replace(layout.stem, in_size=0, out_size=0)
+        head = replace(layout.head, in_size=0)
+        module = Network(self._part("stem", stem, make_stem), nn.Sequential(*(nn.Sequential(*s) for s in stages)),
+                         self._part("head", head, lambda h: make_head(h, self.num_classes)))
+        layers = _layer_index(layout)
+        state = module.state_dict(keep_vars=True)
+        names = {name: slot_name(name, layers) for name in state}
+        missing = [s for s in names.values() if s not in self.slots]
+        if missing:
+            raise SpaceError(f"architecture {key} is not a member of the supernet's space "
+                             f"{self.space.name} (no shared weights for {missing[0]})")
+        entry = (module, names, {n: tuple(t.shape) for n, t in state.items()})
+        self._modules_cache[key] = entry
+        if len(self._modules_cache) > self._cache_size:
+            self._modules_cache.popitem(last=False)
+        return entry
+
+    def _part(self, where: object, layout: Any, make: Callable[[Any], nn.Module]) -> nn.Module:
+        """The block, stem or head at ``where`` for ``layout``, built once on the meta device (it
+        holds no weights of its own: every call supplies them). One object per position, so that
+        no two positions of a member share a module."""
+        if isinstance(layout, LayerLayout):
+            layout = replace(layout, in_size=0, out_size=0)
+        part = self._blocks.get((where, layout))
+        if part is None:
+            with torch.device("meta"):
+                part = self._blocks[(where, layout)] = make(layout)
+        return part
+
+    def tensors(self, arch: Architecture) -> dict[str, torch.Tensor]:
+        """The member's parameters and buffers, by its own names: views into the shared tensors."""
+        _, names, shapes = self._member(arch)
+        return {name: _cut(self._tensor(slot), shapes[name]) for name, slot in names.items()}
+
+    def _tensor(self, slot: str) -> torch.Tensor:
+        key = _key(slot)
+        return self.stats.get_buffer(key) if self.slots[slot].buffer else self.weights[key]
+
+    def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
+        """The member ``arch``'s output, computed with the shared weights (gradients reach them)."""
+        module, _, _ = self._member(arch)
+        module.train(self.training)
+        return functional_call(module, self.tensors(arch), (x,), strict=True)
+
+    @torch.no_grad()
+    def recalibrated(self, arch: Architecture, batches: Iterable[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The member's tensors with BatchNorm statistics of its own: reset, then a plain average
+        over ``batches`` (the shared statistics are left as they are). Only the norms run in
+        training mode: stochastic depth and dropout stay off, so the statistics are those of the
+        network that is scored, and the same for the same batches."""
+        module, names, shapes = self._member(arch)
+        tensors = {}
+        for name, tensor in self.tensors(arch).items():
+            slot = self.slots[names[name]]
+            tensors[name] = _initial(replace(slot, shape=shapes[name])).to(tensor.device) if slot.buffer \
+                else tensor.detach()
+        norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
+        try:
+            for m in norms:
+                m.momentum = None  # cumulative average
+            module.eval()
+            for m in norms:
+                m.train()
+            for images in batches:
+                functional_call(module, tensors, (images,), strict=True)
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+        return tensors
+
+    def bind(self, arch: Architecture, tensors: dict[str, torch.Tensor] | None = None) -> nn.Module:
+        """The member as a module running on ``tensors`` (default: the shared weights)."""
+        return _Bound(self, arch, tensors)
+
+    def extract(self, arch: Architecture) -> Network:
+        """A standalone `build_model` network with the member's weights (copies, not views)."""
+        model = build_model(arch, self.num_classes)
+        with torch.no_grad():
+            model.load_state_dict({k: v.detach().clone() for k, v in self.tensors(arch).items()})
+        return model.to(next(iter(self.weights.values())).device)
+
+
+class _Bound(nn.Module):
+    """A member running on given tensors (no copy, no build): for scoring many members quickly."""
+
+    def __init__(self, supernet: ElasticSupernet, arch: Architecture,
+                 tensors: dict[str, torch.Tensor] | None) -> None:
+        super().__init__()
+        self._supernet = [supernet]  # not a submodule: eval() here must not flip the supernet
+        self.arch = arch
+        self.tensors = tensors
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        supernet = self._supernet[0]
+        module, _, _ = supernet._member(self.arch)
+        module.train(self.training)
+        tensors = self.tensors if self.tensors is not None else supernet.tensors(self.arch)
+        return functional_call(module, tensors, (x,), strict=True)
+
+
+def _key(slot: str) -> str:
+    return slot.replace(".", "__")
+
+
+def _cut(full: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """The leading ``shape`` of ``full``, except a conv kernel's spatial dims: their centre."""
+    if tuple(full.shape) == shape:
+        return full
+    index = []
+    for d, (have, want) in enumerate(zip(full.shape, shape)):
+        start = (have - want) // 2 if full.ndim == 4 and d >= 2 else 0
+        index.append(slice(start, start + want))
+    return full[tuple(index)]
+
+
+def _initial(slot: Slot) -> torch.Tensor:
+    """As `build_model` initialises (torchvision's scheme), at the slot's largest shape."""
+    if slot.init == "count":
+        return torch.zeros(slot.shape, dtype=torch.long)
+    tensor = torch.empty(slot.shape)
+    if slot.init == "conv":
+        nn.init.kaiming_normal_(tensor, mode="fan_out")
+    elif slot.init == "linear":
+        bound = 1.0 / slot.shape[0] ** 0.5
+        nn.init.uniform_(tensor, -bound, bound)
+    elif slot.init == "ones":
+        nn.init.ones_(tensor)
+    elif slot.init == "layer_scale":
+        nn.init.constant_(tensor, 1e-6)
+    else:
+        nn.init.zeros_(tensor)
+    return tensor
+
+
+def extreme_member(space: MacroSpace, measure: Callable[[Architecture], float], largest: bool,
+                   rounds: int = 3, seed: int = 0) -> Architecture:
+    """The member with the largest (or smallest) ``measure`` (e.g. MACs) by coordinate search
+    over the space's dimensions: OFA's largest and smallest subnets, for spaces whose choices
+    are not all ordered numbers."""
+    sign = 1.0 if largest else -1.0
+    choices = dict(space.to_choices(space.sample(random.Random(seed))))
+    best = sign * measure(space.from_choices(choices))
+    for _ in range(rounds):
+        improved = False
+        for dim in space.dimensions():
+            if not dim.active(choices):
+                continue
+            for value in dim.values:
+                trial = {**choices, dim.name: value}
+                try:
+                    arch = space.from_choices(trial)
+                except NasError:  # a combination the space's rules exclude
+                    arch = None
+                if arch is None:
+                    continue
+                score = sign * measure(arch)
+                if score > best + 1e-9:
+                    best, choices, improved = score, dict(space.to_choices(arch)), True
+        if not improved:
+            break
+    return space.canonical(space.from_choices(choices))

@@ -1,0 +1,192 @@
+"""One-shot NAS: the weight-sharing supernet, its training, resume, scoring and export."""
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+import pytest
+import torch
+
+import nas
+from evaluators.supernet import SupernetEvaluator, load_checkpoint
+from evaluators.training import evaluate, recalibrate_batchnorm
+from nas.cli import main
+from nas.retrain import load_model
+from nas.supernet import train_supernet
+from search_spaces import load_space
+from search_spaces.elastic import ElasticSupernet, extreme_member
+from search_spaces.errors import ConfigError
+
+# A small, fast setting: nasbench_macro's space (per-layer ops), 300 digits, 2 epochs.
+DATA = {"name": "digits", "limit": 300}
+FAST = {"epochs": 2, "batch_size": 64, "sampling": "sandwich", "random_subnets": 1, "resolution": 16}
+
+
+@pytest.fixture(scope="module")
+def mbconv_net() -> ElasticSupernet:
+    torch.manual_seed(0)
+    return ElasticSupernet(load_space("mbconv"), 10)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(out folder, checkpoint) of a supernet trained for 2 epochs without interruption."""
+    out = tmp_path_factory.mktemp("supernet")
+    ckpt = train_supernet("nasbench_macro", DATA, out, "ref", threads=1, **FAST)
+    return out, ckpt
+
+
+def test_extracted_weights_are_the_supernets_slices(mbconv_net):
+    space = load_space("mbconv")
+    arch = space.from_string(
+        "mbconv@224_silu_sd0.2:stem_k3_s2_c32:mb_k3_e1_c16:mb_k5_e3_c24_s2_se0.25_r2:mb_k3_e4_c40_s2:"
+        "mb_k7_e6_c80_s2_r2:mb_k3_e1_c112_r2:mb_k3_e3_c192_s2_r3:mb_k5_e6_c320:head_c1280_d0.2")
+    model = mbconv_net.extract(arch)
+    state = model.state_dict()
+    full = dict(mbconv_net.named_parameters())
+    # Stage 2, first layer: 5x5 depthwise over 16 * 3 = 48 channels, cut from the 7x7 over the widest.
+    dw = full["weights.stages__1__0__mb__block__dw__0__weight"]
+    assert dw.shape[2:] == (7, 7)
+    assert torch.equal(state["stages.1.0.block.1.0.weight"], dw[:48, :, 1:6, 1:6])
+    # Its expansion conv: the leading 48 outputs and 16 inputs; the SE squeeze of 16 * 0.25 = 4.
+    expand = full["weights.stages__1__0__mb__block__expand__0__weight"]
+    assert torch.equal(state["stages.1.0.block.0.0.weight"], expand[:48, :16])
+    fc1 = full["weights.stages__1__0__mb__block__se__fc1__weight"]
+    assert torch.equal(state["stages.1.0.block.2.fc1.weight"], fc1[:4, :48])
+    # Stage 1 has expansion 1: no expansion conv, its depthwise conv is cut from the same slot.
+    assert torch.equal(state["stages.0.0.block.0.0.weight"],
+                       full["weights.stages__0__0__mb__block__dw__0__weight"][:32, :, 2:5, 2:5])
+    # Elastic depth: stage 4 uses its first 2 of 4 layer positions; the classifier its 10 rows.
+    assert "stages.3.2.block.0.0.weight" not in state
+    assert torch.equal(state["head.4.weight"], full["weights.head__4__weight"][:10, :1280])
+    # Every tensor of the member is a slice of a shared one, and the member computes what the
+    # supernet computes for it.
+    for name, tensor in mbconv_net.tensors(arch).items():
+        assert torch.equal(state[name], tensor)
+    mbconv_net.eval()
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(model(x), mbconv_net(x, arch), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mbconv", "mixed", "convnext", "nasbench_macro"])
+def test_every_sampled_member_is_cut_exactly(name):
+    space = load_space(name)
+    net = ElasticSupernet(space, 10).eval()
+    rng = random.Random(1)
+    x = torch.randn(2, 3, 32, 32)
+    for _ in range(4):
+        arch = space.sample(rng)
+        model = net.extract(arch).eval()
+        assert torch.allclose(model(x), net(x, arch), atol=1e-5)
+    largest = extreme_member(space, lambda a: sum(p.numel() for p in net.tensors(a).values()), largest=True)
+    assert sum(p.numel() for p in net.extract(largest).parameters()) <= sum(p.numel() for p in net.parameters())
+
+
+def test_gradients_of_a_member_reach_only_its_slices(mbconv_net):
+    space = load_space("mbconv")
+    arch = space.sample(random.Random(4))
+    mbconv_net.zero_grad(set_to_none=True)
+    mbconv_net.train()
+    mbconv_net(torch.randn(4, 3, 32, 32), arch).sum().backward()
+    dw = mbconv_net.weights["stages__0__0__mb__block__dw__0__weight"]
+    k = space.to_choices(arch)["s1.kernel"]
+    mask = torch.zeros_like(dw, dtype=torch.bool)
+    o = (7 - k) // 2
+    mid = mbconv_net.tensors(arch)["stages.0.0.block.1.0.weight" if space.to_choices(arch)["s1.expansion"] != 1
+                                   else "stages.0.0.block.0.0.weight"].shape[0]
+    mask[:mid, :, o:o + k, o:o + k] = True
+    assert dw.grad is not None and (dw.grad[~mask] == 0).all() and dw.grad[mask].abs().sum() > 0
+    mbconv_net.zero_grad(set_to_none=True)
+
+
+def test_bn_recalibration_changes_only_bn_buffers(trained):
+    _, ckpt = trained
+    evaluator = SupernetEvaluator(str(ckpt))
+    net = evaluator.supernet
+    arch = net.space.sample(random.Random(3))
+    shared = {k: v.clone() for k, v in net.state_dict().items()}
+    model = net.extract(arch)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loader = evaluator.data.loader("train", 16, 64, 0)
+    recalibrate_batchnorm(model, loader, torch.device("cpu"), 4, only_norms=True)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
+    # The evaluator's quick path (no copy) recalibrates the same way and leaves the supernet alone.
+    tensors = net.recalibrated(arch, (x for _, (x, _) in zip(range(4), evaluator.data.loader("train", 16, 64, 0))))
+    for name in changed:
+        assert torch.allclose(tensors[name].float(), after[name].float(), atol=1e-6)
+    assert all(torch.equal(v, shared[k]) for k, v in net.state_dict().items())
+    direct = evaluate(model, evaluator.data.batches("val", 16), torch.device("cpu"))
+    scored = evaluator(arch)
+    assert scored["accuracy"] == pytest.approx(direct[0]) and scored["loss"] == pytest.approx(direct[1], abs=1e-4)
+
+
+def test_resumed_training_continues_from_its_checkpoint(trained, tmp_path):
+    _, reference = trained
+
+    def stop_after_first(stats):
+        if stats.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet("nasbench_macro", DATA, tmp_path, "cut", threads=1, on_epoch=stop_after_first, **FAST)
+    cut = load_checkpoint(tmp_path / "supernets" / "cut")
+    assert cut["epoch"] == 1
+    with pytest.raises(ConfigError, match="resume=true"):
+        train_supernet("nasbench_macro", DATA, tmp_path, "cut", threads=1, **FAST)
+    with pytest.raises(ConfigError, match="epochs"):
+        train_supernet("nasbench_macro", DATA, tmp_path, "cut", resume=True, threads=1, **{**FAST, "epochs": 3})
+    ckpt = train_supernet(out=tmp_path, run_id="cut", resume=True, threads=1)  # the saved settings
+    resumed, full = load_checkpoint(ckpt), load_checkpoint(reference)
+    assert resumed["epoch"] == full["epoch"] == 2
+    for key, tensor in full["model"].items():
+        assert torch.allclose(resumed["model"][key].float(), tensor.float(), atol=1e-6), key
+    assert [h["loss"] for h in resumed["history"]] == pytest.approx([h["loss"] for h in full["history"]])
+    assert len(pd.read_csv(tmp_path / "supernets" / "cut" / "history.csv")) == 2
+
+
+def test_evolution_with_the_supernet_evaluator_lands_in_the_leaderboard(trained, tmp_path):
+    _, ckpt = trained
+    result = nas.search("nasbench_macro", strategy="evolution", evaluator="supernet",
+                        evaluator_options={"ckpt": str(ckpt)}, budget=6, seed=0, out=tmp_path,
+                        constraints={"params": 1_500_000}, progress=False)
+    trials = result.trials
+    assert len(trials) == 6 and (trials["status"] == "ok").all()
+    assert trials["accuracy"].between(0, 100).all() and (trials["eval_s"] < 30).all()
+    assert (trials["params"] <= 1_500_000).sum() >= 1
+    assert result.best["params"] <= 1_500_000  # the constraint decides the best, as with any evaluator
+    board = nas.leaderboard(tmp_path)
+    assert len(board) == 6 and set(board["evaluator"]) == {"supernet"}
+
+
+def test_cli_train_extract_and_run(trained, tmp_path, capsys):
+    out, ckpt = trained
+    # The supernet's checkpoint is refused a second training, one line, nothing overwritten.
+    before = ckpt.read_bytes()
+    code = main(["supernet", "train", "space=nasbench_macro", f"out={out}", "run_id=ref", "epochs=2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "resume=true" in err and ckpt.read_bytes() == before
+    # A member as a standalone model.pt, loaded with weights_only=True.
+    space = load_space("nasbench_macro")
+    arch = space.sample(random.Random(5))
+    target = tmp_path / "member.pt"
+    assert main(["supernet", "extract", space.to_string(arch), f"ckpt={ckpt}", f"to={target}"]) == 0
+    model = load_model(target)
+    evaluator = SupernetEvaluator(str(ckpt))
+    weights = evaluator.supernet.extract(arch).state_dict()
+    for name, tensor in model.state_dict().items():
+        if not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            assert torch.equal(tensor, weights[name])
+    # nas run with the evaluator's own spelling of its option.
+    code = main(["run", "space=nasbench_macro", "strategy=random", "evaluator=supernet", f"supernet.ckpt={ckpt}",
+                 "budget=2", f"out={tmp_path}", "progress=false"])
+    assert code == 0, capsys.readouterr().err
+    assert len(nas.leaderboard(tmp_path)) == 2
+    # Another space than the supernet's, and a missing checkpoint: one line each.
+    for args in (["space=mbconv", f"evaluator.ckpt={ckpt}"], ["space=nasbench_macro", "evaluator.ckpt=/nope.pt"]):
+        capsys.readouterr()
+        code = main(["run", "evaluator=supernet", *args, "budget=1", f"out={tmp_path}", "progress=false"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and ("ckpt" in err or "space" in err)
