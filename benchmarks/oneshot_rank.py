@@ -1,22 +1,24 @@
 """One-shot ranking: does the supernet rank members as stand-alone proxy training does, and how
 much faster is it per candidate?
 
-Trains an `ElasticSupernet` of ``mbconv`` on digits at 32 px (sandwich rule, in-place
-distillation), then scores the same seeded-random members twice: with the supernet evaluator
+Trains an `ElasticSupernet` of ``mbconv`` on digits at 32 px (SPOS: one uniformly sampled member
+per step; ``--sampling sandwich`` for the sandwich rule with in-place distillation), then scores the same seeded-random members twice: with the supernet evaluator
 (inherited weights, BatchNorm recalibrated) and with the proxy evaluator (each member trained from
 scratch, the default recipe at the same 32 px). Prints Kendall's tau between the two rankings and
 the seconds per candidate of each (targets: tau >= 0.5, >= 100x faster; the supernet's training
 <= 15 minutes on a 2-core CPU).
 
-    python benchmarks/oneshot_rank.py [--epochs 14] [--random-subnets 1] [--archs 30] [--threads 2] [--out DIR]
+    python benchmarks/oneshot_rank.py [--epochs 50] [--sampling uniform|sandwich] [--archs 30] [--proxy-cache FILE] [--threads 2] [--out DIR]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from scipy.stats import kendalltau, spearmanr
@@ -29,9 +31,13 @@ from search_spaces import load_space
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=14)
+    parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--archs", type=int, default=30)
     parser.add_argument("--random-subnets", type=int, default=1)
+    parser.add_argument("--sampling", default="uniform", choices=("uniform", "sandwich"))
+    parser.add_argument("--proxy-cache", default=None,
+                        help="JSON file of proxy results by arch (read if present, then written): the proxy "
+                             "scores of a seeded arch do not change, so a second run can skip them")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="keep the supernet here (default: a temporary folder)")
@@ -41,11 +47,11 @@ def main() -> None:
     start = time.perf_counter()
     ckpt = train_supernet(
         "mbconv", {"name": "digits"}, out, "bench", resume=False, threads=args.threads, epochs=args.epochs,
-        random_subnets=args.random_subnets, resolution=32, seed=args.seed,
+        random_subnets=args.random_subnets, sampling=args.sampling, resolution=32, seed=args.seed,
         on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.3f}, largest {s.largest:.1f}%, "
                                  f"smallest {s.smallest:.1f}% ({s.seconds:.0f} s)", flush=True))
     train_s = time.perf_counter() - start
-    print(f"supernet: {args.epochs} epochs in {train_s / 60:.1f} min (target <= 15)", flush=True)
+    print(f"supernet ({args.sampling}): {args.epochs} epochs in {train_s / 60:.1f} min (target <= 15)", flush=True)
 
     space = load_space("mbconv")
     rng = random.Random(args.seed)
@@ -57,14 +63,20 @@ def main() -> None:
     oneshot = SupernetEvaluator(str(ckpt), threads=args.threads)
     proxy = ProxyEvaluator(resolution=32, threads=args.threads, seed=args.seed)
     proxy.check_space(space)
+    cache = {}
+    if args.proxy_cache and Path(args.proxy_cache).is_file():
+        cache = json.loads(Path(args.proxy_cache).read_text())
     rows = []
     for i, arch in enumerate(archs):
         t = time.perf_counter()
         a = oneshot(arch)["accuracy"]
         t1 = time.perf_counter() - t
-        t = time.perf_counter()
-        b = proxy(arch)["accuracy"]
-        t2 = time.perf_counter() - t
+        if str(arch) not in cache:
+            t = time.perf_counter()
+            cache[str(arch)] = [proxy(arch)["accuracy"], time.perf_counter() - t]
+            if args.proxy_cache:
+                Path(args.proxy_cache).write_text(json.dumps(cache, indent=1))
+        b, t2 = cache[str(arch)]
         rows.append((a, b, t1, t2))
         print(f"  {i + 1:>2}/{len(archs)} supernet {a:5.1f}% ({t1:4.2f} s)  proxy {b:5.1f}% ({t2:5.1f} s)",
               flush=True)

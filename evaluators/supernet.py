@@ -1,8 +1,8 @@
 """One-shot NAS: train an `ElasticSupernet` once, then score members with its shared weights.
 
 Training is single-path (SPOS): every step trains whole members cut from the shared weights,
-either one uniformly sampled member (``sampling=uniform``) or, with the sandwich rule of
-BigNAS/OFA (``sampling=sandwich``, the default), the largest member, the smallest and
+either one uniformly sampled member (``sampling=uniform``, the default) or, with the sandwich rule
+of BigNAS/OFA (``sampling=sandwich``), the largest member, the smallest and
 ``random_subnets`` sampled ones, their gradients summed into one optimiser step. With
 ``distill=true`` (in-place distillation) the smaller members learn from the largest member's
 predictions on the same batch instead of the labels. Each member sees the batch at its own
@@ -54,19 +54,22 @@ log = logging.getLogger(__name__)
 FORMAT = "nas-supernet/1"
 SAMPLING = ("sandwich", "uniform")
 CHECKPOINT = "supernet.pt"
+GLOBAL = ("resolution", "width")  # choices that change every layer's input
 
 
 @dataclass(frozen=True)
 class SupernetConfig:
     """How a supernet is trained."""
 
-    epochs: int = 30
+    epochs: int = 50
     batch_size: int = 64
+    optimizer: str = "adamw"  # or sgd (Nesterov, with momentum)
     lr: float = 0.004
+    momentum: float = 0.9
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
-    sampling: str = "sandwich"
+    sampling: str = "uniform"  # SPOS; sandwich: BigNAS/OFA's rule
     random_subnets: int = 2  # sandwich: sampled members per step besides the largest and smallest
     distill: bool = True  # sandwich: smaller members learn from the largest one's predictions
     resolution: int | None = 32  # pixels the space's base resolution trains at (None: its own)
@@ -88,8 +91,8 @@ class SupernetConfig:
         self.train_config()  # lr, weight_decay, warmup, label smoothing checked there
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                           weight_decay=self.weight_decay, warmup_epochs=self.warmup_epochs,
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
+                           momentum=self.momentum, weight_decay=self.weight_decay, warmup_epochs=self.warmup_epochs,
                            label_smoothing=self.label_smoothing, channels_last=False)
 
 
@@ -154,7 +157,15 @@ class SupernetTraining:
         if self.config.sampling == "uniform":
             return [self.space.sample(rng)]
         sampled = [self.space.sample(rng) for _ in range(self.config.random_subnets)]
-        return [self.largest, self.smallest, *sampled]
+        # The largest and smallest members at a random resolution and width: every global choice
+        # is then trained by the members that see every step (kept at one value, members of
+        # another resolution or width score near chance: measured in benchmarks/oneshot_rank.py).
+        shared = {}
+        for dim in self.space.dimensions():
+            if dim.name in GLOBAL and len(dim.values) > 1:
+                shared[dim.name] = rng.choice(dim.values)
+        ends = [self.space.from_choices({**self.space.to_choices(m), **shared}) for m in (self.largest, self.smallest)]
+        return [*ends, *sampled]
 
     def resume(self) -> bool:
         """Load the checkpoint in ``out`` if there is one; True when training continues from it."""

@@ -36,10 +36,12 @@ nas run ... evaluator=supernet supernet.ckpt=PATH.
 
 train (defaults shown):
   space={d['space']} data=digits data.<option>=V     a YAML space; data set and its options as in nas run
-  epochs={d['epochs']} batch_size={d['batch_size']} lr={d['lr']} weight_decay={d['weight_decay']}
-  warmup_epochs={d['warmup_epochs']} label_smoothing={d['label_smoothing']}    AdamW, linear warm-up, cosine decay per step
-  sampling={d['sampling']}              sandwich (largest + smallest + random_subnets members per step) | uniform (one)
-  random_subnets={d['random_subnets']} distill={str(d['distill']).lower()}     in-place distillation from the largest member
+  epochs={d['epochs']} batch_size={d['batch_size']} optimizer={d['optimizer']} lr={d['lr']} weight_decay={d['weight_decay']}
+  momentum={d['momentum']} (sgd)
+  warmup_epochs={d['warmup_epochs']} label_smoothing={d['label_smoothing']}    linear warm-up, cosine decay per step
+  sampling={d['sampling']}               uniform (SPOS: one random member per step) | sandwich (the largest, the
+                                 smallest and random_subnets random members per step)
+  random_subnets={d['random_subnets']} distill={str(d['distill']).lower()}     sandwich: in-place distillation from the largest member
   resolution={d['resolution']}                pixels for the space's base resolution (others keep their ratio)
   seed={d['seed']} device=auto amp=false threads=null
   out=results run_id=SPACE-DATA     files in <out>/supernets/<run_id>/ (supernet.pt, history.csv)
