@@ -27,7 +27,7 @@ def _help() -> str:
     d = _train_defaults()
     return f"""\
 Train a weight-sharing supernet once (SPOS, sandwich rule, in-place distillation, elastic kernel,
-expansion, width and depth as Once-for-All), then score members in about a second each:
+expansion, width and depth as Once-for-All), then score members in seconds each:
 nas run ... evaluator=supernet supernet.ckpt=PATH.
 
   nas supernet train space=S data=D [key=value ...]   train; a checkpoint after every epoch
