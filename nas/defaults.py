@@ -51,11 +51,13 @@ Search a space with a strategy, scoring each architecture with an evaluator.
 
 Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
   space=mbconv               shipped space name (nas spaces) or a YAML file
-  strategy=evolution         random | evolution | optuna (nas strategies lists each one's options)
+  strategy=evolution         random | evolution | optuna | darts | nni.<Name> (NNI's RegularizedEvolution,
+                             TPE, PolicyBasedRL, Random, GridSearch); nas strategies lists the options
   <option>=V                 an option of the chosen strategy: population=50, sampler=tpe
                              (also written strategy.<option>=V)
-  evaluator=proxy            nasbench_macro | cost | proxy | ...; evaluator.<option>=V sets one
-                             of its options, e.g. evaluator.path=nas-bench-macro_cifar10.json
+  evaluator=proxy            proxy | supernet | zero_cost | nasbench_macro | cost; evaluator.<option>=V
+                             (or <evaluator>.<option>=V) sets one of its options, e.g.
+                             evaluator.path=nas-bench-macro_cifar10.json, supernet.ckpt=PATH
   data=digits                data set of training evaluators; data.<option>=V (data.root=DIR)
   budget=20                  unique evaluations (failed ones count); budget=null: time only
   budget_hours=H             wall-time budget, summed across resumes
