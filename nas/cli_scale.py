@@ -19,8 +19,9 @@ from search_spaces.errors import ConfigError
 SCALE_HELP = """\
 EfficientNet compound scaling: depth x alpha^phi, width x beta^phi, resolution ~ base x gamma^phi.
 Channels and layers are rounded as the builder rounds them; the resolution (a multiple of
-res_multiple) is, with match_macs=true, the one whose MACs come closest to (alpha*beta^2*gamma^2)^phi
-times the base's, absorbing that rounding. Writes <out>/families/<name>.yaml.
+res_multiple) is, with match_macs=true, the one whose MACs come closest to budget^phi times the
+base's (budget=2: the paper's doubling; budget=null: alpha*beta^2*gamma^2), absorbing that rounding.
+Writes <out>/families/<name>.yaml.
 
   nas scale efficientnet_b0 phi=3                     members phi=0..3 (phi=1..3, phi=[0,2] also work)
   nas scale efficientnet_b0 pairs=efficientnet        torchvision's B0..B7 (width, depth, res, dropout)
@@ -31,7 +32,7 @@ times the base's, absorbing that rounding. Writes <out>/families/<name>.yaml.
       (109 points with the defaults; points with the same phi=1 network train once)
 
 Keys (defaults): phi=3 pairs=null alpha=1.2 beta=1.1 gamma=1.15 res_multiple=8 match_macs=true
-  num_classes=1000 out=results name=<reference name, file stem or space-hash> json=false
+  budget=2 num_classes=1000 out=results name=<reference name, file stem or space-hash> json=false
   search=false grid_min=1.0 grid_max=2.0 grid_step=0.05 tolerance=0.1 seed=0 progress=true
   data=digits data.<option>=V   evaluator.<proxy option>=V (epochs=3, resolution=24, steps, ...)
   latency=auto|none latency.device=cpu latency.threads=1 latency.batch=1 latency.dtype=float32
@@ -55,7 +56,7 @@ def scale_defaults() -> dict[str, Any]:
     options, _, _ = evaluator_options("proxy")
     return {
         "phi": None, "pairs": None, "alpha": 1.2, "beta": 1.1, "gamma": 1.15,
-        "res_multiple": 8, "match_macs": True, "num_classes": 1000, "out": "results", "name": None,
+        "res_multiple": 8, "match_macs": True, "budget": 2.0, "num_classes": 1000, "out": "results", "name": None,
         "search": False, "grid_min": 1.0, "grid_max": 2.0, "grid_step": 0.05, "tolerance": 0.1, "seed": 0,
         "data": {"name": "digits"},
         # The seed is the top-level key, so it is not also an evaluator option.
@@ -148,7 +149,7 @@ def parse_config(overrides: Sequence[str]) -> dict[str, Any]:
     _check(cfg)
     # Built here only to check them: every value error surfaces before anything is trained or written.
     scale.ScaleCoefficients(cfg["alpha"], cfg["beta"], cfg["gamma"])
-    scale.ResolutionRule(cfg["res_multiple"], cfg["match_macs"])
+    scale.ResolutionRule(cfg["res_multiple"], cfg["match_macs"], cfg["budget"])
     grid = scale.Grid(cfg["grid_min"], cfg["grid_max"], cfg["grid_step"], cfg["tolerance"])
     if cfg["search"]:
         grid.points()
@@ -176,7 +177,7 @@ def build_family(text: str, cfg: dict[str, Any], on_point: Any = None) -> Any:
         latency = scale.member_latency(settings, options["num_classes"] or cfg["num_classes"], cfg["out"],
                                        options["profile"])
     coefficients = scale.ScaleCoefficients(cfg["alpha"], cfg["beta"], cfg["gamma"])
-    rule = scale.ResolutionRule(cfg["res_multiple"], cfg["match_macs"])
+    rule = scale.ResolutionRule(cfg["res_multiple"], cfg["match_macs"], cfg["budget"])
     if cfg["pairs"] is not None:
         labels, pairs = scale.efficientnet_pairs() if cfg["pairs"] == "efficientnet" else (None, cfg["pairs"])
         return scale.pairs_family(base, pairs, labels, cfg["num_classes"], name, latency)

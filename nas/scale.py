@@ -6,7 +6,9 @@ them (``make_divisible(c * w, 8)``, ``ceil(n * d)`` per stage). Resolution is th
 
 - it is a multiple of ``ResolutionRule.multiple`` (8 by default; the base member keeps its own);
 - with ``match_macs`` (the default) it is the multiple whose MACs come closest to
-  ``(alpha * beta**2 * gamma**2) ** phi`` times the base's, because rounding shallow stages up
+  ``budget ** phi`` times the base's (``budget=2`` by default: the paper's "FLOPs grow by 2^phi",
+  which its coefficients only approximate, 1.2 * 1.1**2 * 1.15**2 = 1.92; ``budget=None`` follows
+  the coefficients' product instead), because rounding shallow stages up
   (1 layer -> 2 at d=1.2) would otherwise make a phi=1 member cost 1.7x-2.6x the base instead of
   the paper's ~2x; without it the resolution is simply ``base * gamma**phi`` rounded.
 
@@ -61,10 +63,18 @@ class ResolutionRule:
 
     multiple: int = 8
     match_macs: bool = True
+    budget: float | None = 2.0  # MACs growth per unit of phi; None: the coefficients' product
 
     def __post_init__(self) -> None:
         if isinstance(self.multiple, bool) or not isinstance(self.multiple, int) or self.multiple < 1:
             raise ConfigError(f"res_multiple: must be an integer >= 1, got {self.multiple!r}")
+        budget = self.budget
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+            raise ConfigError(f"budget: must be a number > 0 or null (alpha*beta^2*gamma^2), got {budget!r}")
+
+    def growth(self, coefficients: ScaleCoefficients) -> float:
+        """MACs growth per unit of phi the resolution is matched to."""
+        return coefficients.product if self.budget is None else float(self.budget)
 
 
 @dataclass(frozen=True)
@@ -234,7 +244,7 @@ def scale_member(base: Architecture, phi: float, coefficients: ScaleCoefficients
     nominal = base.resolution * res
     if not rule.match_macs:
         return scaled.replace(resolution=_round_to(nominal, rule.multiple))
-    target = cost(base, num_classes).macs * coefficients.product**phi
+    target = cost(base, num_classes).macs * rule.growth(coefficients)**phi
     return scaled.replace(resolution=_match_resolution(scaled, target, nominal, rule.multiple, num_classes))
 
 
