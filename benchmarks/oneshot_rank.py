@@ -1,14 +1,15 @@
 """One-shot ranking: does the supernet rank members as stand-alone proxy training does, and how
 much faster is it per candidate?
 
-Trains an `ElasticSupernet` of ``mbconv`` on digits at 32 px (SPOS: one uniformly sampled member
-per step; ``--sampling sandwich`` for the sandwich rule with in-place distillation), then scores the same seeded-random members twice: with the supernet evaluator
+Trains an `ElasticSupernet` of ``mbconv`` on digits at 32 px (the sandwich rule with in-place
+distillation and 2 random members per step, as ``nas supernet train`` does by default; ``--sampling
+uniform`` for SPOS), then scores the same seeded-random members twice: with the supernet evaluator
 (inherited weights, BatchNorm recalibrated) and with the proxy evaluator (each member trained from
 scratch, the default recipe at the same 32 px). Prints Kendall's tau between the two rankings and
 the seconds per candidate of each (targets: tau >= 0.5, >= 100x faster; the supernet's training
 <= 15 minutes on a 2-core CPU).
 
-    python benchmarks/oneshot_rank.py [--epochs 50] [--sampling uniform|sandwich] [--archs 30] [--proxy-cache FILE] [--threads 2] [--out DIR]
+    python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|uniform] [--archs 30] [--proxy-cache FILE] [--threads 2] [--out DIR]
 """
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ from search_spaces import load_space
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=11)
     parser.add_argument("--archs", type=int, default=30)
-    parser.add_argument("--random-subnets", type=int, default=1)
-    parser.add_argument("--sampling", default="uniform", choices=("uniform", "sandwich"))
+    parser.add_argument("--random-subnets", type=int, default=2)
+    parser.add_argument("--sampling", default="sandwich", choices=("sandwich", "uniform"))
     parser.add_argument("--proxy-cache", default=None,
                         help="JSON file of proxy results by arch (read if present, then written): the proxy "
                              "scores of a seeded arch do not change, so a second run can skip them")

@@ -39,10 +39,12 @@ train (defaults shown):
   epochs={d['epochs']} batch_size={d['batch_size']} optimizer={d['optimizer']} lr={d['lr']} weight_decay={d['weight_decay']}
   momentum={d['momentum']} (sgd)
   warmup_epochs={d['warmup_epochs']} label_smoothing={d['label_smoothing']}    linear warm-up, cosine decay per step
-  sampling={d['sampling']}               uniform (SPOS: one random member per step) | sandwich (the largest, the
-                                 smallest and random_subnets random members per step)
+  sampling={d['sampling']}              sandwich (the largest, the smallest and random_subnets random members
+                                 per step) | uniform (SPOS: one random member per step)
   random_subnets={d['random_subnets']} distill={str(d['distill']).lower()}     sandwich: in-place distillation from the largest member
   resolution={d['resolution']}                pixels for the space's base resolution (others keep their ratio)
+  zero_init={str(d['zero_init']).lower()}                residual blocks start as the identity, the classifier at 0 (BigNAS)
+  regularize={d['regularize']}             dropout and stochastic depth for the largest member only | all
   seed={d['seed']} device=auto amp=false threads=null
   out=results run_id=SPACE-DATA     files in <out>/supernets/<run_id>/ (supernet.pt, history.csv)
   progress=true

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nas
-from evaluators.supernet import SupernetEvaluator, load_checkpoint
+from evaluators.supernet import SupernetConfig, SupernetEvaluator, load_checkpoint
 from evaluators.training import evaluate, recalibrate_batchnorm
 from nas.cli import main
 from nas.retrain import load_model
@@ -53,9 +53,9 @@ def test_extracted_weights_are_the_supernets_slices(mbconv_net):
     assert torch.equal(state["stages.1.0.block.0.0.weight"], expand[:48, :16])
     fc1 = full["weights.stages__1__0__mb__block__se__fc1__weight"]
     assert torch.equal(state["stages.1.0.block.2.fc1.weight"], fc1[:4, :48])
-    # Stage 1 has expansion 1: no expansion conv, its depthwise conv is cut from the same slot.
+    # Stage 1 has expansion 1: no expansion conv, and a depthwise conv of its own (kind mb1).
     assert torch.equal(state["stages.0.0.block.0.0.weight"],
-                       full["weights.stages__0__0__mb__block__dw__0__weight"][:32, :, 2:5, 2:5])
+                       full["weights.stages__0__0__mb1__block__dw__0__weight"][:32, :, 2:5, 2:5])
     # Elastic depth: stage 4 uses its first 2 of 4 layer positions; the classifier its 10 rows.
     assert "stages.3.2.block.0.0.weight" not in state
     assert torch.equal(state["head.4.weight"], full["weights.head__4__weight"][:10, :1280])
@@ -81,6 +81,45 @@ def test_every_sampled_member_is_cut_exactly(name):
         assert torch.allclose(model(x), net(x, arch), atol=1e-5)
     largest = extreme_member(space, lambda a: sum(p.numel() for p in net.tensors(a).values()), largest=True)
     assert sum(p.numel() for p in net.extract(largest).parameters()) <= sum(p.numel() for p in net.parameters())
+
+
+def test_zero_init_starts_residual_blocks_as_the_identity_and_the_classifier_at_zero():
+    space = load_space("mbconv")
+    torch.manual_seed(0)
+    net = ElasticSupernet(space, 10, zero_init=True).eval()
+    torch.manual_seed(0)
+    plain = ElasticSupernet(space, 10)
+    zeroed = {k for k, t in net.weights.items() if k.endswith("weight") and not t.any()}
+    # The branch end of every layer position after a stage's first (residual in every member),
+    # for expansion 1 (mb1) and above (mb); the first positions are not always residual.
+    assert "stages__3__1__mb__block__project__1__weight" in zeroed
+    assert "stages__3__1__mb1__block__project__1__weight" in zeroed
+    assert "stages__3__0__mb__block__project__1__weight" not in zeroed
+    assert zeroed == {k for k in net.weights if k.endswith("block__project__1__weight") and "__0__m" not in k} | {
+        "head__4__weight"}
+    # Everything else is initialised as without zero_init (same seed, same draws).
+    assert all(torch.equal(t, plain.weights[k]) for k, t in net.weights.items() if k not in zeroed)
+    # So a deeper stage computes what the shallower one does, until training moves the zeros.
+    with torch.no_grad():
+        net.weights["head__4__weight"].normal_()
+    choices = space.to_choices(space.sample(random.Random(2)))
+    shallow = space.from_choices({**choices, "s4.depth": 2, "s6.depth": 3})
+    deep = space.from_choices({**choices, "s4.depth": 4, "s6.depth": 5})
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(net(x, shallow), net(x, deep), atol=1e-5)
+
+
+def test_only_the_largest_member_is_regularised_in_training(mbconv_net):
+    space = load_space("mbconv")
+    arch = space.sample(random.Random(3))  # drop path 0.2, dropout 0.2
+    mbconv_net.train()
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        plain = [mbconv_net(x, arch, regularize=False) for _ in range(2)]
+        regularised = [mbconv_net(x, arch) for _ in range(2)]
+    assert torch.equal(*plain) and not torch.equal(*regularised)
+    with pytest.raises(ConfigError, match="regularize: 'some' is not one of largest, all"):
+        SupernetConfig(regularize="some")
 
 
 def test_gradients_of_a_member_reach_only_its_slices(mbconv_net):
