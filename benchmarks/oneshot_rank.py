@@ -9,7 +9,8 @@ scratch, the default recipe at the same 32 px). Prints Kendall's tau between the
 the seconds per candidate of each (targets: tau >= 0.5, >= 100x faster; the supernet's training
 <= 15 minutes on a 2-core CPU).
 
-    python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|uniform] [--archs 30] [--proxy-cache FILE] [--threads 2] [--out DIR]
+    python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|uniform] [--archs 30] [--proxy-cache FILE]
+        [--proxy-seeds 1] [--ckpt SUPERNET.pt] [--threads 2] [--out DIR]
 """
 from __future__ import annotations
 
@@ -30,6 +31,23 @@ from nas.supernet import train_supernet
 from search_spaces import load_space
 
 
+def proxy_scores(archs, seed: int, threads: int, cache: dict, cache_path: str | None, space) -> list[tuple[float, float]]:
+    """(accuracy, seconds) of stand-alone proxy training per arch with ``seed``, through the cache."""
+    proxy = ProxyEvaluator(resolution=32, threads=threads, seed=seed)
+    proxy.check_space(space)
+    results = []
+    for i, arch in enumerate(archs):
+        key = str(arch) if seed == 0 else f"seed{seed}:{arch}"  # seed 0 keeps the first format's keys
+        if key not in cache:
+            t = time.perf_counter()
+            cache[key] = [proxy(arch)["accuracy"], time.perf_counter() - t]
+            if cache_path:
+                Path(cache_path).write_text(json.dumps(cache, indent=1))
+            print(f"  proxy seed {seed}: {i + 1}/{len(archs)} {cache[key][0]:5.1f}% ({cache[key][1]:.1f} s)", flush=True)
+        results.append(tuple(cache[key]))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=11)
@@ -39,20 +57,28 @@ def main() -> None:
     parser.add_argument("--proxy-cache", default=None,
                         help="JSON file of proxy results by arch (read if present, then written): the proxy "
                              "scores of a seeded arch do not change, so a second run can skip them")
+    parser.add_argument("--proxy-seeds", type=int, default=1,
+                        help="train every member with proxy seeds 0..N-1; with N >= 2 the proxy's own "
+                             "repeatability (tau between seed 0 and the others) is printed as the ceiling")
+    parser.add_argument("--ckpt", default=None, help="score with this trained supernet instead of training one")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="keep the supernet here (default: a temporary folder)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    out = args.out or tempfile.mkdtemp(prefix="oneshot-")
-    start = time.perf_counter()
-    ckpt = train_supernet(
-        "mbconv", {"name": "digits"}, out, "bench", resume=False, threads=args.threads, epochs=args.epochs,
-        random_subnets=args.random_subnets, sampling=args.sampling, resolution=32, seed=args.seed,
-        on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.3f}, largest {s.largest:.1f}%, "
-                                 f"smallest {s.smallest:.1f}% ({s.seconds:.0f} s)", flush=True))
-    train_s = time.perf_counter() - start
-    print(f"supernet ({args.sampling}): {args.epochs} epochs in {train_s / 60:.1f} min (target <= 15)", flush=True)
+    train_s = None
+    if args.ckpt:
+        ckpt = args.ckpt
+    else:
+        out = args.out or tempfile.mkdtemp(prefix="oneshot-")
+        start = time.perf_counter()
+        ckpt = train_supernet(
+            "mbconv", {"name": "digits"}, out, "bench", resume=False, threads=args.threads, epochs=args.epochs,
+            random_subnets=args.random_subnets, sampling=args.sampling, resolution=32, seed=args.seed,
+            on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.3f}, largest {s.largest:.1f}%, "
+                                     f"smallest {s.smallest:.1f}% ({s.seconds:.0f} s)", flush=True))
+        train_s = time.perf_counter() - start
+        print(f"supernet ({args.sampling}): {args.epochs} epochs in {train_s / 60:.1f} min (target <= 15)", flush=True)
 
     space = load_space("mbconv")
     rng = random.Random(args.seed)
@@ -62,32 +88,34 @@ def main() -> None:
         if arch not in archs:
             archs.append(arch)
     oneshot = SupernetEvaluator(str(ckpt), threads=args.threads)
-    proxy = ProxyEvaluator(resolution=32, threads=args.threads, seed=args.seed)
-    proxy.check_space(space)
     cache = {}
     if args.proxy_cache and Path(args.proxy_cache).is_file():
         cache = json.loads(Path(args.proxy_cache).read_text())
-    rows = []
+    proxies = [proxy_scores(archs, s, args.threads, cache, args.proxy_cache, space) for s in range(args.proxy_seeds)]
+    one, seconds = [], []
     for i, arch in enumerate(archs):
         t = time.perf_counter()
-        a = oneshot(arch)["accuracy"]
-        t1 = time.perf_counter() - t
-        if str(arch) not in cache:
-            t = time.perf_counter()
-            cache[str(arch)] = [proxy(arch)["accuracy"], time.perf_counter() - t]
-            if args.proxy_cache:
-                Path(args.proxy_cache).write_text(json.dumps(cache, indent=1))
-        b, t2 = cache[str(arch)]
-        rows.append((a, b, t1, t2))
-        print(f"  {i + 1:>2}/{len(archs)} supernet {a:5.1f}% ({t1:4.2f} s)  proxy {b:5.1f}% ({t2:5.1f} s)",
+        one.append(oneshot(arch)["accuracy"])
+        seconds.append(time.perf_counter() - t)
+        b, t2 = proxies[0][i]
+        print(f"  {i + 1:>2}/{len(archs)} supernet {one[-1]:5.1f}% ({seconds[-1]:4.2f} s)  proxy {b:5.1f}% ({t2:5.1f} s)",
               flush=True)
-    one, full = [r[0] for r in rows], [r[1] for r in rows]
+    full = [acc for acc, _ in proxies[0]]
     tau = kendalltau(one, full).statistic
     rho = spearmanr(one, full).statistic
-    s1, s2 = statistics.mean(r[2] for r in rows), statistics.mean(r[3] for r in rows)
-    print(f"Kendall tau {tau:.3f} (target >= 0.5), Spearman rho {rho:.3f}, over {len(rows)} architectures")
+    print(f"Kendall tau {tau:.3f} (target >= 0.5), Spearman rho {rho:.3f}, over {len(archs)} architectures")
+    for s in range(1, args.proxy_seeds):
+        other = [acc for acc, _ in proxies[s]]
+        print(f"  ceiling: proxy seed {s} against seed 0: tau {kendalltau(other, full).statistic:.3f}, "
+              f"Spearman {spearmanr(other, full).statistic:.3f}; supernet against seed {s}: "
+              f"tau {kendalltau(one, other).statistic:.3f}")
+    if args.proxy_seeds > 1:
+        mean = [statistics.mean(p[i][0] for p in proxies) for i in range(len(archs))]
+        print(f"  supernet against the mean of {args.proxy_seeds} proxy seeds: tau {kendalltau(one, mean).statistic:.3f}")
+    s1, s2 = statistics.mean(seconds), statistics.mean(t for _, t in proxies[0])
     print(f"seconds per candidate: supernet {s1:.2f}, proxy {s2:.1f}: {s2 / s1:.1f}x faster (target >= 100x)")
-    print(f"supernet training: {train_s:.0f} s, worth {train_s / s2:.0f} proxy evaluations")
+    if train_s is not None:
+        print(f"supernet training: {train_s:.0f} s, worth {train_s / s2:.0f} proxy evaluations")
 
 
 if __name__ == "__main__":
