@@ -9,12 +9,17 @@ scratch, the default recipe at the same 32 px). Prints Kendall's tau between the
 the seconds per candidate of each (targets: tau >= 0.5, >= 100x faster; the supernet's training
 <= 15 minutes on a 2-core CPU).
 
+The 3-epoch proxy ranks members by how fast they learn as much as by how good they are;
+``--proxy-epochs 10`` trains them longer as a second reference (``--proxy-jobs 2`` runs two
+members at a time, one thread each).
+
     python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|uniform] [--archs 30] [--proxy-cache FILE]
-        [--proxy-seeds 1] [--ckpt SUPERNET.pt] [--threads 2] [--out DIR]
+        [--proxy-seeds 1] [--proxy-epochs 3] [--proxy-jobs 1] [--ckpt SUPERNET.pt] [--threads 2] [--out DIR]
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import random
 import statistics
@@ -31,21 +36,32 @@ from nas.supernet import train_supernet
 from search_spaces import load_space
 
 
-def proxy_scores(archs, seed: int, threads: int, cache: dict, cache_path: str | None, space) -> list[tuple[float, float]]:
+def _proxy_one(arch: str, seed: int, epochs: int, threads: int) -> tuple[float, float]:
+    torch.set_num_threads(threads)
+    proxy = ProxyEvaluator(resolution=32, threads=threads, seed=seed, epochs=epochs)
+    t = time.perf_counter()
+    return proxy(arch)["accuracy"], time.perf_counter() - t
+
+
+def proxy_scores(archs, seed: int, epochs: int, threads: int, jobs: int, cache: dict, cache_path: str | None,
+                 space) -> list[tuple[float, float]]:
     """(accuracy, seconds) of stand-alone proxy training per arch with ``seed``, through the cache."""
-    proxy = ProxyEvaluator(resolution=32, threads=threads, seed=seed)
-    proxy.check_space(space)
-    results = []
-    for i, arch in enumerate(archs):
-        key = str(arch) if seed == 0 else f"seed{seed}:{arch}"  # seed 0 keeps the first format's keys
-        if key not in cache:
-            t = time.perf_counter()
-            cache[key] = [proxy(arch)["accuracy"], time.perf_counter() - t]
+    ProxyEvaluator(resolution=32, seed=seed, epochs=epochs).check_space(space)
+    # seed 0 at 3 epochs keeps the first format's keys
+    prefix = ("" if seed == 0 else f"seed{seed}:") if epochs == 3 else f"e{epochs}:seed{seed}:"
+    keys = [f"{prefix}{arch}" for arch in archs]
+    missing = [(k, str(a)) for k, a in zip(keys, archs) if k not in cache]
+    with concurrent.futures.ProcessPoolExecutor(max(1, jobs)) as pool:
+        futures = {pool.submit(_proxy_one, arch, seed, epochs, 1 if jobs > 1 else threads): key
+                   for key, arch in missing}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            key = futures[future]
+            cache[key] = list(future.result())
             if cache_path:
                 Path(cache_path).write_text(json.dumps(cache, indent=1))
-            print(f"  proxy seed {seed}: {i + 1}/{len(archs)} {cache[key][0]:5.1f}% ({cache[key][1]:.1f} s)", flush=True)
-        results.append(tuple(cache[key]))
-    return results
+            print(f"  proxy seed {seed}, {epochs} epochs: {done}/{len(missing)} {cache[key][0]:5.1f}% "
+                  f"({cache[key][1]:.1f} s)", flush=True)
+    return [tuple(cache[k]) for k in keys]
 
 
 def main() -> None:
@@ -60,6 +76,9 @@ def main() -> None:
     parser.add_argument("--proxy-seeds", type=int, default=1,
                         help="train every member with proxy seeds 0..N-1; with N >= 2 the proxy's own "
                              "repeatability (tau between seed 0 and the others) is printed as the ceiling")
+    parser.add_argument("--proxy-epochs", type=int, default=3, help="epochs of stand-alone training per member")
+    parser.add_argument("--proxy-jobs", type=int, default=1,
+                        help="members trained at a time (one thread each when > 1)")
     parser.add_argument("--ckpt", default=None, help="score with this trained supernet instead of training one")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -91,7 +110,8 @@ def main() -> None:
     cache = {}
     if args.proxy_cache and Path(args.proxy_cache).is_file():
         cache = json.loads(Path(args.proxy_cache).read_text())
-    proxies = [proxy_scores(archs, s, args.threads, cache, args.proxy_cache, space) for s in range(args.proxy_seeds)]
+    proxies = [proxy_scores(archs, s, args.proxy_epochs, args.threads, args.proxy_jobs, cache, args.proxy_cache, space)
+               for s in range(args.proxy_seeds)]
     one, seconds = [], []
     for i, arch in enumerate(archs):
         t = time.perf_counter()
@@ -103,7 +123,8 @@ def main() -> None:
     full = [acc for acc, _ in proxies[0]]
     tau = kendalltau(one, full).statistic
     rho = spearmanr(one, full).statistic
-    print(f"Kendall tau {tau:.3f} (target >= 0.5), Spearman rho {rho:.3f}, over {len(archs)} architectures")
+    print(f"Kendall tau {tau:.3f} (target >= 0.5), Spearman rho {rho:.3f}, over {len(archs)} architectures "
+          f"(proxy: {args.proxy_epochs} epochs)")
     for s in range(1, args.proxy_seeds):
         other = [acc for acc, _ in proxies[s]]
         print(f"  ceiling: proxy seed {s} against seed 0: tau {kendalltau(other, full).statistic:.3f}, "
@@ -113,7 +134,8 @@ def main() -> None:
         mean = [statistics.mean(p[i][0] for p in proxies) for i in range(len(archs))]
         print(f"  supernet against the mean of {args.proxy_seeds} proxy seeds: tau {kendalltau(one, mean).statistic:.3f}")
     s1, s2 = statistics.mean(seconds), statistics.mean(t for _, t in proxies[0])
-    print(f"seconds per candidate: supernet {s1:.2f}, proxy {s2:.1f}: {s2 / s1:.1f}x faster (target >= 100x)")
+    print(f"seconds per candidate: supernet {s1:.2f}, proxy {s2:.1f} ({args.proxy_epochs} epochs): "
+          f"{s2 / s1:.1f}x faster (target >= 100x)")
     if train_s is not None:
         print(f"supernet training: {train_s:.0f} s, worth {train_s / s2:.0f} proxy evaluations")
 

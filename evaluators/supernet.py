@@ -15,6 +15,13 @@ base resolution at 32 px). A checkpoint is written after every epoch (atomically
 resumed training continues from the last one with the same sampled members and batches as an
 uninterrupted one.
 
+Data parallel: when a ``torch.distributed`` process group is up (``nas supernet train workers=N``
+starts one through Ray Train; torchrun works too), every step's members and global batch are the
+same on all ranks and each rank takes its share of the batch. The shared weights are wrapped in
+``DistributedDataParallel`` with ``find_unused_parameters`` (a step's members use only some slots);
+the members before the last run under ``no_sync``, so the gradients of all of them are averaged
+over the ranks once per step. Rank 0 scores, checkpoints and resumes (its checkpoint is broadcast).
+
 Scoring (`SupernetEvaluator`, ``evaluator=supernet evaluator.ckpt=PATH``): cut the member's
 weights out (`ElasticSupernet.extract`), recalibrate its BatchNorm statistics on a few training
 batches (the shared running averages belong to no member in particular), and measure validation
@@ -22,6 +29,7 @@ accuracy; ``finetune_steps`` optionally trains the extracted member a little fir
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -114,7 +122,9 @@ class EpochStats:
     seconds: float
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):  # already chosen (a Ray Train worker's GPU)
+        return device
     if device not in DEVICES:
         raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -124,11 +134,23 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def process_group() -> tuple[int, int]:
+    """(rank, world size) of the ``torch.distributed`` group this process is in; (0, 1) outside one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class SupernetTraining:
-    """Train (or resume training) the supernet of ``space`` on ``data``; checkpoints in ``out``."""
+    """Train (or resume training) the supernet of ``space`` on ``data``; checkpoints in ``out``.
+
+    Inside a ``torch.distributed`` process group it trains data-parallel (see the module doc).
+    """
 
     def __init__(self, space: str, data: Mapping[str, Any] | None, out: str | Path,
-                 config: SupernetConfig, device: str = "auto", amp: bool = False,
+                 config: SupernetConfig, device: str | torch.device = "auto", amp: bool = False,
                  threads: int | None = None, calib_batches: int = 8) -> None:
         self.space_ref = str(space)
         self.space = load_space(space)
@@ -141,6 +163,10 @@ class SupernetTraining:
         self.amp = bool(amp)
         self.threads = threads
         self.calib_batches = calib_batches
+        self.rank, self.world = process_group()
+        if config.batch_size < self.world:
+            raise ConfigError(f"batch_size: the global batch {config.batch_size} is smaller than the "
+                              f"{self.world} workers it is shared out to")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)  # same seed, same initial weights
             self.supernet = ElasticSupernet(self.space, self.data.num_classes,
@@ -152,6 +178,13 @@ class SupernetTraining:
         self.optimizer = make_optimizer(self.supernet, train)
         self.scheduler = make_scheduler(self.optimizer, train, self.steps_per_epoch)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.model: nn.Module = self.supernet  # what a step runs: DDP's wrapper in a process group
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # device_ids stays None: the inputs (an Architecture among them) are not DDP's to move
+            self.model = DistributedDataParallel(self.supernet, find_unused_parameters=True,
+                                                 forward_sync_buffers=False)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
 
@@ -179,9 +212,15 @@ class SupernetTraining:
 
     def resume(self) -> bool:
         """Load the checkpoint in ``out`` if there is one; True when training continues from it."""
-        if not self.checkpoint.is_file():
+        state = load_checkpoint(self.checkpoint) if self.rank == 0 and self.checkpoint.is_file() else None
+        if self.world > 1:  # rank 0's file, so that ranks agree even where only it sees ``out``
+            import torch.distributed as dist
+
+            box = [state]
+            dist.broadcast_object_list(box, src=0)
+            state = box[0]
+        if state is None:
             return False
-        state = load_checkpoint(self.checkpoint)
         if state["space_name"] != self.space.name:
             raise ConfigError(f"resume: {self.checkpoint} holds a supernet of space {state['space_name']}, "
                               f"not {self.space.name}")
@@ -199,12 +238,17 @@ class SupernetTraining:
 
     def run(self, on_epoch: Callable[[EpochStats], None] | None = None,
             on_step: Callable[[int, int], None] | None = None) -> list[dict[str, float]]:
-        """Train the remaining epochs; returns the per-epoch history."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        """Train the remaining epochs; returns the per-epoch history (rank 0's: the others only
+        train, and call neither callback)."""
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
         with intra_op_threads(self.threads):
             while self.epoch < self.config.epochs:
                 start = time.perf_counter()
-                loss = self._epoch(self.epoch, on_step)
+                loss = self._epoch(self.epoch, on_step if self.rank == 0 else None)
+                if self.rank != 0:
+                    self.epoch += 1
+                    continue
                 largest = self.score(self.largest)
                 smallest = self.score(self.smallest)
                 self.epoch += 1
@@ -222,30 +266,35 @@ class SupernetTraining:
         # Batches and members depend on (seed, epoch) only: a resumed epoch repeats them exactly.
         order = torch.randperm(self.data.size("train"), generator=torch.Generator().manual_seed(
             cfg.seed * 100_003 + epoch))
-        rng = random.Random(f"{cfg.seed}:{epoch}")
-        torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout and stochastic depth
+        rng = random.Random(f"{cfg.seed}:{epoch}")  # the same members on every rank
+        torch.manual_seed(cfg.seed * 100_003 + epoch + 1_000_003 * self.rank)  # dropout, stochastic depth
         self.supernet.train()
         total, count = 0.0, 0
         for step in range(self.steps_per_epoch):
-            index = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            # the step's global batch, this rank's share of it
+            index = order[step * cfg.batch_size:(step + 1) * cfg.batch_size][self.rank::self.world]
             members = self.members(rng)
             self.optimizer.zero_grad(set_to_none=True)
             teacher = None
             for i, arch in enumerate(members):
                 images, labels = self.data.take("train", self.pixels(arch), index)
                 images, labels = images.to(self.device), labels.to(self.device)
-                with _autocast(self.device, self.amp):
-                    regularize = cfg.regularize == "all" or (i == 0 and cfg.sampling == "sandwich")
-                    logits = self.supernet(images, arch, regularize)
-                    if teacher is not None:
-                        loss = nn.functional.kl_div(nn.functional.log_softmax(logits.float(), 1), teacher,
-                                                    reduction="batchmean")
-                    else:
-                        loss = self.criterion(logits.float(), labels)
-                if not torch.isfinite(loss):
-                    raise NasError(f"supernet training diverged: loss {loss.item()} at epoch {epoch + 1}, "
-                                   f"step {step + 1}; lower lr= or raise warmup_epochs=")
-                loss.backward()
+                # gradients are averaged over the ranks once, in the last member's backward
+                last = i == len(members) - 1
+                sync = self.model.no_sync() if self.world > 1 and not last else contextlib.nullcontext()
+                with sync:
+                    with _autocast(self.device, self.amp):
+                        regularize = cfg.regularize == "all" or (i == 0 and cfg.sampling == "sandwich")
+                        logits = self.model(images, arch, regularize)
+                        if teacher is not None:
+                            loss = nn.functional.kl_div(nn.functional.log_softmax(logits.float(), 1), teacher,
+                                                        reduction="batchmean")
+                        else:
+                            loss = self.criterion(logits.float(), labels)
+                    if not torch.isfinite(loss):
+                        raise NasError(f"supernet training diverged: loss {loss.item()} at epoch {epoch + 1}, "
+                                       f"step {step + 1}; lower lr= or raise warmup_epochs=")
+                    loss.backward()
                 if i == 0:
                     total += loss.item() * len(labels)
                     count += len(labels)
@@ -255,6 +304,12 @@ class SupernetTraining:
             self.scheduler.step()
             if on_step is not None:
                 on_step(epoch * self.steps_per_epoch + step + 1, cfg.epochs * self.steps_per_epoch)
+        if self.world > 1:  # the loss over the whole global batch, not rank 0's share
+            import torch.distributed as dist
+
+            sums = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
+            dist.all_reduce(sums)
+            total, count = sums.tolist()
         return total / max(1, count)
 
     def score(self, arch: Architecture) -> float:

@@ -16,7 +16,8 @@ def _train_defaults() -> dict[str, Any]:
     from nas.supernet import config_keys
 
     return {"space": "mbconv", "data": {"name": "digits"}, "out": "results", "run_id": None, "resume": False,
-            "device": "auto", "amp": False, "threads": None, "progress": True, **config_keys()}
+            "device": "auto", "amp": False, "threads": None, "progress": True, "workers": 1, "use_gpu": "auto",
+            "cpus_per_worker": None, "max_failures": 1, "ray": {"address": None}, **config_keys()}
 
 
 def _extract_defaults() -> dict[str, Any]:
@@ -45,7 +46,14 @@ train (defaults shown):
   resolution={d['resolution']}                pixels for the space's base resolution (others keep their ratio)
   zero_init={str(d['zero_init']).lower()}                residual blocks start as the identity, the classifier at 0 (BigNAS)
   regularize={d['regularize']}             dropout and stochastic depth for the largest member only | all
-  seed={d['seed']} device=auto amp=false threads=null
+  seed={d['seed']} device=auto amp=false threads=null   amp: bf16 autocast on CUDA
+  workers={d['workers']} use_gpu=auto           workers > 1: data-parallel on Ray Train (DDP; gloo on CPUs,
+                                 NCCL on GPUs, one GPU each; auto: if the cluster has GPUs);
+                                 batch_size is the global batch
+  cpus_per_worker=null           CPUs (torch threads) per worker; null: the cluster's, shared out
+  max_failures={d['max_failures']}                 restarts from the last checkpoint when a worker dies
+  ray.address=null               a Ray cluster to join (auto, host:port); unset: RAY_ADDRESS, else a
+                                 local one; out= must be a folder every node sees
   out=results run_id=SPACE-DATA     files in <out>/supernets/<run_id>/ (supernet.pt, history.csv)
   progress=true
 
@@ -79,6 +87,8 @@ def _train(items: list[str], console: Console, err_console: Console) -> int:
     from nas.supernet import config_keys, train_supernet
 
     positional, cfg, given = _parse(items, _train_defaults())
+    if cfg["use_gpu"] is None:
+        cfg["use_gpu"] = "auto"
     if positional:
         raise ConfigError(f"nas supernet train takes key=value settings only, got {positional[0]!r}")
     settings = {k: cfg[k] for k in config_keys() if k in given}  # the rest: defaults, or the saved ones
@@ -99,7 +109,10 @@ def _train(items: list[str], console: Console, err_console: Console) -> int:
     try:
         path = train_supernet(cfg["space"] if "space" in given else None, cfg["data"] if "data" in given else None,
                               cfg["out"], run_id, cfg["resume"], cfg["device"],
-                              cfg["amp"], cfg["threads"], on_epoch=on_epoch, on_step=on_step, **settings)
+                              cfg["amp"], cfg["threads"], on_epoch=on_epoch, on_step=on_step,
+                              workers=cfg["workers"], use_gpu=cfg["use_gpu"], cpus_per_worker=cfg["cpus_per_worker"],
+                              max_failures=cfg["max_failures"], ray_address=cfg["ray"]["address"],
+                              progress=cfg["progress"], **settings)
     except KeyboardInterrupt:
         err_console.print(Text("interrupted; the last finished epoch is saved: continue with "
                                f"nas supernet train resume=true run_id={run_id or '<space>-<data>'}"), soft_wrap=True)

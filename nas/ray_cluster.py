@@ -1,4 +1,5 @@
-"""Joining a Ray cluster, or starting a private one: shared by backend=ray and nas retrain."""
+"""Joining a Ray cluster, or starting a private one, and sizing Ray Train workers on it: shared by
+backend=ray, nas retrain and nas supernet train."""
 from __future__ import annotations
 
 import logging
@@ -39,3 +40,27 @@ def connect(address: str | None, num_cpus: int | None = None, log_to_driver: boo
     log.info("ray: %s, resources %s", "started a local cluster" if address == "local" else f"joined {address}",
              ray.cluster_resources())
     return address == "local"
+
+
+def train_scaling(workers: int, use_gpu: bool | str, cpus_per_worker: int | None) -> Any:
+    """Ray Train's ScalingConfig for ``workers`` on the cluster Ray is connected to: one GPU each
+    when ``use_gpu`` (``auto``: when the cluster has GPUs), else the cluster's CPUs shared out."""
+    import ray
+    from ray.train import ScalingConfig
+
+    gpus = ray.cluster_resources().get("GPU", 0)
+    gpu = gpus > 0 if use_gpu == "auto" else bool(use_gpu)
+    if gpu and gpus < workers:
+        raise ConfigError(f"use_gpu: {workers} worker(s) need a GPU each; the Ray cluster has {gpus:g}")
+    if cpus_per_worker is None:  # torch uses as many threads (OMP_NUM_THREADS)
+        cpus_per_worker = max(1, int(ray.cluster_resources().get("CPU", 1)) // workers)
+    return ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker={"CPU": cpus_per_worker})
+
+
+def first_error(exc: BaseException) -> str:
+    """One line for the first worker's error of a failed Ray Train run (Ray wraps it with its traceback)."""
+    failures = getattr(exc, "worker_failures", None) or {}
+    cause = next(iter(failures.values()), None) or exc
+    cause = getattr(cause, "cause", None) or cause
+    lines = [line for line in str(cause).splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:300]

@@ -368,17 +368,9 @@ def _start_ray(address: str | None, workers: int, cpus_per_worker: int | None, p
 
 
 def _scaling(recipe: RetrainRecipe) -> Any:
-    import ray
-    from ray.train import ScalingConfig
+    from nas.ray_cluster import train_scaling
 
-    gpus = ray.cluster_resources().get("GPU", 0)
-    use_gpu = gpus > 0 if recipe.use_gpu == "auto" else bool(recipe.use_gpu)
-    if use_gpu and gpus < recipe.workers:
-        raise ConfigError(f"use_gpu: {recipe.workers} worker(s) need a GPU each; the Ray cluster has {gpus:g}")
-    cpus = recipe.cpus_per_worker
-    if cpus is None:  # the cluster's CPUs shared out: torch uses as many threads (OMP_NUM_THREADS)
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)) // recipe.workers)
-    return ScalingConfig(num_workers=recipe.workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus})
+    return train_scaling(recipe.workers, recipe.use_gpu, recipe.cpus_per_worker)
 
 
 def _fit(settings: dict[str, Any], recipe: RetrainRecipe, scaling: Any, rdir: Path, progress: bool) -> Any:
@@ -386,6 +378,8 @@ def _fit(settings: dict[str, Any], recipe: RetrainRecipe, scaling: Any, rdir: Pa
     import ray.train
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
     from ray.train.torch import TorchTrainer
+
+    from nas.ray_cluster import first_error
 
     config = {"arch": settings["arch"], "data": settings["data"], "resolution": settings["resolution"],
               "recipe": asdict(recipe), "run_id": rdir.name, "progress": progress}
@@ -400,20 +394,11 @@ def _fit(settings: dict[str, Any], recipe: RetrainRecipe, scaling: Any, rdir: Pa
     try:
         result = trainer.fit()
     except ray.train.TrainingFailedError as exc:
-        raise NasError(f"retrain {rdir.name} failed: {_first_error(exc)}; continue with: nas retrain "
+        raise NasError(f"retrain {rdir.name} failed: {first_error(exc)}; continue with: nas retrain "
                        f"resume=true run_id={rdir.name} out={rdir.parent.parent}") from None
     if result.checkpoint is None:
         raise NasError(f"retrain {rdir.name} finished without a checkpoint in {rdir}")
     return result.checkpoint
-
-
-def _first_error(exc: BaseException) -> str:
-    """One line for the first worker's error (Ray wraps it with its traceback)."""
-    failures = getattr(exc, "worker_failures", None) or {}
-    cause = next(iter(failures.values()), None) or exc
-    cause = getattr(cause, "cause", None) or cause
-    lines = [line for line in str(cause).splitlines() if line.strip()]
-    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:300]
 
 
 def _run_dir(out: Path, run_id: str | None, resume: bool, space: str | None) -> Path:

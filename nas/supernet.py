@@ -2,10 +2,12 @@
 
 ``train_supernet`` writes ``<out>/supernets/<run_id>/supernet.pt`` (one checkpoint, replaced after
 every epoch) and ``history.csv``; ``extract_member`` writes a standalone ``model.pt`` in the
-format `nas.retrain.load_model` reads.
+format `nas.retrain.load_model` reads. With ``workers=N`` (N > 1) or a ``ray_address`` the training
+runs data-parallel on Ray Train (DDP: gloo on CPUs, NCCL on GPUs), as ``nas retrain`` does.
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -24,8 +26,9 @@ from evaluators.supernet import (
     load_supernet,
     resolve_device,
 )
+from evaluators.supernet import log as supernet_log
 from nas.archs import resolve_arch
-from search_spaces.errors import ConfigError
+from search_spaces.errors import ConfigError, NasError
 
 
 def config_keys() -> dict[str, Any]:
@@ -37,17 +40,87 @@ def supernet_dir(out: str | Path, run_id: str) -> Path:
     return Path(out) / "supernets" / run_id
 
 
+def _write_history(rdir: Path, history: list[dict[str, float]]) -> None:
+    tmp = rdir / ".history.csv.tmp"
+    pd.DataFrame(history).to_csv(tmp, index=False)
+    os.replace(tmp, rdir / "history.csv")
+
+
+def _check_workers(workers: Any, use_gpu: Any, cpus_per_worker: Any, max_failures: Any) -> None:
+    for name, value, low, none in (("workers", workers, 1, False), ("cpus_per_worker", cpus_per_worker, 1, True),
+                                   ("max_failures", max_failures, 0, False)):
+        if value is None and none:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name}: must be an integer >= {low}{' or null' if none else ''}, got {value!r}")
+    if use_gpu != "auto" and not isinstance(use_gpu, bool):
+        raise ConfigError(f"use_gpu: must be auto, true or false, got {use_gpu!r}")
+
+
+def _train_worker(config: dict[str, Any]) -> None:
+    """Ray Train's per-worker function: one rank of a data-parallel supernet training."""
+    from ray.train.torch import get_device
+
+    if config["progress"]:
+        supernet_log.setLevel(logging.INFO)
+    rdir = Path(config["dir"])
+    training = SupernetTraining(config["space"], config["data"], rdir, SupernetConfig(**config["settings"]),
+                                device=get_device(), amp=config["amp"])
+    training.resume()  # rank 0's checkpoint, broadcast: a restarted worker group continues from it
+    training.run(on_epoch=lambda _: _write_history(rdir, training.history))
+
+
+def _train_on_ray(space: str, data: dict[str, Any], rdir: Path, settings: dict[str, Any], amp: bool,
+                  workers: int, use_gpu: bool | str, cpus_per_worker: int | None, max_failures: int,
+                  ray_address: str | None, progress: bool) -> None:
+    import ray
+    import ray.train
+    from ray.train import FailureConfig, RunConfig
+    from ray.train.torch import TorchTrainer
+
+    from nas.ray_cluster import connect, first_error, train_scaling
+
+    started = connect(ray_address, num_cpus=max(os.cpu_count() or 1, workers * (cpus_per_worker or 1)),
+                      log_to_driver=progress)
+    try:
+        scaling = train_scaling(workers, use_gpu, cpus_per_worker)  # before any file
+        rdir.mkdir(parents=True, exist_ok=True)
+        config = {"space": space, "data": data, "dir": str(rdir), "settings": settings, "amp": amp,
+                  "progress": progress}
+        trainer = TorchTrainer(_train_worker, train_loop_config=config, scaling_config=scaling,
+                               run_config=RunConfig(name="ray", storage_path=str(rdir),
+                                                    failure_config=FailureConfig(max_failures=max_failures)))
+        try:
+            trainer.fit()
+        except ray.train.TrainingFailedError as exc:
+            raise NasError(f"supernet training {rdir.name} failed: {first_error(exc)}; continue with: "
+                           f"nas supernet train resume=true run_id={rdir.name} out={rdir.parent.parent}") from None
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def train_supernet(
     space: str | None = None, data: Mapping[str, Any] | None = None, out: str | Path = "results",
     run_id: str | None = None, resume: bool = False, device: str = "auto", amp: bool = False,
     threads: int | None = None, on_epoch: Callable[[EpochStats], None] | None = None,
-    on_step: Callable[[int, int], None] | None = None, **settings: Any,
+    on_step: Callable[[int, int], None] | None = None, workers: int = 1, use_gpu: bool | str = "auto",
+    cpus_per_worker: int | None = None, max_failures: int = 1, ray_address: str | None = None,
+    progress: bool = False, **settings: Any,
 ) -> Path:
     """Train a supernet (default space mbconv, data digits); the path of its checkpoint.
 
     ``resume=True`` continues the training in ``<out>/supernets/<run_id>`` with its saved space,
-    data and settings; a setting given that differs from the saved one is refused.
+    data and settings; a setting given that differs from the saved one is refused (the worker
+    count may change: ``batch_size`` is the global batch).
+
+    ``workers`` > 1 or a ``ray_address`` trains on Ray Train: ``workers`` DDP ranks, one GPU each
+    when ``use_gpu`` (auto: when the cluster has GPUs), ``cpus_per_worker`` threads each (null:
+    the cluster's CPUs shared out), restarted from the last checkpoint up to ``max_failures``
+    times; ``out`` must then be a folder every node sees. ``on_step``/``on_epoch`` are not called
+    there (``progress`` passes the workers' epoch logs through).
     """
+    _check_workers(workers, use_gpu, cpus_per_worker, max_failures)
     unknown = sorted(set(settings) - set(config_keys()))
     if unknown:
         from search_spaces.errors import describe_choices
@@ -72,15 +145,25 @@ def train_supernet(
         settings = {**saved["config"], **settings}
     space = space or "mbconv"
     data = dict(data or {"name": "digits"})
-    training = SupernetTraining(space, data, rdir, SupernetConfig(**settings), device=device, amp=amp,
-                                threads=threads)
+    config = SupernetConfig(**settings)
+    if workers > 1 or ray_address:
+        from dataclasses import asdict
+
+        from evaluators.data import dataset_from_options
+        from evaluators.proxy import require_architectures
+        from search_spaces import load_space
+
+        require_architectures(load_space(space), "supernet")  # bad input fails here, before Ray starts
+        dataset_from_options(data)
+        _train_on_ray(str(space), data, rdir.resolve(), asdict(config), amp, workers, use_gpu, cpus_per_worker,
+                      max_failures, ray_address, progress)
+        return checkpoint
+    training = SupernetTraining(space, data, rdir, config, device=device, amp=amp, threads=threads)
     if resume:
         training.resume()
 
     def epoch_done(stats: EpochStats) -> None:
-        tmp = rdir / ".history.csv.tmp"
-        pd.DataFrame(training.history).to_csv(tmp, index=False)
-        os.replace(tmp, rdir / "history.csv")
+        _write_history(rdir, training.history)
         if on_epoch is not None:
             on_epoch(stats)
 
