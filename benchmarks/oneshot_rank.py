@@ -2,8 +2,8 @@
 much faster is it per candidate?
 
 Trains an `ElasticSupernet` of ``mbconv`` on digits at 32 px (the sandwich rule with in-place
-distillation and 2 random members per step, as ``nas supernet train`` does by default; ``--sampling
-uniform`` for SPOS), then scores the same seeded-random members twice: with the supernet evaluator
+distillation and 2 random members per step, 11 epochs, as ``nas supernet train`` does by default;
+``--sampling fair --random-subnets 4 --epochs 9`` for kind-balanced sampling, ``uniform`` for SPOS), then scores the same seeded-random members twice: with the supernet evaluator
 (inherited weights, BatchNorm recalibrated) and with the proxy evaluator (each member trained from
 scratch, the default recipe at the same 32 px). Prints Kendall's tau between the two rankings and
 the seconds per candidate of each (targets: tau >= 0.5, >= 100x faster; the supernet's training
@@ -13,7 +13,7 @@ The 3-epoch proxy ranks members by how fast they learn as much as by how good th
 ``--proxy-epochs 10`` trains them longer as a second reference (``--proxy-jobs 2`` runs two
 members at a time, one thread each).
 
-    python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|uniform] [--archs 30] [--proxy-cache FILE]
+    python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|fair|uniform] [--random-subnets 2] [--archs 30] [--proxy-cache FILE]
         [--proxy-seeds 1] [--proxy-epochs 3] [--proxy-jobs 1] [--ckpt SUPERNET.pt] [--threads 2] [--out DIR]
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=11)
     parser.add_argument("--archs", type=int, default=30)
     parser.add_argument("--random-subnets", type=int, default=2)
-    parser.add_argument("--sampling", default="sandwich", choices=("sandwich", "uniform"))
+    parser.add_argument("--sampling", default="sandwich", choices=("sandwich", "fair", "uniform"))
     parser.add_argument("--proxy-cache", default=None,
                         help="JSON file of proxy results by arch (read if present, then written): the proxy "
                              "scores of a seeded arch do not change, so a second run can skip them")

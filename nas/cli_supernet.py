@@ -27,8 +27,8 @@ def _extract_defaults() -> dict[str, Any]:
 def _help() -> str:
     d = _train_defaults()
     return f"""\
-Train a weight-sharing supernet once (SPOS, sandwich rule, in-place distillation, elastic kernel,
-expansion, width and depth as Once-for-All), then score members in seconds each:
+Train a weight-sharing supernet once (sandwich rule, kind-balanced sampling or SPOS, in-place
+distillation, elastic kernel, expansion, width and depth as Once-for-All), then score members in seconds each:
 nas run ... evaluator=supernet supernet.ckpt=PATH.
 
   nas supernet train space=S data=D [key=value ...]   train; a checkpoint after every epoch
@@ -41,8 +41,10 @@ train (defaults shown):
   momentum={d['momentum']} (sgd)
   warmup_epochs={d['warmup_epochs']} label_smoothing={d['label_smoothing']}    linear warm-up, cosine decay per step
   sampling={d['sampling']}              sandwich (the largest, the smallest and random_subnets random members
-                                 per step) | uniform (SPOS: one random member per step)
-  random_subnets={d['random_subnets']} distill={str(d['distill']).lower()}     sandwich: in-place distillation from the largest member
+                                 per step) | fair (the largest and random_subnets random members,
+                                 each kind of weights - expansion 1 or not, block type - equally
+                                 often) | uniform (SPOS: one random member per step)
+  random_subnets={d['random_subnets']} distill={str(d['distill']).lower()}     fair, sandwich: in-place distillation from the largest member
   resolution={d['resolution']}                pixels for the space's base resolution (others keep their ratio)
   zero_init={str(d['zero_init']).lower()}                residual blocks start as the identity, the classifier at 0 (BigNAS)
   regularize={d['regularize']}             dropout and stochastic depth for the largest member only | all

@@ -69,6 +69,14 @@ def _roles(layer: LayerLayout) -> list[str] | None:
     return None
 
 
+def _slot_kind(layer: LayerLayout) -> str:
+    """The kind of weights a layer uses: its block kind, ``mb1``/``fmb1`` for a (fused) MBConv
+    without an expansion conv (weights of its own: module docstring)."""
+    if _roles(layer) is not None and layer.mid_channels == layer.in_channels:
+        return layer.kind + "1"
+    return layer.kind
+
+
 def slot_name(name: str, layers: dict[tuple[int, int], LayerLayout]) -> str:
     """The shared slot of a member's parameter or buffer ``name`` (``layers``: (stage, index) -> layout)."""
     parts = name.split(".")
@@ -77,13 +85,38 @@ def slot_name(name: str, layers: dict[tuple[int, int], LayerLayout]) -> str:
     layer = layers[(int(parts[1]), int(parts[2]))]
     rest = parts[3:]
     roles = _roles(layer)
-    kind = layer.kind
-    if roles is not None:
-        if layer.mid_channels == layer.in_channels:
-            kind += "1"  # no expansion conv: weights of its own (module docstring)
-        if rest[0] == "block":
-            rest = ["block", roles[int(rest[1])], *rest[2:]]
-    return ".".join(["stages", parts[1], parts[2], kind, *rest])
+    if roles is not None and rest[0] == "block":
+        rest = ["block", roles[int(rest[1])], *rest[2:]]
+    return ".".join(["stages", parts[1], parts[2], _slot_kind(layer), *rest])
+
+
+def layer_kinds(arch: Architecture) -> tuple[str, ...]:
+    """The kind of weights each layer of a member uses, in order (kinds share no weights)."""
+    return tuple(_slot_kind(layer) for layer in resolve(arch).layers)
+
+
+def kind_groups(space: MacroSpace, seed: int = 0, tries: int = 64) -> dict[str, tuple[tuple[Any, ...], ...]]:
+    """Per choice that switches layers between kinds of weights (an MBConv's expansion 1 against
+    its others, a stage's block type), its values grouped by the kinds they give; depth and the
+    global choices never do."""
+    rng = random.Random(seed)
+    groups = {}
+    for dim in space.dimensions():
+        if len(dim.values) < 2 or dim.name in ("resolution", "width") or dim.name.endswith(".depth"):
+            continue
+        for _ in range(tries):  # a member in which the choice matters (it may depend on others)
+            base = space.to_choices(space.sample(rng))
+            if dim.active(base):
+                break
+        else:
+            continue
+        by_kinds: dict[tuple[str, ...], list[Any]] = {}
+        for value in dim.values:
+            member = space.from_choices(space.complete({**base, dim.name: value}, random.Random(seed)))
+            by_kinds.setdefault(layer_kinds(member), []).append(value)
+        if len(by_kinds) > 1:
+            groups[dim.name] = tuple(tuple(values) for values in by_kinds.values())
+    return groups
 
 
 def _layer_index(layout: L.NetworkLayout) -> dict[tuple[int, int], LayerLayout]:

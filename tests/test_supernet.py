@@ -8,13 +8,13 @@ import pytest
 import torch
 
 import nas
-from evaluators.supernet import SupernetConfig, SupernetEvaluator, load_checkpoint
+from evaluators.supernet import SupernetConfig, SupernetEvaluator, SupernetTraining, load_checkpoint
 from evaluators.training import evaluate, recalibrate_batchnorm
 from nas.cli import main
 from nas.retrain import load_model
 from nas.supernet import train_supernet
 from search_spaces import load_space
-from search_spaces.elastic import ElasticSupernet, extreme_member
+from search_spaces.elastic import ElasticSupernet, extreme_member, kind_groups
 from search_spaces.errors import ConfigError
 
 # A small, fast setting: nasbench_macro's space (per-layer ops), 300 digits, 2 epochs.
@@ -81,6 +81,36 @@ def test_every_sampled_member_is_cut_exactly(name):
         assert torch.allclose(model(x), net(x, arch), atol=1e-5)
     largest = extreme_member(space, lambda a: sum(p.numel() for p in net.tensors(a).values()), largest=True)
     assert sum(p.numel() for p in net.extract(largest).parameters()) <= sum(p.numel() for p in net.parameters())
+
+
+def test_kind_groups_are_the_choices_between_weights_that_share_nothing():
+    mbconv = kind_groups(load_space("mbconv"))
+    assert mbconv == {f"s{i}.expansion": ((1,), (3, 4, 6)) for i in range(1, 8)}
+    mixed = kind_groups(load_space("mixed"))
+    assert mixed["s1.block"] == (("mb",), ("fmb",), ("bottleneck",), ("convnext",))
+    assert mixed["s1.fmb.expansion"] == ((1,), (4,))
+    assert not any(name.endswith((".kernel", ".se", ".depth")) for name in mixed)
+    assert kind_groups(load_space("convnext")) == {}
+
+
+@pytest.mark.parametrize("name", ["mbconv", "mixed"])
+def test_fair_sampling_trains_every_kind_equally_often(name, tmp_path):
+    training = SupernetTraining(name, DATA, tmp_path, SupernetConfig(sampling="fair", random_subnets=4))
+    space, rng = training.space, random.Random(0)
+    largest = space.to_choices(training.largest)
+    for _ in range(5):
+        members = training.members(rng)
+        assert len(members) == 5
+        first = space.to_choices(members[0])  # the largest, at the step's resolution and width
+        assert {k: v for k, v in first.items() if k not in ("resolution", "width")} == \
+            {k: v for k, v in largest.items() if k not in ("resolution", "width")}
+        choices = [space.to_choices(m) for m in members[1:]]
+        for dim, groups in training.kind_groups.items():
+            active = [c[dim] for c in choices if dim in c]
+            counts = [sum(v in group for v in active) for group in groups]
+            assert max(counts) - min(counts) <= 1, (dim, active)  # 2 + 2 of expansion 1 and not; 1 block type each
+        if name == "mbconv":
+            assert all(sum(c[f"s{i}.expansion"] == 1 for c in choices) == 2 for i in range(1, 8))
 
 
 def test_zero_init_starts_residual_blocks_as_the_identity_and_the_classifier_at_zero():
