@@ -3,6 +3,8 @@ across worker counts, and Ray Train's workers=N."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -76,15 +78,18 @@ def test_two_ranks_resume_a_one_process_training_and_stay_in_step(cut, tmp_path)
     assert sorted(p.name for p in cut.iterdir()) == ["history.csv", "supernet.pt"]  # nothing of rank 1
 
 
-def test_workers_on_ray_train(tmp_path):
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")
-    try:
-        ckpt = train_supernet("nasbench_macro", DATA, tmp_path, "ray", workers=2, cpus_per_worker=1,
-                              max_failures=0, **{**FAST, "epochs": 1})
-    finally:
-        ray.shutdown()
+def test_workers_on_ray_train_from_the_cli(tmp_path):
+    """``nas supernet train workers=2``, in its own process as a user runs it: it starts a private
+    Ray cluster, trains on two Ray Train workers and leaves the checkpoint and history."""
+    pytest.importorskip("ray")
+    argv = ["supernet", "train", "space=nasbench_macro", "data=digits", "data.limit=300", f"out={tmp_path}",
+            "run_id=ray", "workers=2", "cpus_per_worker=1", "max_failures=0", "progress=false",
+            *(f"{k}={v}" for k, v in {**FAST, "epochs": 1}.items())]
+    done = subprocess.run([sys.executable, "-m", "nas.cli", *argv], check=False, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = tmp_path / "supernets" / "ray" / "supernet.pt"
+    assert str(ckpt) in " ".join(done.stdout.split())
     state = load_checkpoint(ckpt)
     assert state["epoch"] == 1 and state["history"][0]["largest"] > 0
     assert len(pd.read_csv(ckpt.parent / "history.csv")) == 1
