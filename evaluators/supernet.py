@@ -176,7 +176,8 @@ class SupernetTraining:
             torch.manual_seed(config.seed)  # same seed, same initial weights
             self.supernet = ElasticSupernet(self.space, self.data.num_classes,
                                             zero_init=config.zero_init).to(self.device)
-        self.kind_groups = kind_groups(self.space)
+        self.kind_groups = kind_groups(self.space) if config.sampling == "fair" else {}
+        self.dims = {d.name: d for d in self.space.dimensions()}
         self.largest = extreme_member(self.space, lambda a: cost(a, 10).macs, largest=True)
         self.smallest = extreme_member(self.space, lambda a: cost(a, 10).macs, largest=False)
         train = config.train_config()
@@ -227,9 +228,8 @@ class SupernetTraining:
         member in every step instead, the supernet ranked members by their number of
         expansion-1 stages (README, One-shot search)."""
         choices = [self.space.to_choices(self.space.sample(rng)) for _ in range(self.config.random_subnets)]
-        dims = {d.name: d for d in self.space.dimensions()}
         for name, groups in self.kind_groups.items():
-            active = [i for i, c in enumerate(choices) if dims[name].active(c)]
+            active = [i for i, c in enumerate(choices) if self.dims[name].active(c)]
             order = [groups[k % len(groups)] for k in range(len(active))]
             rng.shuffle(order)
             for i, group in zip(active, order):  # complete: a block type opens choices of its own

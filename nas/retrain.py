@@ -30,6 +30,7 @@ import yaml
 from torch import nn
 
 from evaluators.training import TrainConfig
+from nas.config import check_auto, check_int
 from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, NasError, unknown
 
@@ -40,19 +41,6 @@ EXPORTS = ("torchscript", "onnx")
 # Settings that only say where and how wide the run executes; a resumed run may change them.
 EXECUTION_FIELDS = ("workers", "use_gpu", "cpus_per_worker", "max_failures")
 STATE_FILE = "state.pt"  # inside each Ray Train checkpoint directory
-
-
-def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        extra = " or null" if allow_none else ""
-        raise ConfigError(f"{name}: must be an integer >= {low}{extra}, got {value!r}")
-
-
-def _check_auto(name: str, value: Any) -> None:
-    if value != "auto" and not isinstance(value, bool):
-        raise ConfigError(f"{name}: must be auto, true or false, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +69,7 @@ class RetrainRecipe:
     def __post_init__(self) -> None:
         if self.ema == "none":
             object.__setattr__(self, "ema", None)
-        _check_int("batch", self.batch, 1)
+        check_int("batch", self.batch, 1)
         self.train_config(self.batch)  # TrainConfig checks the fields the two share
         if self.augment not in AUGMENTS:
             raise unknown("augment", self.augment, AUGMENTS)
@@ -89,12 +77,12 @@ class RetrainRecipe:
                                      or not 0 < self.ema < 1):
             raise ConfigError(f"ema: must be a decay in (0, 1) or none, got {self.ema!r}")
         for name in ("amp", "channels_last", "use_gpu"):
-            _check_auto(name, getattr(self, name))
-        _check_int("resolution", self.resolution, 8, allow_none=True)
-        _check_int("seed", self.seed, 0)
-        _check_int("workers", self.workers, 1)
-        _check_int("cpus_per_worker", self.cpus_per_worker, 1, allow_none=True)
-        _check_int("max_failures", self.max_failures, 0)
+            check_auto(name, getattr(self, name))
+        check_int("resolution", self.resolution, 8, allow_none=True)
+        check_int("seed", self.seed, 0)
+        check_int("workers", self.workers, 1)
+        check_int("cpus_per_worker", self.cpus_per_worker, 1, allow_none=True)
+        check_int("max_failures", self.max_failures, 0)
         if self.batch % self.workers:
             raise ConfigError(f"batch: the global batch {self.batch} must be divisible by workers={self.workers}")
 

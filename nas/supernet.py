@@ -28,6 +28,7 @@ from evaluators.supernet import (
 )
 from evaluators.supernet import log as supernet_log
 from nas.archs import resolve_arch
+from nas.config import check_auto, check_int
 from search_spaces.errors import ConfigError, NasError
 
 
@@ -44,17 +45,6 @@ def _write_history(rdir: Path, history: list[dict[str, float]]) -> None:
     tmp = rdir / ".history.csv.tmp"
     pd.DataFrame(history).to_csv(tmp, index=False)
     os.replace(tmp, rdir / "history.csv")
-
-
-def _check_workers(workers: Any, use_gpu: Any, cpus_per_worker: Any, max_failures: Any) -> None:
-    for name, value, low, none in (("workers", workers, 1, False), ("cpus_per_worker", cpus_per_worker, 1, True),
-                                   ("max_failures", max_failures, 0, False)):
-        if value is None and none:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{name}: must be an integer >= {low}{' or null' if none else ''}, got {value!r}")
-    if use_gpu != "auto" and not isinstance(use_gpu, bool):
-        raise ConfigError(f"use_gpu: must be auto, true or false, got {use_gpu!r}")
 
 
 def _train_worker(config: dict[str, Any]) -> None:
@@ -120,7 +110,10 @@ def train_supernet(
     times; ``out`` must then be a folder every node sees. ``on_step``/``on_epoch`` are not called
     there (``progress`` passes the workers' epoch logs through).
     """
-    _check_workers(workers, use_gpu, cpus_per_worker, max_failures)
+    check_int("workers", workers, 1)
+    check_int("cpus_per_worker", cpus_per_worker, 1, allow_none=True)
+    check_int("max_failures", max_failures, 0)
+    check_auto("use_gpu", use_gpu)
     unknown = sorted(set(settings) - set(config_keys()))
     if unknown:
         from search_spaces.errors import describe_choices
