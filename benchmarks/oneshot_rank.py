@@ -15,25 +15,34 @@ members at a time, one thread each).
 
     python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|fair|uniform] [--random-subnets 2] [--archs 30] [--proxy-cache FILE]
         [--proxy-seeds 1] [--proxy-epochs 3] [--proxy-jobs 1] [--ckpt SUPERNET.pt] [--threads 2] [--out DIR]
+        [--set KEY=VALUE ...] [--score KEY=VALUE ...] [--time-members 3]
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import inspect
 import json
+import multiprocessing
 import random
 import statistics
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 from scipy.stats import kendalltau, spearmanr
 
 from evaluators.proxy import ProxyEvaluator
-from evaluators.supernet import SupernetEvaluator
+from evaluators.supernet import SupernetConfig, SupernetEvaluator
+from nas.config import parse_overrides
 from nas.supernet import train_supernet
 from search_spaces import load_space
+
+SCORING = {name: p.default for name, p in inspect.signature(SupernetEvaluator).parameters.items()
+           if name in ("calib_batches", "finetune_steps", "finetune_lr")}  # --score's keys and defaults
 
 
 def _proxy_one(arch: str, seed: int, epochs: int, threads: int) -> tuple[float, float]:
@@ -51,7 +60,9 @@ def proxy_scores(archs, seed: int, epochs: int, threads: int, jobs: int, cache: 
     prefix = ("" if seed == 0 else f"seed{seed}:") if epochs == 3 else f"e{epochs}:seed{seed}:"
     keys = [f"{prefix}{arch}" for arch in archs]
     missing = [(k, str(a)) for k, a in zip(keys, archs) if k not in cache]
-    with concurrent.futures.ProcessPoolExecutor(max(1, jobs)) as pool:
+    # spawned, not forked: a fork after this process has run torch (the supernet's training)
+    # hangs the child in OpenMP
+    with concurrent.futures.ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_proxy_one, arch, seed, epochs, 1 if jobs > 1 else threads): key
                    for key, arch in missing}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
@@ -62,6 +73,23 @@ def proxy_scores(archs, seed: int, epochs: int, threads: int, jobs: int, cache: 
             print(f"  proxy seed {seed}, {epochs} epochs: {done}/{len(missing)} {cache[key][0]:5.1f}% "
                   f"({cache[key][1]:.1f} s)", flush=True)
     return [tuple(cache[k]) for k in keys]
+
+
+def side_by_side(archs, oneshot: SupernetEvaluator, seed: int, epochs: int,
+                 threads: int) -> list[tuple[float, float]]:
+    """(supernet seconds, proxy seconds) per arch, each pair measured back to back, so that both
+    sides of the speed ratio see the same machine load (cached proxy times may not have)."""
+    proxy = ProxyEvaluator(resolution=32, threads=threads, seed=seed, epochs=epochs)
+    pairs = []
+    for arch in archs:
+        t = time.perf_counter()
+        oneshot(arch)
+        one = time.perf_counter() - t
+        t = time.perf_counter()
+        proxy(arch)
+        pairs.append((one, time.perf_counter() - t))
+        print(f"  timing {len(pairs)}/{len(archs)}: supernet {one:.2f} s, proxy {pairs[-1][1]:.1f} s", flush=True)
+    return pairs
 
 
 def main() -> None:
@@ -79,12 +107,22 @@ def main() -> None:
     parser.add_argument("--proxy-epochs", type=int, default=3, help="epochs of stand-alone training per member")
     parser.add_argument("--proxy-jobs", type=int, default=1,
                         help="members trained at a time (one thread each when > 1)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="another supernet training setting, as nas supernet train takes it (distill=false)")
+    parser.add_argument("--score", action="append", default=[], metavar="KEY=VALUE",
+                        help="a supernet evaluator setting: calib_batches=, finetune_steps=, finetune_lr=")
+    parser.add_argument("--time-members", type=int, default=3,
+                        help="the speed ratio comes from this many members trained with the proxy again, "
+                             "uncached, each right beside its supernet scoring in this run")
     parser.add_argument("--ckpt", default=None, help="score with this trained supernet instead of training one")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="keep the supernet here (default: a temporary folder)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    settings = OmegaConf.to_container(parse_overrides(args.set, asdict(SupernetConfig())))
+    settings.update(epochs=args.epochs, random_subnets=args.random_subnets, sampling=args.sampling,
+                    resolution=32, seed=args.seed)
     train_s = None
     if args.ckpt:
         ckpt = args.ckpt
@@ -92,8 +130,7 @@ def main() -> None:
         out = args.out or tempfile.mkdtemp(prefix="oneshot-")
         start = time.perf_counter()
         ckpt = train_supernet(
-            "mbconv", {"name": "digits"}, out, "bench", resume=False, threads=args.threads, epochs=args.epochs,
-            random_subnets=args.random_subnets, sampling=args.sampling, resolution=32, seed=args.seed,
+            "mbconv", {"name": "digits"}, out, "bench", resume=False, threads=args.threads, **settings,
             on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.3f}, largest {s.largest:.1f}%, "
                                      f"smallest {s.smallest:.1f}% ({s.seconds:.0f} s)", flush=True))
         train_s = time.perf_counter() - start
@@ -106,7 +143,8 @@ def main() -> None:
         arch = space.canonical(space.sample(rng))
         if arch not in archs:
             archs.append(arch)
-    oneshot = SupernetEvaluator(str(ckpt), threads=args.threads)
+    scoring = OmegaConf.to_container(parse_overrides(args.score, SCORING))
+    oneshot = SupernetEvaluator(str(ckpt), threads=args.threads, **scoring)
     cache = {}
     if args.proxy_cache and Path(args.proxy_cache).is_file():
         cache = json.loads(Path(args.proxy_cache).read_text())
@@ -134,8 +172,13 @@ def main() -> None:
         mean = [statistics.mean(p[i][0] for p in proxies) for i in range(len(archs))]
         print(f"  supernet against the mean of {args.proxy_seeds} proxy seeds: tau {kendalltau(one, mean).statistic:.3f}")
     s1, s2 = statistics.mean(seconds), statistics.mean(t for _, t in proxies[0])
-    print(f"seconds per candidate: supernet {s1:.2f}, proxy {s2:.1f} ({args.proxy_epochs} epochs): "
-          f"{s2 / s1:.1f}x faster (target >= 100x)")
+    print(f"seconds per candidate: supernet {s1:.2f} (mean of {len(archs)}), proxy {s2:.1f} "
+          f"({args.proxy_epochs} epochs, as trained above or cached)")
+    if args.time_members > 0:
+        pairs = side_by_side(archs[:args.time_members], oneshot, args.seed, args.proxy_epochs, args.threads)
+        one_s, proxy_s = statistics.mean(a for a, _ in pairs), statistics.mean(b for _, b in pairs)
+        print(f"side by side on {len(pairs)} members, {args.threads} threads: supernet {one_s:.2f} s, "
+              f"proxy {proxy_s:.1f} s: {proxy_s / one_s:.1f}x faster (target >= 100x)")
     if train_s is not None:
         print(f"supernet training: {train_s:.0f} s, worth {train_s / s2:.0f} proxy evaluations")
 
