@@ -34,6 +34,7 @@ accuracy; ``finetune_steps`` optionally trains the extracted member a little fir
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import math
 import os
@@ -189,9 +190,12 @@ class SupernetTraining:
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            # device_ids stays None: the inputs (an Architecture among them) are not DDP's to move
+            # device_ids stays None: the inputs (an Architecture among them) are not DDP's to move.
+            # Torch before 2.13 (GPU images lag the pin) names the buffer switch broadcast_buffers.
+            no_buffer_sync = "forward_sync_buffers" if "forward_sync_buffers" in \
+                inspect.signature(DistributedDataParallel).parameters else "broadcast_buffers"
             self.model = DistributedDataParallel(self.supernet, find_unused_parameters=True,
-                                                 forward_sync_buffers=False)
+                                                 **{no_buffer_sync: False})
         self.epoch = 0
         self.history: list[dict[str, float]] = []
 
@@ -427,7 +431,7 @@ class SupernetEvaluator:
         self.calib_batches = calib_batches
         self.finetune = None if not finetune_steps else TrainConfig(
             steps=finetune_steps, lr=finetune_lr, warmup_epochs=0.0, bn_recalibration=calib_batches,
-            channels_last=False)
+            channels_last=True)  # NHWC, as the proxy trains: 10 steps 6.6 s, not 8.9 s; same scores
         self.threads = threads
         self.seed = seed
 

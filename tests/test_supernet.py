@@ -8,8 +8,10 @@ import pytest
 import torch
 
 import nas
+from evaluators.proxy import scaled_resolution
 from evaluators.supernet import SupernetConfig, SupernetEvaluator, SupernetTraining, load_checkpoint
-from evaluators.training import evaluate, recalibrate_batchnorm
+from evaluators.threads import intra_op_threads
+from evaluators.training import evaluate, fit, recalibrate_batchnorm
 from nas.cli import main
 from nas.retrain import load_model
 from nas.supernet import train_supernet
@@ -190,6 +192,27 @@ def test_bn_recalibration_changes_only_bn_buffers(trained):
     direct = evaluate(model, evaluator.data.batches("val", 16), torch.device("cpu"))
     scored = evaluator(arch)
     assert scored["accuracy"] == pytest.approx(direct[0]) and scored["loss"] == pytest.approx(direct[1], abs=1e-4)
+
+
+def test_finetune_steps_train_a_copy_of_the_member_and_leave_the_supernet_alone(trained):
+    _, ckpt = trained
+    plain = SupernetEvaluator(str(ckpt), threads=1)
+    tuned = SupernetEvaluator(str(ckpt), finetune_steps=3, finetune_lr=0.01, threads=1)
+    net = tuned.supernet
+    arch = net.space.sample(random.Random(6))
+    shared = {k: v.clone() for k, v in net.state_dict().items()}
+    first, again = tuned(arch), tuned(arch)
+    assert all(torch.equal(v, shared[k]) for k, v in net.state_dict().items())
+    assert (first["accuracy"], first["loss"]) == (again["accuracy"], again["loss"])  # seeded
+    assert first["loss"] != pytest.approx(plain(arch)["loss"], abs=1e-4)  # the steps trained it
+    # What the evaluator does is extract + BN recalibration + 3 steps + validation, nothing else.
+    pixels = scaled_resolution(arch, tuned.resolution, net.space.base_resolution)
+    with intra_op_threads(1):  # as the evaluator ran: the thread count changes float sums
+        torch.manual_seed(0)
+        result = fit(net.extract(arch), tuned.data.loader("train", pixels, 64, 0),
+                     tuned.data.batches("val", pixels), tuned.finetune, torch.device("cpu"))
+    assert result.steps == 3
+    assert (first["accuracy"], first["loss"]) == pytest.approx((result.accuracy, result.loss))
 
 
 def test_resumed_training_continues_from_its_checkpoint(trained, tmp_path):
