@@ -191,7 +191,7 @@ class SupernetTraining:
             from torch.nn.parallel import DistributedDataParallel
 
             # device_ids stays None: the inputs (an Architecture among them) are not DDP's to move.
-            # Torch before 2.13 (GPU images lag the pin) names the buffer switch broadcast_buffers.
+            # Older torch (GPU images lag the pin) has only broadcast_buffers, deprecated by 2.14.
             no_buffer_sync = "forward_sync_buffers" if "forward_sync_buffers" in \
                 inspect.signature(DistributedDataParallel).parameters else "broadcast_buffers"
             self.model = DistributedDataParallel(self.supernet, find_unused_parameters=True,

@@ -22,6 +22,7 @@ from search_spaces.errors import ConfigError
 # A small, fast setting: nasbench_macro's space (per-layer ops), 300 digits, 2 epochs.
 DATA = {"name": "digits", "limit": 300}
 FAST = {"epochs": 2, "batch_size": 64, "sampling": "sandwich", "random_subnets": 1, "resolution": 16}
+LATENCY = {"warmup": 0, "repeats": 2, "rounds": 2}  # measured on the CPU; behaviour, not precision
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +252,21 @@ def test_evolution_with_the_supernet_evaluator_lands_in_the_leaderboard(trained,
     assert result.best["params"] <= 1_500_000  # the constraint decides the best, as with any evaluator
     board = nas.leaderboard(tmp_path)
     assert len(board) == 6 and set(board["evaluator"]) == {"supernet"}
+
+
+def test_a_latency_budget_works_with_the_supernet_evaluator(trained, tmp_path):
+    _, ckpt = trained
+    # The bound: the median measured latency of a few members, so that some meet it and some not.
+    probe = nas.search("nasbench_macro", strategy="random", evaluator="cost", budget=6, seed=1,
+                       out=tmp_path / "probe", objectives=["latency_ms:min"], latency=LATENCY, progress=False)
+    bound = float(probe.trials["latency_ms"].median())
+    result = nas.search("nasbench_macro", strategy="evolution", evaluator="supernet",
+                        evaluator_options={"ckpt": str(ckpt)}, budget=6, seed=0, out=tmp_path / "run",
+                        max_latency_ms=bound, latency=LATENCY, progress=False)
+    ok = result.trials[result.trials["status"] == "ok"]
+    assert len(ok) == 6 and (ok["latency_source"] == "measured").all() and (ok["latency_ms"] > 0).all()
+    # members over the budget were measured and refused before the supernet scored them
+    assert (ok["latency_ms"] <= bound).all() and ok["accuracy"].between(0, 100).all()
 
 
 def test_cli_train_extract_and_run(trained, tmp_path, capsys):
