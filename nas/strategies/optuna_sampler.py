@@ -129,7 +129,8 @@ class OptunaStrategy(Strategy):
             if duplicates >= 10:
                 # The model keeps proposing networks it has: steer it to an unseen random member
                 # (TPE's known weakness on small discrete spaces) instead of giving up.
-                self._enqueue_unseen()
+                if not self._enqueue_unseen():
+                    break  # no unseen member in 1000 random draws: exhausted, as random search says
                 duplicates = 0
             # Seeded by the count of committed asks, not by trial numbers: a proposal left running
             # by a crash must not shift what the resumed run proposes.
@@ -161,12 +162,14 @@ class OptunaStrategy(Strategy):
                 self.study.enqueue_trial(self.space.to_choices(candidate), skip_if_exists=False)
                 return
 
-    def _enqueue_unseen(self) -> None:
+    def _enqueue_unseen(self) -> bool:
+        """Queue an unseen random member for the next ask; False when none turned up."""
         for _ in range(1000):
             candidate = self.space.sample(self.rng)
             if self.space.key(candidate) not in self.seen:
                 self.study.enqueue_trial(self.space.to_choices(candidate), skip_if_exists=False)
-                return
+                return True
+        return False
 
     def tell(self, arch: Any, metrics: Mapping[str, Any]) -> None:
         key = self.space.key(arch)
