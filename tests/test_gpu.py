@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from nas.supernet import extract_member, train_supernet
 from search_spaces import load_space
 from search_spaces.builder import build_model
 from search_spaces.supernet import Supernet
+from tests.ports import free_port
 from tests.spaces import TINY
 
 DEVICE = os.environ.get("NAS_TEST_DEVICE", "cuda")
@@ -78,12 +78,6 @@ def _saved_device(path: Path, key: str) -> str:
     each tensor comes back where it was)."""
     state = torch.load(path, weights_only=True)
     return next(iter(state[key].values())).device.type
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Dtypes:
@@ -204,7 +198,7 @@ def _rank(rank: int, world: int, port: int, rdir: str, result: str, device: str)
 def test_two_ranks_train_the_supernet_data_parallel_on_the_device(tmp_path):
     rdir, result = tmp_path / "run", tmp_path / "ranks"
     result.mkdir()
-    mp.spawn(_rank, args=(2, _free_port(), str(rdir), str(result), DEVICE), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, free_port(), str(rdir), str(result), DEVICE), nprocs=2, join=True)
     ranks = [torch.load(result / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for r in ranks:
         assert (r["resumed"], r["epoch"], r["world"], r["ddp"]) == (False, 1, 2, True)

@@ -5,7 +5,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,20 +16,11 @@ from pathlib import Path
 import pytest
 
 from nas.store import read_rows
+from tests.ports import free_ports
 
 pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _wait_for(url: str, seconds: float, proc: subprocess.Popen | None = None) -> bool:
@@ -52,7 +42,7 @@ def ray_head():
     ray_cli = BIN / "ray"
     if not ray_cli.exists():
         pytest.skip("the ray command is not installed beside this Python")
-    gcs, dashboard, client, agent, grpc, metrics, runtime_env = _free_ports(7)
+    gcs, dashboard, client, agent, grpc, metrics, runtime_env = free_ports(7)
     temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")  # raylet sockets need a short path
     log = open(Path(temp, "head.log"), "w")  # noqa: SIM115 - open while the head runs
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -2,7 +2,6 @@
 across worker counts, and Ray Train's workers=N."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,15 +15,10 @@ import torch.multiprocessing as mp
 from evaluators.supernet import SupernetConfig, SupernetTraining, load_checkpoint
 from nas.cli import main
 from nas.supernet import train_supernet
+from tests.ports import free_port
 
 DATA = {"name": "digits", "limit": 300}
 FAST = {"epochs": 2, "batch_size": 64, "sampling": "fair", "random_subnets": 2, "resolution": 16}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank(rank: int, world: int, port: int, rdir: str, result: str) -> None:
@@ -58,7 +52,7 @@ def cut(tmp_path_factory) -> Path:
 def test_two_ranks_resume_a_one_process_training_and_stay_in_step(cut, tmp_path):
     before = load_checkpoint(cut)
     assert before["epoch"] == 1
-    mp.spawn(_rank, args=(2, _free_port(), str(cut), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, free_port(), str(cut), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     # Both ranks resumed from rank 0's checkpoint and finished epoch 2.
     assert all(r["resumed"] and r["epoch"] == 2 for r in ranks)
