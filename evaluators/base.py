@@ -15,11 +15,18 @@ class TrialPruned(Exception):
 
 @runtime_checkable
 class Evaluator(Protocol):
-    """``evaluator(arch, report=None) -> {"accuracy": ..., "params": ..., ...}`` (numbers only)."""
+    """``evaluator(arch, report=None, repeat=0) -> {"accuracy": ..., "params": ..., ...}``.
+
+    ``repeat`` numbers the evaluations of one architecture: a noisy evaluator (``noisy = True``)
+    draws each repeat independently (another training seed, another stored benchmark seed), and the
+    same repeat of the same architecture gives the same draw. An evaluator with ``noisy = False``
+    returns the same numbers for every repeat, so a run never spends budget repeating it.
+    """
 
     name: str
+    noisy: bool
 
-    def __call__(self, arch: Any, report: Reporter | None = None) -> dict[str, float]: ...
+    def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> dict[str, float]: ...
 
 
 class EvaluationFailed(Exception):

@@ -5,7 +5,8 @@ a few epochs at a reduced resolution. The space's base resolution trains at ``re
 and every resolution multiplier keeps its ratio (with the default 24: EfficientNet-B0's 224 trains at 24,
 the 1.15x member at 27), so resolution stays a searchable choice. Each architecture trains from
 a seed derived from (seed, its canonical string): its score does not depend on when it is asked,
-which keeps a resumed run identical to an uninterrupted one.
+which keeps a resumed run identical to an uninterrupted one. A repeat trains the same network
+from another seed (derived from the repeat number too): a second, independent draw.
 """
 from __future__ import annotations
 
@@ -31,9 +32,14 @@ log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def arch_seed(seed: int, key: str) -> int:
-    """A 63-bit seed from the evaluator's seed and an architecture's canonical string."""
-    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
+def arch_seed(seed: int, key: str, repeat: int = 0) -> int:
+    """A 63-bit seed from the evaluator's seed, an architecture's canonical string and the repeat.
+
+    Repeat 0 keeps the seed that evaluations had before repeats existed, so earlier runs'
+    scores stay comparable; every other repeat hashes its own number in.
+    """
+    text = f"{seed}:{key}" if repeat == 0 else f"{seed}:{key}:repeat{repeat}"
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
 
 
@@ -62,6 +68,8 @@ class ProxyEvaluator:
     """Train a few epochs on ``data`` (digits by default); report validation accuracy in %."""
 
     name = "proxy"
+    noisy = True  # each repeat trains from its own seed
+    trains = True  # seconds per candidate: a run measures latency beside it by default
 
     def __init__(
         self,
@@ -116,13 +124,14 @@ class ProxyEvaluator:
         """Pixels a candidate trains at: its resolution scaled like the space's base to ``resolution``."""
         return scaled_resolution(arch, self.resolution, self.base_resolution)
 
-    def __call__(self, arch: Architecture | str, report: Reporter | None = None) -> dict[str, float]:
+    def __call__(self, arch: Architecture | str, report: Reporter | None = None,
+                 repeat: int = 0) -> dict[str, float]:
         if isinstance(arch, str):
             arch = Architecture.parse(arch)
         key = str(arch)
         pixels = self.train_resolution(arch)
         pin = self.device.type == "cuda"
-        seed = arch_seed(self.seed, key)
+        seed = arch_seed(self.seed, key, repeat)
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with intra_op_threads(self.threads), torch.random.fork_rng(devices=devices):

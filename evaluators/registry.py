@@ -103,13 +103,17 @@ def make_evaluator(name: str, data: Mapping[str, Any] | None = None, **options: 
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"evaluator {name}: {exc}") from None
     if not getattr(evaluator, "name", None):
-        evaluator = FunctionEvaluator(evaluator, name)
-    return evaluator
+        return FunctionEvaluator(evaluator, name)
+    return _with_repeat(evaluator)
 
 
 class FunctionEvaluator:
     """A plain callable ``arch -> dict`` as an Evaluator; it gets the reporter when it has a
-    parameter named ``report``."""
+    parameter named ``report``, and the repeat number when it has one named ``repeat``.
+
+    A function without ``repeat`` is taken to give the same result every time (``noisy`` is
+    False): a run evaluates each architecture with it once.
+    """
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
         if not callable(fn):
@@ -117,11 +121,13 @@ class FunctionEvaluator:
         self.fn = fn
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
         self._takes_report = _takes_report(fn)
+        self.noisy = _takes(fn, "repeat")
 
-    def __call__(self, arch: Any, report: Reporter | None = None) -> Any:
+    def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> Any:
+        kwargs = {"repeat": repeat} if self.noisy else {}
         if self._takes_report:
-            return self.fn(arch, report if report is not None else _ignore)
-        return self.fn(arch)
+            return self.fn(arch, report if report is not None else _ignore, **kwargs)
+        return self.fn(arch, **kwargs)
 
     def __repr__(self) -> str:
         return f"FunctionEvaluator({self.name!r})"
@@ -129,6 +135,46 @@ class FunctionEvaluator:
 
 def _ignore(step: int, metrics: dict[str, float]) -> None:
     """The reporter a user function gets when nothing listens (it may always call it)."""
+
+
+def _takes(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` accepts the keyword ``name`` (by name or through ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name and p.kind is not p.POSITIONAL_ONLY or p.kind is p.VAR_KEYWORD
+               for p in params)
+
+
+class _IgnoresRepeat:
+    """An evaluator object whose ``__call__`` has no ``repeat``: called without it, never repeated."""
+
+    noisy = False
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "inner":  # unpickling (Ray) looks before inner is set
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> Any:
+        return self.inner(arch, report)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def _with_repeat(evaluator: Any) -> Any:
+    """``evaluator`` if it takes ``repeat`` (with ``noisy`` defaulting to True), else an adapter."""
+    if not _takes(evaluator, "repeat"):
+        return _IgnoresRepeat(evaluator)
+    if not isinstance(getattr(evaluator, "noisy", None), bool):
+        evaluator.noisy = True
+    return evaluator
 
 
 def _takes_report(fn: Callable[..., Any]) -> bool:
@@ -147,8 +193,10 @@ def as_evaluator(evaluator: Any, **options: Any) -> Any:
         return make_evaluator(evaluator, **options)
     if options:
         raise ConfigError("evaluator options apply only to an evaluator given by name")
-    if getattr(evaluator, "name", None) and callable(evaluator):
+    if isinstance(evaluator, (FunctionEvaluator, _IgnoresRepeat)):
         return evaluator
+    if getattr(evaluator, "name", None) and callable(evaluator):
+        return _with_repeat(evaluator)
     return FunctionEvaluator(evaluator)
 
 
@@ -157,11 +205,12 @@ class CostEvaluator:
 
     name = "cost"
     default_objectives = ("params:min",)
+    noisy = False
 
     def __init__(self, num_classes: int = 1000) -> None:
         self.num_classes = num_classes
 
-    def __call__(self, arch: Any, report: Reporter | None = None) -> dict[str, float]:
+    def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> dict[str, float]:
         try:
             from evaluators.cost import cost
         except ImportError as exc:  # the analytic model may be absent in a partial checkout

@@ -411,6 +411,7 @@ class SupernetEvaluator:
     on ``calib_batches`` training batches, then validation accuracy in %."""
 
     name = "supernet"
+    noisy = False  # the shared weights and the calibration batches are fixed: a repeat changes nothing
 
     def __init__(self, ckpt: str, data: Mapping[str, Any] | None = None, calib_batches: int = 4,
                  finetune_steps: int = 0, finetune_lr: float = 0.001, device: str = "auto",
@@ -442,7 +443,8 @@ class SupernetEvaluator:
             raise ConfigError(f"evaluator supernet: the checkpoint holds a supernet of space "
                               f"{self.supernet.space.name}, not {space.name}")
 
-    def __call__(self, arch: Architecture | str, report: Reporter | None = None) -> dict[str, float]:
+    def __call__(self, arch: Architecture | str, report: Reporter | None = None,
+                 repeat: int = 0) -> dict[str, float]:
         if isinstance(arch, str):
             arch = Architecture.parse(arch)
         pixels = scaled_resolution(arch, self.resolution, self.supernet.space.base_resolution)

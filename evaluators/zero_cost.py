@@ -117,6 +117,8 @@ class ZeroCostEvaluator:
                                        or resolution < 8):
             raise ConfigError(f"resolution: must be an integer >= 8 pixels or null, got {resolution!r}")
         self.proxy = proxy
+        # A repeat scores another initialisation; params and MACs do not depend on one.
+        self.noisy = proxy not in ("params", "macs")
         self.batch_size = batch_size
         self.resolution = resolution
         self.inputs = inputs
@@ -136,7 +138,8 @@ class ZeroCostEvaluator:
             return torch.randn(len(index), 3, pixels, pixels, generator=generator), self.data.labels("train")[index]
         return self.data.take("train", pixels, index)
 
-    def __call__(self, arch: Architecture | str, report: Reporter | None = None) -> dict[str, float]:
+    def __call__(self, arch: Architecture | str, report: Reporter | None = None,
+                 repeat: int = 0) -> dict[str, float]:
         if isinstance(arch, str):
             arch = Architecture.parse(arch)
         c = cost(arch, self.num_classes)
@@ -145,7 +148,7 @@ class ZeroCostEvaluator:
             score = float(c.params if self.proxy == "params" else c.macs)
         else:
             pixels = scaled_resolution(arch, self.resolution, self.base_resolution)
-            seed = arch_seed(self.seed, str(arch))
+            seed = arch_seed(self.seed, str(arch), repeat)  # a repeat: another initialisation
             images, labels = self.batch(pixels, self.seed)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)

@@ -14,7 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "search": "nas.api",
-    "leaderboard": "nas.api",
+    "leaderboard": "nas.results",
     "SearchResult": "nas.api",
     "CategoricalSpace": "search_spaces.space",
     "SearchSpace": "search_spaces.space",

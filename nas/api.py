@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -16,10 +16,19 @@ from typing import Any
 
 import pandas as pd
 
+from nas.baselines import refuse_infeasible, resolve_baselines
 from nas.defaults import GROUPS, RESUMABLE, RUN_DEFAULTS, run_defaults
-from nas.problem import default_direction, pareto_rows, parse_constraints, parse_objectives
+from nas.problem import (
+    arch_summary,
+    noise_std,
+    pareto_rows,
+    parse_constraints,
+    parse_objectives,
+)
 from nas.runner import Progress, Run, RunInfo
-from nas.store import RunDir, atomic_write_text, read_leaderboard, run_dir
+from nas.runstore import RunFiles, RunMemory
+from nas.selection import Selection
+from nas.store import RunDir, atomic_write_text, run_dir
 from nas.strategies.base import Problem
 from search_spaces.errors import ConfigError, NasError, describe_choices, unknown
 from search_spaces.space import SearchSpace
@@ -29,30 +38,49 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What a search leaves: its trials, the best one (and Pareto set), and where the files are."""
+    """What a search leaves: its trials, the winner (and Pareto set), and where the files are."""
 
     run_id: str
-    run_dir: Path
-    trials: pd.DataFrame  # one row per unique evaluation, in order
-    best: dict[str, Any] | None  # best feasible trial on the first objective
-    pareto: pd.DataFrame  # non-dominated feasible trials (all objectives)
+    run_dir: Path | None  # None for a run kept in memory (out=None)
+    trials: pd.DataFrame  # one row per evaluation (repeats and baselines included), in order
+    best: dict[str, Any] | None  # the winner: best mean among the most-repeated searched candidates
+    pareto: pd.DataFrame  # non-dominated feasible searched architectures (their means)
     problem: Problem
     space: SearchSpace
     config: dict[str, Any] = field(repr=False)
     stopped_because: str = ""
+    summary: dict[str, Any] = field(default_factory=dict, repr=False)  # best.yaml's content
 
     @property
     def best_arch(self) -> Any:
         """The best architecture as a member of the space (None when nothing succeeded)."""
         return None if self.best is None else self.space.from_string(self.best["arch"])
 
+    @property
+    def archs(self) -> pd.DataFrame:
+        """One row per architecture: mean metrics, ``<objective>_std``, ``n``, baseline/searched."""
+        return arch_summary(self.trials, self.problem)
+
+    @property
+    def baselines(self) -> pd.DataFrame:
+        """The hand-designed references' rows of ``archs``."""
+        archs = self.archs
+        return archs[archs["baseline"].astype(bool)] if len(archs) else archs
+
+    @property
+    def noise(self) -> tuple[float, int] | None:
+        """(seed-to-seed std of the first objective, degrees of freedom) from the repeats."""
+        return noise_std(self.trials, self.problem.objectives[0].metric)
+
     def top(self, n: int = 5) -> pd.DataFrame:
-        """The ``n`` best ok trials on the first objective."""
+        """The ``n`` best searched architectures by their mean on the first objective."""
         objective = self.problem.objectives[0]
-        ok = self.trials[self.trials.get("status") == "ok"] if "status" in self.trials else self.trials
-        if objective.metric not in ok:
-            return ok.head(0)
-        return ok.sort_values(objective.metric, ascending=objective.direction == "min", kind="stable").head(n)
+        archs = self.archs
+        if objective.metric not in archs:
+            return archs.head(0)
+        archs = archs[archs["searched"].astype(bool)]
+        return archs.sort_values(objective.metric, ascending=objective.direction == "min",
+                                 kind="stable").head(n)
 
 
 # -- public API -------------------------------------------------------------------------------------
@@ -62,7 +90,7 @@ def search(
     evaluator: str | Callable[..., Any] = RUN_DEFAULTS["evaluator"]["name"],
     budget: int | None = RUN_DEFAULTS["budget"],
     seed: int = 0,
-    out: str | Path = RUN_DEFAULTS["out"],
+    out: str | Path | None = RUN_DEFAULTS["out"],
     objectives: Any = None,
     constraints: Mapping[str, float] | None = None,
     max_params: float | None = None,
@@ -80,6 +108,8 @@ def search(
     prescreen: str | None = None,
     prescreen_keep: float = 0.25,
     latency: str | Mapping[str, Any] | None = None,
+    select: str | Mapping[str, Any] | None = None,
+    baselines: str | Sequence[str] | None = RUN_DEFAULTS["baselines"],
     **options: Any,
 ) -> SearchResult:
     """Run a search and return its trials and best architecture.
@@ -97,13 +127,17 @@ def search(
     "threads": 1, "target_ms": 20}``); default ``auto`` (see ``nas run --help``).
     ``backend``: ``"ray"`` runs each evaluation as a Ray Tune trial; ``ray`` holds its settings
     (``{"workers": 2, "cpus_per_trial": 1, "address": "auto"}``, see ``nas run --help``).
+    ``select``: the selection stage, ``"none"`` or ``{"k": 8, "eta": 2, "repeats": 3}`` (see
+    ``nas run --help``); ``baselines``: ``"auto"``, ``"none"`` or reference names / arch strings.
+    A callable evaluator is repeated only when it takes a ``repeat`` keyword.
+    ``out=None`` keeps the run in memory: nothing is written, and it cannot be resumed.
     ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
     With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
     saved settings; ``budget``/``budget_hours`` may be raised.
     """
     cfg = run_defaults()
     cfg.update(
-        seed=seed, out=str(out), budget=budget, budget_hours=budget_hours, resume=resume,
+        seed=seed, out=None if out is None else str(out), budget=budget, budget_hours=budget_hours, resume=resume,
         run_id=run_id, backend=backend, pruner=pruner, prescreen=prescreen, prescreen_keep=prescreen_keep,
         max_params=max_params, max_macs=max_macs,
         max_latency_ms=max_latency_ms, progress=bool(progress),
@@ -133,6 +167,9 @@ def search(
         if unknown_keys:
             raise ConfigError(describe_choices("latency option", min(unknown_keys), list(cfg["latency"])))
         cfg["latency"].update(given)
+    if select is not None:
+        cfg["select"] = {**cfg["select"], **({"name": select} if isinstance(select, str) else dict(select))}
+    cfg["baselines"] = baselines if isinstance(baselines, (str, type(None))) else list(baselines)
     # What the caller chose (for resume: these must match the saved run, budgets excepted).
     explicit = {k for k, v in cfg.items() if k not in GROUPS and v != RUN_DEFAULTS.get(k)}
     explicit |= {f"strategy.{k}" for k in options}
@@ -148,41 +185,12 @@ def search(
         explicit |= {f"ray.{k}" for k in ray}
     if latency is not None:
         explicit |= {f"latency.{k}" for k in ({"name": latency} if isinstance(latency, str) else latency)}
+    if select is not None:
+        explicit |= {f"select.{k}" for k in ({"name": select} if isinstance(select, str) else select)}
     on_trial = progress if callable(progress) else None
     if progress is True:
         return _with_progress_bar(cfg, explicit, space_obj, evaluator_obj)
     return start(cfg, explicit, space=space_obj, evaluator=evaluator_obj, on_trial=on_trial)
-
-
-def leaderboard(
-    out: str | Path = "results", top: int | None = None, sort: str | None = None,
-    space: str | None = None,
-) -> pd.DataFrame:
-    """Every evaluated architecture of every run in ``out``, best first.
-
-    ``sort``: a column, optionally ``col:max``/``col:min`` (default: accuracy, larger first;
-    cost metrics such as latency_ms, params, macs smaller first). ``space`` keeps one space's rows.
-    """
-    frame = read_leaderboard(out)
-    if space is not None:
-        frame = frame[frame.get("space", pd.Series(dtype=str)) == space]
-    column, _, direction = (sort or "").partition(":")
-    if not column and "accuracy" in frame and frame["accuracy"].notna().any():
-        column = "accuracy"
-    if column:
-        if column not in frame:
-            from search_spaces.errors import describe_choices
-
-            raise ConfigError(describe_choices("leaderboard column", column, list(frame.columns)))
-        direction = direction or default_direction(column)
-        if direction not in ("max", "min"):
-            raise ConfigError(f"sort: direction must be max or min, got {direction!r}")
-        frame = frame.sort_values(column, ascending=direction == "min", na_position="last", kind="stable")
-    if top is not None:
-        if top < 1:
-            raise ConfigError(f"top: must be >= 1, got {top}")
-        frame = frame.head(top)
-    return frame.reset_index(drop=True)
 
 
 # -- config -> objects -> run -----------------------------------------------------------------------
@@ -210,7 +218,10 @@ def start(
     Nothing is written until every input is valid. ``on_start(run_id, budget, metric)`` is called
     once the run begins (for progress displays).
     """
+    in_memory = cfg["out"] is None
     out = Path(str(cfg["out"]))
+    if cfg["resume"] and in_memory:
+        raise ConfigError("resume: a run kept in memory (out=None) cannot be resumed; give out=FOLDER")
     if cfg["resume"]:
         cfg, rdir = _resume_config(cfg, explicit, out)
     else:
@@ -252,6 +263,9 @@ def start(
     elif "mnas" in [o.metric for o in problem.objectives]:
         raise ConfigError("objectives: mnas needs latency_ms of each candidate; set latency=measured|table|learned")
 
+    selection = Selection.from_options(cfg.get("select"))
+    baselines = [refuse_infeasible(b, problem) for b in resolve_baselines(cfg.get("baselines"), space_obj)]
+
     from nas.strategies import make_strategy
 
     strategy_name = cfg["strategy"]["name"]
@@ -269,6 +283,9 @@ def start(
         raise unknown("pruner", cfg["pruner"], PRUNERS)
     screen = _prescreen_score(cfg, space_obj)
     given = cfg.get("run_id") not in (None, "")
+    if in_memory:
+        return _run_in_memory(cfg, space_obj, strategy, evaluator_obj, problem, budget, budget_hours,
+                              backend, selection, baselines, screen, on_trial, on_start)
     if rdir is None and given:
         rdir = run_dir(out, _run_id(cfg, space_obj, strategy_name))
         if rdir.path.exists() and any(rdir.path.iterdir()):
@@ -291,26 +308,63 @@ def start(
 
         strategy = Prescreened(strategy, screen, cfg["prescreen_keep"], label=cfg["prescreen"])
     run = Run(
-        space_obj, strategy, evaluator_obj, problem, run_dir=rdir.path, budget=budget,
-        budget_hours=budget_hours, seed=seed, backend=backend, out=out,
+        space_obj, strategy, evaluator_obj, problem, budget=budget,
+        budget_hours=budget_hours, seed=seed, backend=backend,
         info=RunInfo(rdir.run_id, space_obj.name, strategy_name, str(evaluator_obj.name), seed),
-        on_trial=on_trial, pruner=cfg["pruner"],
+        on_trial=on_trial, pruner=cfg["pruner"], selection=selection, baselines=baselines,
+        store=RunFiles(rdir.path, out),
     )
+    return _finish(run, cfg, on_start, resume=bool(cfg["resume"]))
+
+
+def _finish(run: Run, cfg: dict[str, Any], on_start: Callable[..., None] | None,
+            resume: bool = False) -> SearchResult:
+    """Run ``run`` and wrap what it leaves as a SearchResult."""
     if on_start is not None:
-        on_start(rdir.run_id, budget, problem.objectives[0].metric)
+        on_start(run.info.run_id, run.total, run.problem.objectives[0].metric)
     try:
-        trials = run.run(resume=bool(cfg["resume"]))
+        trials = run.run(resume=resume)
     finally:
-        close = getattr(strategy, "close", None)  # a strategy running its own loop (NNI's) stops it
+        close = getattr(run.strategy, "close", None)  # a strategy running its own loop (NNI's) stops it
         if callable(close):
             close()
-    from nas.problem import best_row
-
+    summary = run.summary(trials)
     return SearchResult(
-        run_id=rdir.run_id, run_dir=rdir.path, trials=trials, best=best_row(trials, problem),
-        pareto=pareto_rows(trials, problem).reset_index(drop=True), problem=problem,
-        space=space_obj, config=cfg, stopped_because=run.stopped_because,
+        run_id=run.info.run_id, run_dir=run.store.path, trials=trials, best=summary["best"],
+        pareto=pareto_rows(trials, run.problem).reset_index(drop=True), problem=run.problem,
+        space=run.space, config=cfg, stopped_because=run.stopped_because, summary=summary,
     )
+
+
+def _run_in_memory(cfg, space, strategy, evaluator, problem, budget, budget_hours, backend, selection,
+                   baselines, screen, on_trial, on_start) -> SearchResult:
+    """``out=None``: the run lives in this process; a strategy that needs working files (NNI's)
+    gets a temporary folder, removed afterwards."""
+    import tempfile
+
+    from nas.strategies import strategy_options
+
+    name = cfg["strategy"]["name"]
+    run_id = _run_id(cfg, space, name)
+    cfg["run_id"] = run_id
+    with tempfile.TemporaryDirectory(prefix="nas-") as scratch:
+        options = {k: v for k, v in cfg["strategy"].items() if k != "name"}
+        if "workdir" in [opt for opt, _, _ in strategy_options(name)] and not options.get("workdir"):
+            from nas.strategies import make_strategy
+
+            strategy = make_strategy(name, space, problem, cfg["seed"], **{**options, "workdir": scratch})
+        if screen is not None:
+            from nas.strategies.prescreen import Prescreened
+
+            strategy = Prescreened(strategy, screen, cfg["prescreen_keep"], label=cfg["prescreen"])
+        run = Run(
+            space, strategy, evaluator, problem, budget=budget, budget_hours=budget_hours,
+            seed=cfg["seed"], backend=backend,
+            info=RunInfo(run_id, space.name, name, str(evaluator.name), cfg["seed"]),
+            on_trial=on_trial, pruner=cfg["pruner"], selection=selection, baselines=baselines,
+            store=RunMemory(run_id),
+        )
+        return _finish(run, cfg, on_start)
 
 
 def _prescreen_score(cfg: Mapping[str, Any], space: SearchSpace) -> Callable[[Any], float] | None:
@@ -384,7 +438,8 @@ def _latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, e
         return None
     num_classes = options.get("num_classes") or int(getattr(evaluator, "num_classes", 1000))
     settings = latency_settings({k: v for k, v in options.items() if k != "name"})
-    needed = _needs_latency(problem, cfg)
+    # A training evaluator spends seconds per candidate: timing it too costs little.
+    needed = _needs_latency(problem, cfg) or bool(getattr(evaluator, "trains", False))
     if name == "auto":
         if not isinstance(space, MacroSpace) or not _has_profile(cfg, settings):
             name = "measured" if needed else "none"
@@ -403,6 +458,8 @@ def _has_profile(cfg: Mapping[str, Any], settings: Any) -> bool:
 
     if (cfg.get("latency") or {}).get("profile"):
         return True
+    if cfg["out"] is None:
+        return False
     return ProfileStore.for_fingerprint(cfg["out"], settings.fingerprint()).exists
 
 

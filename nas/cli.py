@@ -50,8 +50,17 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     arch, space = resolve_arch(args.arch, args.space)
     info = describe(arch, space)
+    if args.plot:
+        from pathlib import Path
+
+        from nas.archplot import arch_plot
+        from search_spaces import zoo
+
+        arch_plot(arch, Path(args.plot), title=args.arch if args.arch in zoo.names() else "")
     if args.json:
         print(json.dumps(info))
+        if args.plot:  # stdout stays one JSON object
+            err_console.print(Text(f"plot: {args.plot}"), soft_wrap=True)
         return 0
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
@@ -60,6 +69,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         shown = f"{value:,}" if isinstance(value, int) and key in ("params", "macs") else str(value)
         table.add_row(key, Text(shown))
     console.print(table)
+    if args.plot:
+        console.print(Text(f"plot: {args.plot}"), soft_wrap=True)
     return 0
 
 
@@ -141,29 +152,74 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    metrics = [o.metric for o in result.problem.objectives]
-    extra = [c for c in ("accuracy", "latency_ms", "params", "macs") if c in result.trials and c not in metrics]
-    columns = ["trial", *metrics, *extra, "arch"]
-    top = result.top(5)
-    ok = int((result.trials["status"] == "ok").sum()) if "status" in result.trials else 0
-    title = f"run {result.run_id}: top {len(top)} of {len(result.trials)} evaluations ({ok} ok)"
-    console.print(_frame_table(top, [c for c in columns if c in top], title))
+    print_summary(result)
     if result.stopped_because:
         console.print(f"stopped: {result.stopped_because}", highlight=False)
     console.print(Text(f"results: {result.run_dir}"), soft_wrap=True)
     return 0
 
 
+def _mean_std(row: object, metric: str) -> str:
+    """``91.3 ± 0.9`` (the std only where there are repeats)."""
+    value = row.get(metric)  # type: ignore[attr-defined]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    std = row.get(f"{metric}_std")  # type: ignore[attr-defined]
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return _cell(float(value))
+    return f"{float(value):.4g} ± {std:.2g}"  # digits beyond the spread mean nothing
+
+
+def print_summary(result) -> None:
+    """The top architectures (mean ± std, n; strings below the table), the winner's noise line and
+    the baselines beside it."""
+    from nas.summary import describe_best
+
+    metrics = [o.metric for o in result.problem.objectives]
+    extra = [c for c in ("accuracy", "latency_ms", "params", "macs") if c in result.trials and c not in metrics]
+    top = result.top(5)
+    evaluations, archs = len(result.trials), int(result.archs["searched"].sum()) if len(result.archs) else 0
+    table = Table(title=f"top {len(top)} of {archs} architectures ({evaluations} evaluations)")
+    table.add_column("#", justify="right")
+    for column in (*metrics, "n", *extra):
+        table.add_column(column, justify="right", no_wrap=True)
+    for i, (_, row) in enumerate(top.iterrows(), 1):
+        cells = [_mean_std(row, m) for m in metrics] + [str(int(row["n"]))]
+        table.add_row(str(i), *cells, *(_cell(row.get(c)) for c in extra))
+    console.print(table)
+    for i, arch in enumerate(top["arch"] if len(top) else [], 1):
+        console.print(Text(f"{i:>2}  {arch}"), soft_wrap=True)
+    summary = result.summary
+    console.print(Text(f"winner: {describe_best(summary)}"), soft_wrap=True)
+    rows = summary.get("baselines") or []
+    if rows:
+        first = metrics[0]
+        costs = [c for c in ("latency_ms", "params") if c in extra]
+        base = Table(title="baselines (same evaluator, repeats and latency)")
+        for column in ("baseline", f"{first} (n)", *costs, "winner - baseline"):
+            base.add_column(column, justify="left" if column == "baseline" else "right",
+                            overflow="fold", no_wrap=column != "baseline")
+        for row in rows:
+            diff = row.get("difference")
+            shown = "" if diff is None else f"{diff:+.3g}" + (
+                f" ± {row['difference_std']:.2g}" if row.get("difference_std") is not None else "")
+            value = f"{_mean_std(row, first)} ({row.get('n', 0)})" if first in row else "failed"
+            base.add_row(row["name"], value, *(_cell(row.get(c)) for c in costs), shown)
+        console.print(base)
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from nas.api import leaderboard
+    from nas.results import leaderboard
 
     if args.top is not None and args.top < 1:
         raise NasError(f"--top: must be >= 1, got {args.top}")
-    frame = leaderboard(args.out, top=args.top, sort=args.sort, space=args.space)
-    names = ["run_id", "space", "strategy", "evaluator", "status"]
+    frame = leaderboard(args.out, top=args.top, sort=args.sort, space=args.space, repeats=args.repeats)
+    if "accuracy_std" in frame and not args.repeats:  # one cell: mean ± std
+        frame = frame.assign(accuracy=[_mean_std(row, "accuracy") for _, row in frame.iterrows()])
+    names = ["run_id", "space", "strategy", "evaluator", "status", "stage"]
     # A name shared by every shown row goes to the caption, leaving the width to the metrics.
     same = [c for c in names if c in frame and len(frame) and frame[c].nunique(dropna=False) == 1]
-    core = [*names, "trial", "accuracy", "latency_ms", "params", "macs"]
+    core = [*names, "trial", "repeat" if args.repeats else "n", "accuracy", "latency_ms", "params", "macs"]
     if args.sort and args.sort.partition(":")[0] not in core:
         core.append(args.sort.partition(":")[0])
     columns = [c for c in core if c in frame and c not in same and frame[c].notna().any()]
@@ -240,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arch", help="architecture string, reference model name, or path to an arch file")
     p.add_argument("--space", help="check membership in this space (name or YAML path)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="FILE", help="draw the network (stem, stages, head) to this PNG")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser(
@@ -263,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sort", help="column to sort by, optionally COL:max or COL:min "
                    "(default: accuracy, larger first)")
     p.add_argument("--space", help="only this search space's rows")
+    p.add_argument("--repeats", action="store_true",
+                   help="one row per evaluation (default: one per architecture and run, with its mean, std and n)")
     p.add_argument("--out", default="results", help="results folder (default: results)")
     p.set_defaults(func=cmd_leaderboard)
 

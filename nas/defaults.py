@@ -4,9 +4,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from nas.selection import SELECT_DEFAULTS
+
 # Group keys: ``strategy=evolution`` names the group's member, ``strategy.population=50`` sets one
 # of its options (checked against that member's own options; typed by their defaults).
-GROUPS = ("strategy", "evaluator", "data", "latency")
+GROUPS = ("strategy", "evaluator", "data", "latency", "select")
 
 RUN_DEFAULTS: dict[str, Any] = {
     "space": "mbconv",  # shipped name or YAML path
@@ -23,12 +25,20 @@ RUN_DEFAULTS: dict[str, Any] = {
     "max_latency_ms": None,
     # Latency of each candidate (latency_ms, latency_source): auto = the learned predictor or table
     # of this machine's profile when there is one, else measured when an objective or constraint
-    # needs it, else none. Keys: the measurement settings of ``nas latency``.
+    # needs it or the evaluator trains (timing then adds little), else none. Keys: the measurement
+    # settings of ``nas latency`` (fewer timed runs than a profile's: a run times every candidate).
     "latency": {
         "name": "auto", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
-        "runtime": "torch", "warmup": 3, "repeats": 30, "rounds": 10, "profile": None, "num_classes": None,
+        "runtime": "torch", "warmup": 3, "repeats": 10, "rounds": 5, "profile": None, "num_classes": None,
         "target_ms": None, "w": -0.07,
     },
+    # How the winner is confirmed against the evaluator's noise (nas/selection.py): race keeps the
+    # top candidates at `repeats` evaluations during the search; halving is a final stage over the
+    # top k; none: the single best evaluation wins.
+    "select": dict(SELECT_DEFAULTS),
+    # Hand-designed references evaluated like the finalists, outside the budget: auto (the space's
+    # own, e.g. efficientnet_b0 for mbconv), none, or a list of reference names / arch strings.
+    "baselines": "auto",
     "pruner": "none",
     "prescreen": None,  # a zero-cost proxy: evaluate only the best-scoring share of proposals
     "prescreen_keep": 0.25,  # none | median | asha: stop evaluations that report poor epochs early
@@ -59,9 +69,24 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
                              (or <evaluator>.<option>=V) sets one of its options, e.g.
                              evaluator.path=nas-bench-macro_cifar10.json, supernet.ckpt=PATH
   data=digits                data set of training evaluators; data.<option>=V (data.root=DIR)
-  budget=20                  unique evaluations (failed ones count); budget=null: time only
+  budget=20                  evaluations (failed ones and the selection stage's repeats count);
+                             budget=null: time only
+  select=race                how the winner is confirmed (repeats count against budget; an
+  select.top=3               evaluator that gives the same result every time is never repeated):
+  select.repeats=3           race: once select.start of the budget has gone to new candidates,
+  select.start=0.3           whenever one of the select.top candidates by mean has fewer than
+                             select.repeats evaluations it is evaluated again, and the strategy
+                             learns its running mean; halving: a final
+  select.k=8 select.eta=2    stage, successive halving over the top select.k by mean up to
+                             select.repeats evaluations (each rung keeps the best 1/eta; its cost
+                             is reserved from budget); none: the single best evaluation wins.
+                             Either way the winner is the best mean among the candidates with
+                             select.repeats evaluations
+  baselines=auto             hand-designed references evaluated like the finalists, outside the
+                             budget, shown beside the winner: auto (the space's own, e.g.
+                             efficientnet_b0 for mbconv), none, or [resnet18,ARCH_STRING,...]
   budget_hours=H             wall-time budget, summed across resumes
-  seed=0                     same seed + same settings = same trials
+  seed=0                     same seed + same settings = same trials (repeats included)
   pruner=none                median | asha: stop trainings whose epochs trail the others
                              (Optuna's MedianPruner / successive halving), status=pruned
   prescreen=naswot           score 1/prescreen_keep proposals per evaluation with a zero-cost

@@ -75,6 +75,70 @@ def parse_constraints(constraints: Mapping[str, Any] | None, **shortcuts: Any) -
     return out
 
 
+# -- one row per architecture ----------------------------------------------------------------------
+# Columns of a trials table that are not metrics (never averaged).
+BOOKKEEPING = ("trial", "repeat", "wall_s", "seed")
+
+
+def arch_summary(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
+    """One row per architecture, in order of first evaluation: the mean of every numeric metric over
+    its ok evaluations, ``<objective>_std`` (sample std; NaN with one evaluation), ``n`` (its ok
+    evaluations), ``trial`` (its first row), ``baseline`` (evaluated as a hand-designed reference)
+    and ``searched`` (proposed by the search)."""
+    if trials.empty or "arch" not in trials or "status" not in trials:
+        return pd.DataFrame(columns=["arch", "n", "baseline", "searched"])
+    stage = trials["stage"] if "stage" in trials else pd.Series("search", index=trials.index)
+    roles = pd.DataFrame({"arch": trials["arch"], "baseline": stage.eq("baseline"),
+                          "searched": ~stage.eq("baseline")}).groupby("arch", sort=False).any()
+    ok = trials[trials["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame(columns=["arch", "n", "baseline", "searched"])
+    groups = ok.groupby("arch", sort=False)
+    skip = set(BOOKKEEPING) | {"arch", "stage", "status"}
+    numeric = [c for c in ok.columns if c not in skip and ok[c].dtype.kind in "biuf"]
+    text = [c for c in ok.columns if c not in skip and c not in numeric and c not in ("timestamp", "error")]
+    frame = groups[numeric].mean() if numeric else pd.DataFrame(index=groups.size().index)
+    for objective in problem.objectives:
+        if objective.metric in numeric:
+            frame[f"{objective.metric}_std"] = groups[objective.metric].std(ddof=1)
+    for column in text:
+        frame[column] = groups[column].first()
+    frame["n"] = groups.size()
+    frame["trial"] = groups["trial"].min() if "trial" in ok else range(len(frame))
+    frame = frame.join(roles)
+    frame = frame.reset_index()
+    first = ["arch", "trial", "n", *[c for o in problem.objectives for c in (o.metric, f"{o.metric}_std")]]
+    ordered = [c for c in first if c in frame] + [c for c in frame.columns if c not in first]
+    return frame[ordered]
+
+
+def mean_metrics(told: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The mean of every numeric metric over evaluations (for constraint checks)."""
+    sums: dict[str, list[float]] = {}
+    for t in told:
+        for key, value in t.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                sums.setdefault(key, []).append(float(value))
+    return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def noise_std(trials: pd.DataFrame, metric: str) -> tuple[float, int] | None:
+    """The evaluator's seed-to-seed std of ``metric``, pooled over architectures evaluated more than
+    once, and its degrees of freedom; None without repeats."""
+    if trials.empty or metric not in trials or "status" not in trials:
+        return None
+    ok = trials[trials["status"] == "ok"]
+    values = pd.to_numeric(ok[metric], errors="coerce")
+    groups = values.groupby(ok["arch"])
+    counts, variances = groups.count(), groups.var(ddof=1)
+    repeated = counts > 1
+    dof = int((counts[repeated] - 1).sum())
+    if dof == 0:
+        return None
+    pooled = float(((counts[repeated] - 1) * variances[repeated]).sum() / dof)
+    return math.sqrt(pooled), dof
+
+
 # -- ranking trials ---------------------------------------------------------------------------------
 def _feasible_ok(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
     if trials.empty or "status" not in trials:
@@ -92,20 +156,33 @@ def _feasible_ok(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
     return ok
 
 
-def best_row(trials: pd.DataFrame, problem: Problem) -> dict[str, Any] | None:
-    """The feasible ok trial that is best on the first objective (earliest wins ties)."""
-    ok = _feasible_ok(trials, problem)
+def _searched(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
+    """Per-architecture means of the searched candidates (baseline-only architectures left out)."""
+    summary = arch_summary(trials, problem)
+    if summary.empty:
+        return summary
+    summary = summary[summary["searched"]]
+    return summary.assign(status="ok")
+
+
+def best_row(trials: pd.DataFrame, problem: Problem, min_repeats: int = 1) -> dict[str, Any] | None:
+    """The winner: among searched architectures with the most ok evaluations (up to
+    ``min_repeats``), the feasible one with the best mean on the first objective (earliest wins
+    ties). Metrics are means over its evaluations; ``n`` counts them, ``<objective>_std`` is their
+    spread."""
+    ok = _feasible_ok(_searched(trials, problem), problem)
     if ok.empty:
         return None
+    ok = ok[ok["n"] >= min(min_repeats, int(ok["n"].max()))]
     first = problem.objectives[0]
     values = ok[first.metric].astype(float) * first.sign()
-    return _plain(ok.loc[values.idxmax()].to_dict())
+    return _plain(ok.loc[values.idxmax()].drop(labels=["status", "searched"]).to_dict())
 
 
 def pareto_rows(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
-    """Feasible ok trials no other one dominates on all objectives (all of them when one objective
-    is tied at the best value)."""
-    ok = _feasible_ok(trials, problem)
+    """Searched architectures (their means) no other one dominates on all objectives, among the
+    feasible ones (all of them when one objective is tied at the best value)."""
+    ok = _feasible_ok(_searched(trials, problem), problem)
     if ok.empty:
         return ok
     values = np.column_stack(

@@ -13,7 +13,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from nas.runner import Progress as RunProgress
+from nas.trial import Progress as RunProgress
 
 
 class ProgressBar:
@@ -54,4 +54,5 @@ class ProgressBar:
         best = f"best {event.metric} {event.best:.6g}" if event.best is not None else "no result yet"
         if self.failed:
             best += f" ({self.failed} failed)"
+        best = f"{event.trial.stage}: {best}"
         self.progress.update(self.task, completed=event.done, total=event.budget, best=best)

@@ -143,8 +143,13 @@ def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str
             raise _unknown_key(key, known, strategy_opts, chosen["strategy"])
         explicit.add(key)
         final.append(f"{key}={value}")
+    # baselines is a name (auto, none) or a list of names: typed by the run's checks, not the default.
+    given_baselines = defaults["baselines"]
+    defaults["baselines"] = None
     cfg = parse_overrides(final, defaults, open_keys=OPEN_GROUPS + (("evaluator",) if evaluator_open else ()))
     config = OmegaConf.to_container(cfg, resolve=True)
+    if "baselines" not in explicit:
+        config["baselines"] = given_baselines
     # Names are text even when they look like numbers (run_id=007 must stay "007").
     for key, value in rewritten:
         if key == "run_id" and value.strip() not in ("", "null", "None"):

@@ -36,10 +36,10 @@ from search_spaces.errors import NasError
 
 # Columns every leaderboard row has, in this order; metric columns a run adds follow them.
 LEADERBOARD_COLUMNS = (
-    "run_id", "trial", "space", "strategy", "evaluator", "arch", "status", "accuracy",
+    "run_id", "trial", "space", "strategy", "evaluator", "arch", "stage", "repeat", "status", "accuracy",
     "latency_ms", "params", "macs", "wall_s", "seed", "timestamp", "error",
 )
-TRIAL_COLUMNS = ("trial", "arch", "status")  # first columns of trials.csv; metrics follow
+TRIAL_COLUMNS = ("trial", "arch", "repeat", "stage", "status")  # first columns of trials.csv; metrics follow
 TRIAL_TAIL = ("wall_s", "timestamp", "error")  # kept last when a new metric column appears
 LOCK_TIMEOUT_S = 120.0
 
@@ -223,7 +223,7 @@ def rewrite_rows(path: Path, rows: Sequence[Mapping[str, Any]], header: Sequence
 
 
 # Columns read as text whatever they look like (a run id "007" must not become 7).
-TEXT_COLUMNS = ("run_id", "space", "strategy", "evaluator", "arch", "status", "timestamp", "error")
+TEXT_COLUMNS = ("run_id", "space", "strategy", "evaluator", "arch", "stage", "status", "timestamp", "error")
 
 
 def read_table(path: Path) -> pd.DataFrame:

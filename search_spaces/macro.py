@@ -36,6 +36,7 @@ class MacroSpace(SearchSpace):
         self.spec = spec
         self.name = spec.name
         self.description = spec.description
+        self.baselines = spec.baselines  # reference names or arch strings (baselines=auto)
         self._stem = Stem(**spec.stem)
         self._head = Head(**spec.head)
         self._blocks: dict[tuple, Block] = {}  # (stage, stride, choices) -> block

@@ -28,7 +28,17 @@ from typing import Any
 
 import yaml
 
-from search_spaces.arch import ACTIVATIONS, BLOCK_KINDS, HEAD_KINDS, STEM_KINDS, Block, Head, Stem
+from search_spaces import zoo
+from search_spaces.arch import (
+    ACTIVATIONS,
+    BLOCK_KINDS,
+    HEAD_KINDS,
+    STEM_KINDS,
+    Architecture,
+    Block,
+    Head,
+    Stem,
+)
 from search_spaces.errors import ArchitectureError, SpaceError, describe_choices
 
 # Options each block type accepts in a space file, with the value used when a file omits it.
@@ -41,7 +51,8 @@ BLOCK_OPTIONS: dict[str, dict[str, Any]] = {
     "skip": {},
 }
 _STAGE_KEYS = ("channels", "stride", "depth", "granularity", "block", "blocks", "ops")
-_TOP_KEYS = ("name", "description", "resolution", "width", "act", "drop_path", "stem", "head", "stages")
+_TOP_KEYS = ("name", "description", "resolution", "width", "act", "drop_path", "stem", "head", "stages",
+             "baselines")
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,9 @@ class SpaceSpec:
     stages: tuple[StageSpec, ...]
     # The resolution multipliers are relative to (the largest listed one when there is no base).
     base_resolution: int = 224
+    # Hand-designed references a run compares its winner with (baselines=auto): zoo names or
+    # architecture strings.
+    baselines: tuple[str, ...] = ()
 
 
 class _Reader:
@@ -262,7 +276,23 @@ def parse_space(data: Any, source: str = "<space>") -> SpaceSpec:
         stem=stem,
         head=head,
         stages=tuple(_stage(r, s, f"stages[{i}]") for i, s in enumerate(stages)),
+        baselines=_baselines(r, top.get("baselines", [])),
     )
+
+
+def _baselines(r: _Reader, raw: Any) -> tuple[str, ...]:
+    """Reference model names (``nas show`` lists them) or architecture strings."""
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise r.fail("baselines", "must be a list of reference names or architecture strings")
+    for i, value in enumerate(raw):
+        if value in zoo.names():
+            continue
+        try:
+            Architecture.parse(value)
+        except ArchitectureError as exc:
+            raise r.fail(f"baselines[{i}]", f"{value!r} is neither a reference model "
+                         f"({', '.join(zoo.names())}) nor an architecture string ({exc})") from None
+    return tuple(raw)
 
 
 def load_spec(path: str | Path) -> SpaceSpec:

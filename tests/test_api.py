@@ -135,7 +135,7 @@ def test_tabular_evaluator_returns_the_table_numbers(table_path, table):
     for key in ("02012100", "11111221", "22222222", "00000000"):
         row = table[key]
         got = evaluator(from_key(key))
-        assert got == {"accuracy": row["mean_acc"], "accuracy_std": row["std"],
+        assert got == {"accuracy": row["mean_acc"], "bench_std": row["std"],
                        "params": row["params"], "macs": row["flops"]}
     assert evaluator(str(from_key("22222222")))["accuracy"] == table["22222222"]["mean_acc"]
     with pytest.raises(NasError, match="not a nasbench_macro architecture"):

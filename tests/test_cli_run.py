@@ -91,7 +91,8 @@ def test_run_help_documents_the_keys(capsys):
     text = capsys.readouterr().out
     assert exit_.value.code == 0
     for key in ("space=", "strategy=", "evaluator.path=", "data.root=", "population=50", "budget=",
-                "objectives=", "resume=true"):
+                "objectives=", "resume=true", "select=race", "select.top=3", "select.repeats=3", "select.start=0.3",
+                "select.k=8", "select.eta=2", "baselines=auto"):
         assert key in text, key
 
 
@@ -101,7 +102,8 @@ def test_run_then_leaderboard(capsys, tmp_path, table_path):
                             f"evaluator.path={table_path}", "budget=12", "population=8",
                             "sample_size=3", f"out={out}", "run_id=cli", "progress=false")
     assert code == 0, err
-    assert "run cli: top 5 of 12 evaluations (12 ok)" in stdout and "accuracy" in stdout
+    assert "top 5 of 12 architectures (12 evaluations)" in stdout and "accuracy" in stdout
+    assert "runs/cli" in stdout and "winner: accuracy" in stdout
     rdir = out / "runs" / "cli"
     for name in ("config.yaml", "trials.csv", "state.json", "best.yaml", "progress.png"):
         assert (rdir / name).is_file(), name

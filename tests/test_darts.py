@@ -176,3 +176,14 @@ def test_bad_darts_settings_are_one_line_errors(argv, fragment, capsys, tmp_path
 def test_darts_config_checks_its_fields():
     with pytest.raises(ConfigError, match="warmup_epochs"):
         DartsConfig(epochs=2, warmup_epochs=2)
+
+
+def test_darts_candidates_go_through_the_selection_stage(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    result = search(space=str(path), strategy="darts", evaluator="proxy", budget=9, seed=0, out=None,
+                    data={"name": "digits", "limit": 300}, evaluator_options={"steps": 2}, epochs=2,
+                    warmup_epochs=1, baselines="none", latency="none", progress=False)
+    trials = result.trials
+    assert len(trials) == 9 and (trials["stage"] == "select").any()
+    assert result.best["n"] >= 2  # the winner is a mean over several trainings, not one draw

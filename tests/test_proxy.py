@@ -121,7 +121,7 @@ def test_schedule_warms_up_then_decays_to_zero():
 
 def test_a_proxy_search_runs_end_to_end(tmp_path):
     result = nas.search(space="resnet", strategy="random", evaluator="proxy", budget=2, seed=3,
-                        out=tmp_path, data=DATA, evaluator_options={"epochs": 1})
+                        out=tmp_path, data=DATA, evaluator_options={"epochs": 1}, baselines="none")
     assert list(result.trials["status"]) == ["ok", "ok"]
     assert result.trials["accuracy"].between(0, 100).all()
     assert result.trials["train_resolution"].tolist() == [24, 24]
@@ -141,7 +141,8 @@ def test_out_of_memory_is_a_failure_named_oom(monkeypatch):
 
 def test_a_diverging_training_is_a_failed_row_and_the_run_completes(tmp_path):
     result = nas.search(space="resnet", strategy="random", evaluator="proxy", budget=2, seed=0, out=tmp_path,
-                        data=DATA, evaluator_options={"epochs": 1, "optimizer": "sgd", "lr": float("inf")})
+                        data=DATA, evaluator_options={"epochs": 1, "optimizer": "sgd", "lr": float("inf")},
+                        baselines="none")
     assert list(result.trials["status"]) == ["failed", "failed"]
     assert result.trials["error"].str.startswith("diverged: ").all() and result.best is None
 

@@ -129,6 +129,7 @@ def _driver(tmp_path: Path, resume: bool, sleep: float) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow  # a Ray cluster start and a kill: minutes of CI; run with -m slow
 def test_a_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path):
     proc = _driver(tmp_path, resume=False, sleep=3.0)
     trials = tmp_path / "runs" / "r" / "trials.csv"

@@ -79,6 +79,7 @@ def ray_head():
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.slow  # a Ray cluster start and a kill: minutes of CI; run with -m slow
 def test_ray_job_submit_runs_a_search_on_the_cluster(tmp_path):
     out = tmp_path / "results"
     with ray_head() as (url, env, proc):

@@ -109,6 +109,7 @@ def _checkpoints(snapshot) -> int:
         return 0
 
 
+@pytest.mark.slow  # a Ray cluster start and a kill: minutes of CI; run with -m slow
 def test_a_killed_retrain_resumes_from_its_checkpoint(cluster, tmp_path, digits, capsys):
     rdir = tmp_path / "retrain" / "killed"
     # EMA and RandAugment here: their state and random draws must survive the restart too

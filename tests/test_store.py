@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.api import leaderboard
+from nas.results import leaderboard
 from nas.store import (
     LEADERBOARD_COLUMNS,
     append_leaderboard,

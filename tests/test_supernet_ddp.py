@@ -72,6 +72,7 @@ def test_two_ranks_resume_a_one_process_training_and_stay_in_step(cut, tmp_path)
     assert sorted(p.name for p in cut.iterdir()) == ["history.csv", "supernet.pt"]  # nothing of rank 1
 
 
+@pytest.mark.slow  # a Ray cluster start and a kill: minutes of CI; run with -m slow
 def test_workers_on_ray_train_from_the_cli(tmp_path):
     """``nas supernet train workers=2``, in its own process as a user runs it: it starts a private
     Ray cluster, trains on two Ray Train workers and leaves the checkpoint and history."""

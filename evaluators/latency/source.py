@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,19 +33,21 @@ class LatencySource:
     """
 
     def __init__(self, source: str, space: SearchSpace, num_classes: int, settings: LatencySettings,
-                 out: str | Path = "results", profile: str | Path | None = None) -> None:
+                 out: str | Path | None = "results", profile: str | Path | None = None) -> None:
         if source not in SOURCES or source == "none":
             raise unknown("latency", source, SOURCES)
         self.space, self.num_classes, self.settings = space, num_classes, settings
         here = settings.fingerprint()
-        self.store = ProfileStore(profile) if profile else ProfileStore.for_fingerprint(out, here)
-        self.local = self.store.fingerprint == here
-        self.fingerprint = self.store.fingerprint
+        # No profile folder (a run kept in memory, out=None): only measurement is possible.
+        self.store = ProfileStore(profile) if profile else (
+            ProfileStore.for_fingerprint(out, here) if out is not None else None)
+        self.local = self.store is None or self.store.fingerprint == here
+        self.fingerprint = here if self.store is None else self.store.fingerprint
         self._cache: dict[str, float] = {}
         self._measurer: Measurer | None = None
-        self.table = self.store.table() if self.store.exists else None
+        self.table = self.store.table() if self.store is not None and self.store.exists else None
         self.learned: LearnedPredictor | None = None
-        learned = self.store.learned()
+        learned = self.store.learned() if self.store is not None else None
         if isinstance(learned, LearnedPredictor) and learned.space == space.name:
             self.learned = learned
         if source == "auto":  # the learned model only where it beat the table out of fold
@@ -56,6 +59,9 @@ class LatencySource:
                 f"latency=measured: the profile {self.store.path} is for another setup ("
                 + "; ".join(self.fingerprint.differences(here)) + "); measuring here would not match it")
         if source in ("table", "learned") and self.table is None:
+            if self.store is None:
+                raise ConfigError(f"latency={source}: a run kept in memory (out=None) has no profile "
+                                  "folder; give latency.profile=DIR")
             self.store.table()  # raises the one-line "no profile" error
         if source == "learned" and self.learned is None:
             raise ConfigError(f"latency=learned: no learned predictor for space {space.name} in {self.store.path}; "
@@ -137,16 +143,18 @@ class WithLatency:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def __call__(self, arch: Any, report: Any = None) -> Any:
-        raw = self.inner(arch, report)
+    def __call__(self, arch: Any, report: Any = None, repeat: int = 0) -> Any:
+        raw = self.inner(arch, report, repeat=repeat)
         metrics = dict(raw) if isinstance(raw, Mapping) else {self.primary: raw}
         if metrics.get("status", "ok") != "ok":
             return metrics
         if "latency_ms" in metrics:
             metrics.setdefault("latency_source", "evaluator")
         else:
+            start = time.perf_counter()
             metrics["latency_ms"] = self.latency(arch)
             metrics["latency_source"] = self.latency.source
+            metrics["latency_s"] = time.perf_counter() - start  # what knowing it cost this evaluation
         if self.mnas is not None:
             accuracy = metrics.get("accuracy")
             if isinstance(accuracy, (int, float)) and not math.isnan(accuracy):

@@ -11,5 +11,5 @@ class LocalBackend:
 
     def drive(self, run: Any) -> None:
         """Run ``run`` (a ``nas.runner.Run``) to its budget."""
-        while (arch := run.next_arch()) is not None:
-            run.finish(arch, run.evaluate(arch))
+        while (job := run.next_job()) is not None:
+            run.finish(job, run.evaluate(job))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas.trial import error_text, now
 from search_spaces.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -87,16 +88,14 @@ def _evaluate_trial(config: dict[str, Any], evaluator: Any = None, threads: int 
     def report(step: int, metrics: dict[str, float]) -> None:
         tune.report({**{k: v for k, v in metrics.items() if _is_number(v)}, "nas_step": step})
 
-    start, stamp = time.perf_counter(), _now()
+    start, stamp = time.perf_counter(), now()
     try:
         # Without a scheduler nobody reads the epochs: a training evaluator then skips their
         # validation passes, as with backend=local.
-        raw: Any = evaluator(config["arch"], report if listen else None)
+        raw: Any = evaluator(config["arch"], report if listen else None, repeat=config.get("repeat", 0))
         outcome: dict[str, Any] = {"raw": _jsonable(raw)}
     except Exception as exc:  # noqa: BLE001 - the evaluator's failure is the trial's outcome
-        from nas.runner import _error_text
-
-        outcome = {"raw": {"status": "failed", "error": _error_text(exc)}}
+        outcome = {"raw": {"status": "failed", "error": error_text(exc)}}
     outcome.update(wall_s=time.perf_counter() - start, timestamp=stamp, node=os.uname().nodename)
     final = outcome["raw"] if isinstance(outcome["raw"], dict) else {}
     tune.report({**{k: v for k, v in final.items() if _is_number(v)}, RESULT_KEY: json.dumps(outcome)})
@@ -115,12 +114,6 @@ def _jsonable(raw: Any) -> Any:
     if raw is None or isinstance(raw, (str, int, float, bool)):
         return raw
     return repr(raw)
-
-
-def _now() -> str:
-    from nas.runner import _now as now
-
-    return now()
 
 
 class RayBackend:
@@ -165,7 +158,12 @@ class RayBackend:
                                      listen=scheduler is not None),
                 {"cpu": self.settings.cpus_per_trial, "gpu": self.settings.gpus_per_trial},
             )
-            storage = Path(run.dir.path, "ray").resolve()
+            scratch = None
+            if run.dir is None:  # a run kept in memory: Tune's own files go to a temporary folder
+                import tempfile
+
+                scratch = tempfile.TemporaryDirectory(prefix="nas-ray-")
+            storage = Path(scratch.name if scratch else run.dir.path, "ray").resolve()
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
@@ -183,7 +181,11 @@ class RayBackend:
             )
             log.info("ray: %d concurrent trials of %g CPU, %g GPU", workers,
                      self.settings.cpus_per_trial, self.settings.gpus_per_trial)
-            tuner.fit()
+            try:
+                tuner.fit()
+            finally:
+                if scratch is not None:
+                    scratch.cleanup()
             if searcher.error is not None:
                 raise searcher.error
         finally:
@@ -224,7 +226,7 @@ class StrategySearcher(_searcher_base()):  # type: ignore[misc]
         super().__init__()
         self.run = run
         self.retries = retries
-        self.live: dict[str, Any] = {}  # Tune trial id -> architecture
+        self.live: dict[str, Any] = {}  # Tune trial id -> job
         self.error: BaseException | None = None  # a commit that failed (disk full...): re-raised
 
     def __getstate__(self) -> dict[str, Any]:
@@ -234,7 +236,8 @@ class StrategySearcher(_searcher_base()):  # type: ignore[misc]
 
     def save(self, checkpoint_path: str) -> None:
         """Tune's searcher checkpoint: a pointer, since the run's ``state.json`` holds the state."""
-        Path(checkpoint_path).write_text(json.dumps({"run_state": str(self.run.dir.state)}))
+        state = self.run.dir.state if self.run.dir is not None else None
+        Path(checkpoint_path).write_text(json.dumps({"run_state": str(state)}))
 
     def restore(self, checkpoint_path: str) -> None:
         """Nothing to restore: a run resumes from its ``state.json`` (``resume=true``)."""
@@ -243,36 +246,36 @@ class StrategySearcher(_searcher_base()):  # type: ignore[misc]
         if self.error is not None:
             return self.FINISHED
         try:
-            arch = self.run.next_arch()
+            job = self.run.next_job()
         except BaseException as exc:  # noqa: BLE001 - Tune would swallow it; the driver re-raises
             self.error = exc
             return self.FINISHED
-        if arch is None:
+        if job is None:
             return self.FINISHED if self.run.finished and not self.live else None
-        self.live[trial_id] = arch
-        return {"arch": arch}
+        self.live[trial_id] = job
+        return {"arch": job.arch, "repeat": job.repeat}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        arch = self.live.pop(trial_id, None)
-        if arch is None or self.error is not None:
+        job = self.live.pop(trial_id, None)
+        if job is None or self.error is not None:
             return
         try:
-            self.run.finish(arch, self._trial(arch, result or {}, error))
+            self.run.finish(job, self._trial(job, result or {}, error))
         except BaseException as exc:  # noqa: BLE001 - stop suggesting; the driver re-raises
             self.error = exc
 
-    def _trial(self, arch: Any, result: Mapping[str, Any], error: bool) -> Any:
+    def _trial(self, job: Any, result: Mapping[str, Any], error: bool) -> Any:
         outcome = result.get(RESULT_KEY)
         if outcome is not None:
             done = json.loads(outcome)
-            return self.run.outcome(arch, done["raw"], float(done["wall_s"]), str(done["timestamp"]))
+            return self.run.outcome(job, done["raw"], float(done["wall_s"]), str(done["timestamp"]))
         reported = {k: v for k, v in result.items() if k in self._reported_keys(result)}
         wall = float(result.get("time_total_s") or 0.0)
         if error:
             return self.run.failed_trial(
-                arch, f"WorkerFailed: the trial's Ray worker died {self.retries + 1} times "
+                job, f"WorkerFailed: the trial's Ray worker died {self.retries + 1} times "
                 f"(ray.max_failures={self.retries} retries)", wall)
-        return self.run.failed_trial(arch, "stopped early by the scheduler", wall, reported, "pruned")
+        return self.run.failed_trial(job, "stopped early by the scheduler", wall, reported, "pruned")
 
     @staticmethod
     def _reported_keys(result: Mapping[str, Any]) -> list[str]:

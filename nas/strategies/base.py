@@ -114,6 +114,11 @@ class Strategy(ABC):
     @abstractmethod
     def tell(self, arch: Any, metrics: Mapping[str, Any]) -> None: ...
 
+    def retell(self, arch: Any, metrics: Mapping[str, Any]) -> None:
+        """A network told before was evaluated again: ``metrics`` are its means over every
+        evaluation so far. A strategy that keeps scores (a population, a model) replaces the old
+        ones; the default ignores it."""
+
     @abstractmethod
     def state_dict(self) -> dict[str, Any]: ...
 

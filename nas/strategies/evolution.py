@@ -173,6 +173,18 @@ class RegularizedEvolution(Strategy):
         if len(self.population) > self.population_size:
             self._members.pop(self.population.pop(0)["key"], None)
 
+    def retell(self, arch: Any, metrics: Mapping[str, Any]) -> None:
+        """Score a living member by its running mean: a lucky first draw stops winning tournaments
+        once a repeat shows it was luck."""
+        key = self.space.key(arch)
+        values = self.objective_values(metrics)
+        if values is None:
+            return
+        for member in self.population:
+            if member["key"] == key:
+                member["values"] = list(values)
+                member["violation"] = self.problem.violation(metrics)
+
     def state_dict(self) -> dict[str, Any]:
         return {**self._base_state(), "population": self.population, "told": self.told}
 
