@@ -1,0 +1,175 @@
+"""End to end on digits: the default search's winner, the winner of a random search with as many
+evaluations, and the run's baselines, each retrained with ``nas retrain`` (one recipe, several seeds).
+
+(a) the default search (``nas run space=mbconv strategy=evolution``: proxy training, race selection,
+baselines=auto) with ``--budget`` and ``--search-seed``; (b) ``strategy=random`` with as many
+evaluations as (a) made (its trials less the baseline rows) and (a)'s other settings but the seed
+``--random-seed`` (default: the search seed + 1). Evolution starts with one random member per
+dimension of the space (30 on mbconv), drawn like random search's, so with the same seed and a
+budget under that, (b) would evaluate the same networks as (a) and pick the same winner. Then (a)'s
+winner, (b)'s winner and each baseline of (a)'s best.yaml are retrained with ``nas.retrain.retrain``
+(the entry point of ``nas retrain``; one Ray cluster shared by all the retrains), ``--retrain-seeds``
+seeds each, all with the same recipe. Each network retrains at its own resolution scaled like the
+proxy's (the space's base resolution becomes ``--resolution`` pixels), so the searched resolution
+multiplier keeps its effect. Printed: one table (search accuracy mean ± std and n from the search,
+retrained test accuracy mean ± std over the seeds, latency, params, MACs), then each pair's
+difference of retrained means with its standard error. Files (search runs, retrains, summary.yaml)
+go to ``--out``.
+
+    python benchmarks/end_to_end.py [--budget 20] [--search-seed 0] [--random-seed 1] [--retrain-seeds 3] [--epochs 8]
+        [--batch 64] [--warmup-epochs 1] [--resolution 24] [--out /tmp/nas_end_to_end]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+
+def search(strategy: str, budget: int, seed: int, out: Path) -> Any:
+    """One search with the run defaults of ``nas run`` (only strategy, budget and seed set)."""
+    import nas
+
+    begin = time.perf_counter()
+    result = nas.search(space="mbconv", strategy=strategy, budget=budget, seed=seed, out=out,
+                        run_id=strategy, progress=False)
+    searched = int((result.trials["stage"] != "baseline").sum())
+    print(f"search {strategy}: {searched} evaluations (+{len(result.trials) - searched} of baselines) in "
+          f"{time.perf_counter() - begin:.0f} s; winner {result.best['accuracy']:.2f} ± "
+          f"{_num(result.best.get('accuracy_std')):.2f} (n={result.best['n']})", flush=True)
+    return result
+
+
+def _num(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def networks(evolution: Any, random: Any) -> list[dict[str, Any]]:
+    """The networks to retrain, each with what its search measured; one entry per architecture."""
+    rows = [{"name": "evolution winner", "source": evolution.best},
+            {"name": "random winner", "source": random.best}]
+    rows += [{"name": b["name"], "source": b} for b in evolution.summary.get("baselines", []) if "accuracy" in b]
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        src = row["source"]
+        entry = found.setdefault(src["arch"], {
+            "name": row["name"], "arch": src["arch"], "search_acc": float(src["accuracy"]),
+            "search_std": _num(src.get("accuracy_std")), "search_n": int(src.get("n", 1)),
+            "latency_ms": _num(src.get("latency_ms")), "params": int(src["params"]), "macs": int(src["macs"]),
+        })
+        if entry["name"] != row["name"]:
+            entry["name"] += f" = {row['name']}"
+    return list(found.values())
+
+
+def retrain_all(nets: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
+    """``--retrain-seeds`` retrains of each network, same recipe; fills ``test`` and ``val`` lists."""
+    from evaluators.proxy import scaled_resolution
+    from nas.ray_cluster import connect
+    from nas.retrain import retrain
+    from search_spaces import load_space
+    from search_spaces.arch import Architecture
+
+    base = load_space("mbconv").base_resolution
+    started = connect(None, num_cpus=os.cpu_count(), log_to_driver=False)  # retrain joins it, no restart
+    try:
+        for i, net in enumerate(nets):
+            arch = Architecture.parse(net["arch"])
+            net["resolution"] = scaled_resolution(arch, args.resolution, base)
+            net["test"], net["val"], net["retrain_s"] = [], [], []
+            for seed in range(args.retrain_seeds):
+                recipe = {"epochs": args.epochs, "batch": args.batch, "warmup_epochs": args.warmup_epochs,
+                          "resolution": net["resolution"], "seed": seed}
+                result = retrain(arch, recipe, {"name": "digits"}, out=out, run_id=f"net{i}-seed{seed}")
+                net["test"].append(result.test_accuracy)
+                net["val"].append(result.val_accuracy)
+                net["retrain_s"].append(result.wall_s)
+                print(f"retrain {net['name']} seed {seed}: test {result.test_accuracy:.2f}% "
+                      f"(val {result.val_accuracy:.2f}%) at {net['resolution']} px in {result.wall_s:.0f} s",
+                      flush=True)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
+def table(nets: list[dict[str, Any]], seeds: int) -> None:
+    head = ("network", "search acc % (n)", f"retrained test % ({seeds} seeds)", "latency ms", "params", "MACs")
+    lines = []
+    for net in nets:
+        test, test_std = mean_std(net["test"])
+        lines.append((net["name"], f"{net['search_acc']:.2f} ± {net['search_std']:.2f} ({net['search_n']})",
+                      f"{test:.2f} ± {test_std:.2f}", f"{net['latency_ms']:.2f}", f"{net['params']:,}",
+                      f"{net['macs'] / 1e6:.1f}M"))
+    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
+    for row in [head, tuple("-" * w for w in widths), *lines]:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+
+
+def differences(nets: list[dict[str, Any]]) -> None:
+    """Each pair: difference of retrained means, its standard error (Welch), within ~2 SE or not."""
+    print("\nretrained test accuracy, pairwise (difference ± standard error of the difference):")
+    for a, b in itertools.combinations(nets, 2):
+        (ma, sa), (mb, sb) = mean_std(a["test"]), mean_std(b["test"])
+        diff = ma - mb
+        se = math.sqrt(sa ** 2 / len(a["test"]) + sb ** 2 / len(b["test"]))
+        verdict = "n/a (one seed)" if math.isnan(se) else (
+            "within noise (|diff| <= 2 SE)" if abs(diff) <= 2 * se else "beyond 2 SE")
+        print(f"  {a['name']} - {b['name']}: {diff:+.2f} ± {se:.2f} points: {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=20, help="evaluations of the default search (a)")
+    parser.add_argument("--search-seed", type=int, default=0)
+    parser.add_argument("--random-seed", type=int, default=None, help="seed of the random search (b); "
+                        "default: --search-seed + 1")
+    parser.add_argument("--retrain-seeds", type=int, default=3, help="retrain seeds per network (0..N-1)")
+    parser.add_argument("--epochs", type=int, default=8, help="retrain epochs")
+    parser.add_argument("--batch", type=int, default=64, help="retrain global batch")
+    parser.add_argument("--warmup-epochs", type=float, default=1.0, help="retrain linear warm-up")
+    parser.add_argument("--resolution", type=int, default=24,
+                        help="pixels of the space's base resolution in the retrain (as the proxy's)")
+    parser.add_argument("--out", default="/tmp/nas_end_to_end", help="scratch folder (must be new or empty)")
+    args = parser.parse_args()
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        parser.error(f"--out {out} is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    begin = time.perf_counter()
+    evolution = search("evolution", args.budget, args.search_seed, out)
+    evaluations = int((evolution.trials["stage"] != "baseline").sum())
+    random_seed = args.search_seed + 1 if args.random_seed is None else args.random_seed
+    random = search("random", evaluations, random_seed, out)
+    search_s = time.perf_counter() - begin
+    nets = networks(evolution, random)
+    print(f"retrain recipe (nas retrain defaults otherwise): epochs={args.epochs} batch={args.batch} "
+          f"warmup_epochs={args.warmup_epochs} optimizer=adamw lr=0.004 weight_decay=0.05 label_smoothing=0.1 "
+          f"augment=none, resolution = the network's own scaled so 224 -> {args.resolution} px, workers=1, "
+          f"seeds 0..{args.retrain_seeds - 1}; test split of digits (never seen by the searches)", flush=True)
+    retrain_all(nets, args, out)
+    total = time.perf_counter() - begin
+    print(f"\nend to end on digits: evolution seed {args.search_seed} budget {args.budget}, random seed "
+          f"{random_seed}, {evaluations} evaluations for each search; searches {search_s / 60:.1f} min, retrains "
+          f"{(total - search_s) / 60:.1f} min, total {total / 60:.1f} min\n")
+    table(nets, args.retrain_seeds)
+    differences(nets)
+    for net in nets:
+        print(f"  {net['name']}: {net['arch']} ({net['resolution']} px)")
+    (out / "summary.yaml").write_text(yaml.safe_dump({"args": vars(args), "networks": nets}, sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()
