@@ -109,6 +109,7 @@ class Run(RunState):
         self._search_end = ""
         self._c = Counters(stage="baseline" if self.baselines else "search")
         self._best: float | None = None
+        self._best_key: str | None = None
         # searched key with an ok evaluation -> (constraint violation, signed mean of objective 1)
         self._stats: dict[str, tuple[float, float]] = {}
         self._clock = 0.0
@@ -204,12 +205,9 @@ class Run(RunState):
         return bool(self.stopped_because)
 
     def next_job(self) -> Job | None:
-        """The next evaluation to run, or None: ``finished`` says whether more may come once the
-        jobs in flight are committed.
-
-        Jobs left in flight by an interrupted run come first; duplicates and candidates known to be
-        infeasible are answered here without an evaluation.
-        """
+        """The next evaluation (jobs an interrupted run left in flight first), or None: then
+        ``finished`` says whether more may come once the jobs in flight are committed. Duplicates
+        and candidates known to be infeasible are answered here without an evaluation."""
         for job_id, job in self._pending.items():
             if job_id not in self._dispatched:
                 return self._dispatch(job)
@@ -225,8 +223,7 @@ class Run(RunState):
             self._advance()
         return None
 
-    def evaluate(self, job: Job) -> Trial:
-        """Evaluate in this process (the local backend)."""
+    def evaluate(self, job: Job) -> Trial:  # the local backend: in this process
         return self._evaluate(job)
 
     def finish(self, job: Job, trial: Trial) -> None:
@@ -473,18 +470,26 @@ class Run(RunState):
         self._save_state()  # the commit point
         self.store.append_leaderboard([self._leaderboard_row(row)])
         self._note(job.key)
-        self._update_best()
+        self._update_best(job.key)
         if self.on_trial is not None:
             self.on_trial(Progress(
                 trial=trial, done=self._c.trials, budget=self.total, elapsed_s=self._c.elapsed_s,
                 best=self._best, metric=self.problem.objectives[0].metric,
             ))
 
-    def _update_best(self) -> None:
-        """The best feasible mean among searched candidates (what a progress display shows)."""
+    def _update_best(self, changed: str | None = None) -> None:
+        """The best feasible mean of a searched candidate (for progress displays); only ``changed``
+        moved, so the rest is scanned only when it held the best."""
         objective = self.problem.objectives[0]
-        feasible = [mean for violation, mean in self._stats.values() if violation <= 0]
-        self._best = objective.sign() * max(feasible) if feasible else None
+        entry = self._stats.get(changed) if changed is not None else None
+        if changed is not None and changed != self._best_key:
+            if entry is not None and entry[0] <= 0 and (self._best is None or entry[1] > objective.sign() * self._best):
+                self._best_key, self._best = changed, objective.sign() * entry[1]
+            return
+        feasible = [(mean, key) for key, (violation, mean) in self._stats.items() if violation <= 0]
+        best = max(feasible, key=lambda item: item[0], default=None)
+        self._best_key = None if best is None else best[1]
+        self._best = None if best is None else objective.sign() * best[0]
 
     def _leaderboard_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
         info = self.info
