@@ -4,9 +4,8 @@ evaluations, and the run's baselines, each retrained with ``nas retrain`` (one r
 (a) the default search (``nas run space=mbconv strategy=evolution``: proxy training, race selection,
 baselines=auto) with ``--budget`` and ``--search-seed``; (b) ``strategy=random`` with as many
 evaluations as (a) made (its trials less the baseline rows) and (a)'s other settings but the seed
-``--random-seed`` (default: the search seed + 1). Evolution starts with one random member per
-dimension of the space (30 on mbconv), drawn like random search's, so with the same seed and a
-budget under that, (b) would evaluate the same networks as (a) and pick the same winner. Then (a)'s
+``--random-seed`` (default: the search seed + 1). Evolution's first members (8) are drawn like
+random search's, so with the same seed (b) would start from (a)'s networks. Then (a)'s
 winner, (b)'s winner and each baseline of (a)'s best.yaml are retrained with ``nas.retrain.retrain``
 (the entry point of ``nas retrain``; one Ray cluster shared by all the retrains), ``--retrain-seeds``
 seeds each, all with the same recipe. Each network retrains at its own resolution scaled like the

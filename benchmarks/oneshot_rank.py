@@ -14,7 +14,7 @@ The 3-epoch proxy ranks members by how fast they learn as much as by how good th
 members at a time, one thread each).
 
     python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|fair|uniform] [--random-subnets 2] [--archs 30] [--proxy-cache FILE]
-        [--proxy-seeds 1] [--proxy-epochs 3] [--proxy-jobs 1] [--ckpt SUPERNET.pt] [--threads 2] [--out DIR]
+        [--proxy-seeds 1] [--proxy-epochs 3] [--proxy-jobs 1] [--ckpt SUPERNET.pt] [--supernet-seeds 1] [--threads 2] [--out DIR]
         [--set KEY=VALUE ...] [--score KEY=VALUE ...] [--time-members 3]
 """
 from __future__ import annotations
@@ -92,6 +92,21 @@ def side_by_side(archs, oneshot: SupernetEvaluator, seed: int, epochs: int,
     return pairs
 
 
+def train_one(settings: dict, seed: int, args) -> tuple[str, float]:
+    """Train the supernet with ``seed``; its checkpoint and the seconds it took."""
+    out = args.out or tempfile.mkdtemp(prefix="oneshot-")
+    start = time.perf_counter()
+    ckpt = train_supernet(
+        "mbconv", {"name": "digits"}, out, f"bench-seed{seed}", resume=False, threads=args.threads,
+        **{**settings, "seed": seed},
+        on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.3f}, largest {s.largest:.1f}%, "
+                                 f"smallest {s.smallest:.1f}% ({s.seconds:.0f} s)", flush=True))
+    train_s = time.perf_counter() - start
+    print(f"supernet ({args.sampling}, seed {seed}): {args.epochs} epochs in {train_s / 60:.1f} min "
+          f"(target <= 15)", flush=True)
+    return str(ckpt), train_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=11)
@@ -115,26 +130,19 @@ def main() -> None:
                         help="the speed ratio comes from this many members trained with the proxy again, "
                              "uncached, each right beside its supernet scoring in this run")
     parser.add_argument("--ckpt", default=None, help="score with this trained supernet instead of training one")
+    parser.add_argument("--supernet-seeds", type=int, default=1,
+                        help="train N supernets with seeds SEED..SEED+N-1 (same members, same proxy scores) "
+                             "and print each one's tau and their mean +- std")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="keep the supernet here (default: a temporary folder)")
+    parser.add_argument("--out", default=None, help="keep the supernets here (default: a temporary folder)")
     args = parser.parse_args()
+    if args.ckpt and args.supernet_seeds != 1:
+        parser.error("--ckpt scores one trained supernet; leave --supernet-seeds at 1")
     torch.set_num_threads(args.threads)
     settings = OmegaConf.to_container(parse_overrides(args.set, asdict(SupernetConfig())))
     settings.update(epochs=args.epochs, random_subnets=args.random_subnets, sampling=args.sampling,
-                    resolution=32, seed=args.seed)
-    train_s = None
-    if args.ckpt:
-        ckpt = args.ckpt
-    else:
-        out = args.out or tempfile.mkdtemp(prefix="oneshot-")
-        start = time.perf_counter()
-        ckpt = train_supernet(
-            "mbconv", {"name": "digits"}, out, "bench", resume=False, threads=args.threads, **settings,
-            on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.3f}, largest {s.largest:.1f}%, "
-                                     f"smallest {s.smallest:.1f}% ({s.seconds:.0f} s)", flush=True))
-        train_s = time.perf_counter() - start
-        print(f"supernet ({args.sampling}): {args.epochs} epochs in {train_s / 60:.1f} min (target <= 15)", flush=True)
+                    resolution=32)
 
     space = load_space("mbconv")
     rng = random.Random(args.seed)
@@ -144,43 +152,52 @@ def main() -> None:
         if arch not in archs:
             archs.append(arch)
     scoring = OmegaConf.to_container(parse_overrides(args.score, SCORING))
-    oneshot = SupernetEvaluator(str(ckpt), threads=args.threads, **scoring)
     cache = {}
     if args.proxy_cache and Path(args.proxy_cache).is_file():
         cache = json.loads(Path(args.proxy_cache).read_text())
     proxies = [proxy_scores(archs, s, args.proxy_epochs, args.threads, args.proxy_jobs, cache, args.proxy_cache, space)
                for s in range(args.proxy_seeds)]
-    one, seconds = [], []
-    for i, arch in enumerate(archs):
-        t = time.perf_counter()
-        one.append(oneshot(arch)["accuracy"])
-        seconds.append(time.perf_counter() - t)
-        b, t2 = proxies[0][i]
-        print(f"  {i + 1:>2}/{len(archs)} supernet {one[-1]:5.1f}% ({seconds[-1]:4.2f} s)  proxy {b:5.1f}% ({t2:5.1f} s)",
-              flush=True)
     full = [acc for acc, _ in proxies[0]]
-    tau = kendalltau(one, full).statistic
-    rho = spearmanr(one, full).statistic
-    print(f"Kendall tau {tau:.3f} (target >= 0.5), Spearman rho {rho:.3f}, over {len(archs)} architectures "
-          f"(proxy: {args.proxy_epochs} epochs)")
-    for s in range(1, args.proxy_seeds):
-        other = [acc for acc, _ in proxies[s]]
-        print(f"  ceiling: proxy seed {s} against seed 0: tau {kendalltau(other, full).statistic:.3f}, "
-              f"Spearman {spearmanr(other, full).statistic:.3f}; supernet against seed {s}: "
-              f"tau {kendalltau(one, other).statistic:.3f}")
-    if args.proxy_seeds > 1:
-        mean = [statistics.mean(p[i][0] for p in proxies) for i in range(len(archs))]
-        print(f"  supernet against the mean of {args.proxy_seeds} proxy seeds: tau {kendalltau(one, mean).statistic:.3f}")
-    s1, s2 = statistics.mean(seconds), statistics.mean(t for _, t in proxies[0])
-    print(f"seconds per candidate: supernet {s1:.2f} (mean of {len(archs)}), proxy {s2:.1f} "
-          f"({args.proxy_epochs} epochs, as trained above or cached)")
-    if args.time_members > 0:
-        pairs = side_by_side(archs[:args.time_members], oneshot, args.seed, args.proxy_epochs, args.threads)
-        one_s, proxy_s = statistics.mean(a for a, _ in pairs), statistics.mean(b for _, b in pairs)
-        print(f"side by side on {len(pairs)} members, {args.threads} threads: supernet {one_s:.2f} s, "
-              f"proxy {proxy_s:.1f} s: {proxy_s / one_s:.1f}x faster (target >= 100x)")
-    if train_s is not None:
-        print(f"supernet training: {train_s:.0f} s, worth {train_s / s2:.0f} proxy evaluations")
+    taus, train_times = [], []
+    for seed in range(args.seed, args.seed + args.supernet_seeds):
+        ckpt, train_s = (args.ckpt, None) if args.ckpt else train_one(settings, seed, args)
+        oneshot = SupernetEvaluator(ckpt, threads=args.threads, **scoring)
+        one, seconds = [], []
+        for i, arch in enumerate(archs):
+            t = time.perf_counter()
+            one.append(oneshot(arch)["accuracy"])
+            seconds.append(time.perf_counter() - t)
+            b, t2 = proxies[0][i]
+            print(f"  {i + 1:>2}/{len(archs)} supernet {one[-1]:5.1f}% ({seconds[-1]:4.2f} s)  "
+                  f"proxy {b:5.1f}% ({t2:5.1f} s)", flush=True)
+        tau = kendalltau(one, full).statistic
+        rho = spearmanr(one, full).statistic
+        taus.append(tau)
+        print(f"supernet seed {seed}: Kendall tau {tau:.3f} (target >= 0.5), Spearman rho {rho:.3f}, over "
+              f"{len(archs)} architectures (proxy: {args.proxy_epochs} epochs); scores {min(one):.1f}-{max(one):.1f}%")
+        for s in range(1, args.proxy_seeds):
+            other = [acc for acc, _ in proxies[s]]
+            print(f"  ceiling: proxy seed {s} against seed 0: tau {kendalltau(other, full).statistic:.3f}, "
+                  f"Spearman {spearmanr(other, full).statistic:.3f}; supernet against seed {s}: "
+                  f"tau {kendalltau(one, other).statistic:.3f}")
+        if args.proxy_seeds > 1:
+            mean = [statistics.mean(p[i][0] for p in proxies) for i in range(len(archs))]
+            print(f"  supernet against the mean of {args.proxy_seeds} proxy seeds: tau {kendalltau(one, mean).statistic:.3f}")
+        s1, s2 = statistics.mean(seconds), statistics.mean(t for _, t in proxies[0])
+        print(f"seconds per candidate: supernet {s1:.2f} (mean of {len(archs)}), proxy {s2:.1f} "
+              f"({args.proxy_epochs} epochs, as trained above or cached)")
+        if args.time_members > 0 and seed == args.seed:
+            pairs = side_by_side(archs[:args.time_members], oneshot, args.seed, args.proxy_epochs, args.threads)
+            one_s, proxy_s = statistics.mean(a for a, _ in pairs), statistics.mean(b for _, b in pairs)
+            print(f"side by side on {len(pairs)} members, {args.threads} threads: supernet {one_s:.2f} s, "
+                  f"proxy {proxy_s:.1f} s: {proxy_s / one_s:.1f}x faster (target >= 100x)")
+        if train_s is not None:
+            train_times.append(train_s)
+            print(f"supernet training: {train_s:.0f} s, worth {train_s / s2:.0f} proxy evaluations")
+    if len(taus) > 1:
+        print(f"over {len(taus)} supernet seeds: Kendall tau {statistics.mean(taus):.3f} +- "
+              f"{statistics.stdev(taus):.3f} (each: {', '.join(f'{t:.3f}' for t in taus)}); training "
+              f"{statistics.mean(train_times) / 60:.1f} +- {statistics.stdev(train_times) / 60:.1f} min")
 
 
 if __name__ == "__main__":

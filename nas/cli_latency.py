@@ -33,6 +33,10 @@ Profile this machine for latency prediction, and check how accurate the predicti
 Settings: device=cpu|cuda|cuda:N threads=1 batch=1 dtype=float32|float16|bfloat16
   channels_last=true runtime=torch|onnxruntime num_classes=1000
   warmup=3 repeats=30 rounds=10 (timed runs per module, spread over interleaved rounds)
+  placement=per-round|fixed (per-round: the weights move to new memory before each round, so the
+      median spans as many placements as rounds; where weights lie changes a network's speed)
+  reference=matmul|none (matmul: each group of runs is scaled by a small matrix product timed just
+      before it, against the profile's stored time of it: cancels the machine's speed drift)
   out=results profile=DIR (a profile directory; its fingerprint must match these settings)
   json=true (eval: print the report as JSON) progress=true
 """
@@ -76,8 +80,8 @@ def cmd_latency(args: argparse.Namespace, console: Console, err_console: Console
     if args.action == "profile":
         c = report.calibration
         console.print(f"{report.parts} parts ({report.measured_now} measured now), {report.networks} "
-                      f"calibration networks, {report.seconds:.0f} s; calibration: {c.scale:.3f} x sum "
-                      f"{c.offset_ms:+.3f} ms", highlight=False)
+                      f"calibration networks, {report.seconds:.0f} s; calibration {c.describe()}",
+                      highlight=False)
     elif args.action == "fit":
         verdict = "used by latency=auto" if predictor.beats_table else "latency=auto keeps the table"
         table = f" vs the table's {predictor.table_mape:.2f}%" if predictor.table_mape is not None else ""

@@ -40,7 +40,7 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 LATENCY_DEFAULTS: dict[str, Any] = {
     "space": "mbconv", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
-    "runtime": "torch", "warmup": 3, "repeats": 30, "rounds": 10, "num_classes": 1000, "out": "results", "profile": None,
+    "runtime": "torch", "warmup": 3, "repeats": 30, "rounds": 10, "placement": "per-round", "reference": "matmul", "num_classes": 1000, "out": "results", "profile": None,
     "calibrate": 40, "n": 200, "passes": 2, "seed": 0, "progress": True, "json": False,
 }
 # Seeds of the network sets, apart so that no set reuses another's architectures by chance.
@@ -62,19 +62,23 @@ def open_session(cfg: Mapping[str, Any], need_local: bool = True) -> Session:
         low = 2 if key == "n" else (0 if key == "calibrate" else 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{key}: must be an integer >= {low}, got {value!r}")
+    if cfg["calibrate"] == 1:
+        raise ConfigError("calibrate: 0 (leave the table uncalibrated) or at least 2 networks, got 1")
     settings = LatencySettings(**{k: cfg[k] for k in (
-        "device", "threads", "batch", "dtype", "channels_last", "runtime", "warmup", "repeats", "rounds")})
+        "device", "threads", "batch", "dtype", "channels_last", "runtime", "warmup", "repeats", "rounds", "placement", "reference")})
     space = load_space(cfg["space"])
     space_parts(space, cfg["num_classes"])  # refuses spaces without a layout
-    measurer = Measurer(settings)
+    fingerprint = settings.fingerprint()
     if cfg.get("profile"):
         store = ProfileStore(cfg["profile"])
-        if need_local and store.fingerprint != measurer.fingerprint:
+        if need_local and store.fingerprint != fingerprint:
             raise ConfigError(
                 f"profile: {store.path} is for another setup (" + "; ".join(
-                    store.fingerprint.differences(measurer.fingerprint)) + "); measure with the same settings")
+                    store.fingerprint.differences(fingerprint)) + "); measure with the same settings")
     else:
-        store = ProfileStore.for_fingerprint(cfg["out"], measurer.fingerprint)
+        store = ProfileStore.for_fingerprint(cfg["out"], fingerprint)
+    # the profile's own reference time, so that everything measured for it is in one unit
+    measurer = Measurer(settings, reference_ms=store.reference_ms())
     return Session(space, measurer, store, cfg["num_classes"])
 
 

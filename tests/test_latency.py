@@ -149,7 +149,9 @@ def test_table_prediction_is_the_calibrated_sum_of_its_parts(profiled):
     arch = profiled.space.sample(random.Random(3))
     parts = sum(table.entries[k] for k in network_keys(arch, 10))
     c = table.calibration
-    assert c.networks == 6 and table.predict(arch, 10) == pytest.approx(c.scale * parts + c.offset_ms)
+    assert c.networks == 6 and table.predict(arch, 10) == pytest.approx(c(parts, {
+        k: v / parts for k, v in table.kind_sums(arch, 10).items()}))
+    assert table.block_sum(arch, 10) == pytest.approx(parts)
 
 
 def test_calibration_recovers_scale_and_offset():

@@ -18,6 +18,8 @@ from search_spaces.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 RUNTIMES = ("torch", "onnxruntime")
+PLACEMENTS = ("per-round", "fixed")
+REFERENCES = ("matmul", "none")
 
 
 def cpu_model() -> str:
@@ -43,6 +45,8 @@ class Fingerprint:
     layout: str  # "channels_last" or "contiguous"
     runtime: str  # "torch" or "onnxruntime"
     runtime_version: str
+    placement: str = "fixed"  # where the weights lay while timed; profiles before this field: "fixed"
+    reference: str = "none"  # times scaled by a reference workload ("matmul") or raw; before: "none"
 
     @property
     def slug(self) -> str:
@@ -55,7 +59,7 @@ class Fingerprint:
     def describe(self) -> str:
         threads = f", {self.threads} thread{'s' * (self.threads != 1)}" if self.device == "cpu" else ""
         return (f"{self.hardware} ({self.device}{threads}), batch {self.batch}, {self.dtype}, {self.layout}, "
-                f"{self.runtime} {self.runtime_version}")
+                f"{self.runtime} {self.runtime_version}, weights placed {self.placement}, reference {self.reference}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

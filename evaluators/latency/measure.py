@@ -3,6 +3,16 @@
 CPU runs are timed with ``perf_counter`` around each call under a fixed intra-op thread count;
 CUDA runs with events recorded around each call, synchronised on the end event. With
 ``runtime=onnxruntime`` the module is exported to ONNX and timed in an ORT session on the CPU.
+
+Where a module's weights lie in memory changes its speed: the same network built twice, or its
+weights merely copied to new memory, measures differently by more than the run-to-run noise of one
+build (benchmarks/latency_repeatability.py). A deployed network gets whatever placement its process
+gives it, so ``placement="per-round"`` (the default) copies every weight to new memory before each
+round and the median spans as many placements as rounds; ``"fixed"`` keeps the first.
+
+The machine's own speed drifts too, by more than any latency tolerance: on CPU every group of runs
+is scaled by a reference workload timed right before it (``reference="matmul"``, see
+``evaluators/latency/reference.py``); ``"none"`` reports raw times.
 """
 from __future__ import annotations
 
@@ -13,11 +23,13 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import torch
 from torch import nn
 
-from evaluators.latency.fingerprint import DTYPES, RUNTIMES, Fingerprint, cpu_model
+from evaluators.latency.fingerprint import DTYPES, PLACEMENTS, REFERENCES, RUNTIMES, Fingerprint, cpu_model
+from evaluators.latency.reference import SpeedReference
 from evaluators.threads import intra_op_threads
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
@@ -55,6 +67,8 @@ class LatencySettings:
     warmup: int = 3  # untimed runs of each module first
     repeats: int = 30  # timed runs per module; their median is the latency
     rounds: int = 10  # the runs are spread over this many interleaved rounds
+    placement: str = "per-round"  # "per-round": weights copied to new memory before each round; "fixed"
+    reference: str = "matmul"  # "matmul": times scaled by a reference timed beside them (CPU); "none"
 
     def __post_init__(self) -> None:
         if not (self.device == "cpu" or self.device == "cuda" or re.fullmatch(r"cuda:\d+", self.device)):
@@ -67,6 +81,10 @@ class LatencySettings:
             raise unknown("dtype", self.dtype, DTYPES)
         if self.runtime not in RUNTIMES:
             raise unknown("runtime", self.runtime, RUNTIMES)
+        if self.placement not in PLACEMENTS:
+            raise unknown("placement", self.placement, PLACEMENTS)
+        if self.reference not in REFERENCES:
+            raise unknown("reference", self.reference, REFERENCES)
         if self.device.startswith("cuda"):
             if not torch.cuda.is_available():
                 raise ConfigError(f"device: {self.device} was asked for but torch sees no CUDA device")
@@ -103,8 +121,29 @@ class LatencySettings:
             layout="channels_last" if self.channels_last else "contiguous",
             runtime=self.runtime,
             runtime_version=version,
+            # ORT sessions own their weights: one placement per session whatever the setting
+            placement="fixed" if self.runtime == "onnxruntime" else self.placement,
+            reference=self.reference if not cuda else "none",
         )
 
+    @property
+    def uses_reference(self) -> bool:
+        return self.reference != "none" and not self.device.startswith("cuda")
+
+
+
+Runner = tuple[Callable[[], float], Callable[[], None]]  # (run once -> ms, move the weights)
+
+
+def replace_weights(module: nn.Module) -> None:
+    """Copy every parameter and buffer of ``module`` to newly allocated memory, in place."""
+    with torch.inference_mode(False), torch.no_grad():
+        for tensor in chain(module.parameters(), module.buffers()):
+            tensor.data = tensor.data.clone(memory_format=torch.preserve_format)
+
+
+def _keep_weights() -> None:
+    return None
 
 
 class Measurer:
@@ -116,21 +155,34 @@ class Measurer:
     their median averages that drift out instead of catching one slow moment.
     """
 
-    def __init__(self, settings: LatencySettings | None = None) -> None:
+    def __init__(self, settings: LatencySettings | None = None, reference_ms: float | None = None) -> None:
+        """``reference_ms``: the nominal reference time to express latencies at (a profile's, so that
+        its measurements stay in one unit); measured on first use when not given."""
         self.settings = settings or LatencySettings()
         self.fingerprint = self.settings.fingerprint()
+        self.reference = SpeedReference(reference_ms) if self.settings.uses_reference else None
 
-    def _runner(self, module: nn.Module, shape: tuple[int, ...]) -> Callable[[], float]:
-        """A function that runs ``module`` once on a fixed random input and returns milliseconds."""
+    @property
+    def reference_ms(self) -> float | None:
+        """The nominal reference time latencies are expressed at (None without a reference)."""
+        if self.reference is None:
+            return None
+        with intra_op_threads(self.settings.threads), torch.inference_mode():
+            return self.reference.nominal
+
+    def _runner(self, module: nn.Module, shape: tuple[int, ...]) -> Runner:
+        """A function that runs ``module`` once on a fixed random input and returns milliseconds,
+        and one that moves its weights to new memory."""
         s = self.settings
         x = torch.randn(s.batch, *shape)
         module = module.eval()
         if s.runtime == "onnxruntime":
-            return self._ort_runner(module, x)
+            return self._ort_runner(module, x), _keep_weights
         device, dtype = s.torch_device, DTYPES[s.dtype]
         layout = torch.channels_last if s.channels_last and x.ndim == 4 else torch.contiguous_format
         module = module.to(device=device, dtype=dtype, memory_format=layout)
         x = x.to(device=device, dtype=dtype, memory_format=layout)
+        move = (lambda: replace_weights(module)) if s.placement == "per-round" else _keep_weights
         if device.type == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
 
@@ -141,14 +193,14 @@ class Measurer:
                 end.synchronize()
                 return start.elapsed_time(end)
 
-            return run_cuda
+            return run_cuda, move
 
         def run_cpu() -> float:
             begin = time.perf_counter()
             module(x)
             return (time.perf_counter() - begin) * 1e3
 
-        return run_cpu
+        return run_cpu, move
 
     def _ort_runner(self, module: nn.Module, x: torch.Tensor) -> Callable[[], float]:
         import onnxruntime as ort
@@ -178,13 +230,19 @@ class Measurer:
         per_round = -(-s.repeats // s.rounds)
         with intra_op_threads(s.threads), torch.inference_mode():
             runs = [self._runner(module, shape) for module, shape in items]
-            for run in runs:
+            for run, _ in runs:
                 for _ in range(s.warmup):
                     run()
+            reference = self.reference
+            if reference is not None:
+                reference.nominal  # noqa: B018  (measured now, under these threads, if not given)
             times: list[list[float]] = [[] for _ in runs]
-            for _ in range(s.rounds):
-                for run, timed in zip(runs, times):
-                    timed.extend(run() for _ in range(per_round))
+            for round_ in range(s.rounds):
+                for (run, move), timed in zip(runs, times):
+                    if round_:
+                        move()
+                    factor = reference.factor() if reference is not None else 1.0
+                    timed.extend(run() * factor for _ in range(per_round))
         return [summarise(t) for t in times]
 
     def measure(self, module: nn.Module, shape: tuple[int, ...]) -> Measurement:

@@ -16,7 +16,7 @@ import torch
 from evaluators.latency.measure import Measurer
 from evaluators.latency.parts import keyed_parts, part_module
 from evaluators.latency.store import ProfileStore
-from evaluators.latency.table import Calibration, LatencyTable, fit_calibration
+from evaluators.latency.table import Calibration, LatencyTable, fit_table_calibration
 from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError
 from search_spaces.macro import MacroSpace
@@ -50,6 +50,8 @@ def profile_parts(space: SearchSpace, measurer: Measurer, store: ProfileStore, n
     done = store.parts()
     todo = [k for k in parts if k not in done]
     log.info("latency profile %s: %d parts, %d to measure", store.fingerprint.slug, len(parts), len(todo))
+    if todo:
+        store.keep_reference(measurer.reference_ms)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for start in range(0, len(todo), PART_CHUNK):
@@ -83,6 +85,8 @@ def measure_networks(space: SearchSpace, archs: Sequence[Architecture], measurer
     known = store.networks(space.name, role)
     have = dict(zip(zip(known["arch"], known["num_classes"]), known["median_ms"]))
     todo = [a for a in dict.fromkeys(archs) if (str(a), num_classes) not in have]
+    if todo:
+        store.keep_reference(measurer.reference_ms)
     for start in range(0, len(todo), NETWORK_CHUNK):
         chunk = todo[start:start + NETWORK_CHUNK]
         for arch, m in zip(chunk, measurer.networks(chunk, num_classes)):
@@ -99,10 +103,10 @@ def calibrate(space: SearchSpace, store: ProfileStore, num_classes: int = 1000) 
     nets = nets[nets["num_classes"] == num_classes]
     table = LatencyTable(store.fingerprint, store.parts())
     archs = [Architecture.parse(a) for a in nets["arch"]]
-    sums = [table.block_sum(a, num_classes) for a in archs]
-    calibration = fit_calibration(sums, nets["median_ms"].astype(float).to_numpy())
+    kind_sums = [table.kind_sums(a, num_classes) for a in archs]
+    sums = [sum(k.values()) for k in kind_sums]
+    calibration = fit_table_calibration(sums, nets["median_ms"].astype(float).to_numpy(), kind_sums)
     store.save_calibration(calibration)
     ratio = np.median(np.asarray(nets["median_ms"], float) / np.asarray(sums))
-    log.info("calibration on %d networks: scale %.3f offset %.3f ms (median measured/sum %.3f)",
-             calibration.networks, calibration.scale, calibration.offset_ms, ratio)
+    log.info("calibration %s (median measured/sum %.3f)", calibration.describe(), ratio)
     return calibration

@@ -21,7 +21,7 @@ from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
 SOURCES = ("auto", "none", "measured", "table", "learned")
-SETTING_KEYS = ("device", "threads", "batch", "dtype", "channels_last", "runtime", "warmup", "repeats", "rounds")
+SETTING_KEYS = ("device", "threads", "batch", "dtype", "channels_last", "runtime", "warmup", "repeats", "rounds", "placement", "reference")
 
 
 class LatencySource:
@@ -80,7 +80,9 @@ class LatencySource:
     @property
     def measurer(self) -> Measurer:
         if self._measurer is None:
-            self._measurer = Measurer(self.settings)
+            # measured latencies in the profile's unit when it is this machine's
+            stored = self.store.reference_ms() if self.store is not None and self.local else None
+            self._measurer = Measurer(self.settings, reference_ms=stored)
         return self._measurer
 
     def _fill(self, arch: Architecture) -> None:
@@ -104,6 +106,7 @@ class LatencySource:
                 raise ConfigError(f"latency table ({self.fingerprint.slug}) has no entry for {key}; profile the "
                                   "space it comes from (nas latency profile space=...)")
             measured = self.measurer.measure(*part_module(part, self.num_classes))
+            self.store.keep_reference(self.measurer.reference_ms)
             self.store.add_parts({key: measured})
             self.table.update({key: measured.median_ms})
         return self.table.entries[key]

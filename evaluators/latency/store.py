@@ -4,6 +4,8 @@
 - ``parts.csv``: one row per timed part (key, median, quartiles), appended as profiling goes, so an
   interrupted profile resumes where it stopped;
 - ``networks.csv``: whole networks measured for calibration and for the learned predictor;
+- ``reference.json``: the nominal time of the speed reference every measurement here is scaled to
+  (``evaluators/latency/reference.py``), fixed by the profile's first measurement;
 - ``calibration.json``, ``learned.json``: the fitted predictors (data only: no pickles, since a
   profile may come from another machine).
 """
@@ -100,14 +102,26 @@ class ProfileStore:
             "p25_ms": m.p25_ms, "p75_ms": m.p75_ms, "repeats": m.repeats,
         }], NETWORK_COLUMNS)
 
+    # -- the speed reference -------------------------------------------------------------------
+    def reference_ms(self) -> float | None:
+        file = self.path / "reference.json"
+        return float(json.loads(file.read_text())["nominal_ms"]) if file.exists() else None
+
+    def keep_reference(self, reference_ms: float | None) -> None:
+        """Store the measurer's nominal reference time unless the profile has one already."""
+        if reference_ms is None or self.reference_ms() is not None:
+            return
+        self._ensure()
+        (self.path / "reference.json").write_text(json.dumps({"nominal_ms": reference_ms}, indent=2) + "\n")
+
     # -- predictors ----------------------------------------------------------------------------
     def calibration(self) -> Calibration:
         file = self.path / "calibration.json"
-        return Calibration(**json.loads(file.read_text())) if file.exists() else Calibration()
+        return Calibration.from_dict(json.loads(file.read_text())) if file.exists() else Calibration()
 
     def save_calibration(self, calibration: Calibration) -> None:
         self._ensure()
-        (self.path / "calibration.json").write_text(json.dumps(calibration.__dict__, indent=2) + "\n")
+        (self.path / "calibration.json").write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
 
     def table(self) -> LatencyTable:
         if not self.exists:

@@ -1,0 +1,175 @@
+"""Where does latency measurement noise come from? Two passes over the same networks, per protocol.
+
+Measures ``--n`` seeded-random ``mbconv`` members (1 thread, batch 1, channels_last, inference
+mode) twice with each protocol and prints how the second pass agrees with the first (MAPE, share
+within 5% and 10%, Kendall tau). Protocols differ in one thing at a time:
+
+- ``plain``: the simplest loop: every network built first, 3 warm-up runs each, then 10 rounds of
+  3 runs interleaved over all of them; median per network (no nas code but the builder).
+- ``chunks``: nas's ``Measurer.networks`` over chunks of ``--chunk`` networks, the second pass in
+  reverse order (how ``nas latency eval`` measured before this benchmark).
+- ``chunks-same-order``: the same, both passes in the same order (same chunks, same weights).
+- ``all``: nas's ``Measurer.networks`` over all networks at once, second pass reversed.
+- ``chunks-flush-denormal``: ``chunks`` with ``torch.set_flush_denormal(True)``.
+- ``same-build``: ``chunks`` with every network built once, its two passes measured on the same
+  objects (nothing rebuilt, the weights where they were).
+- ``replaced``: ``same-build``, but before the second pass every weight is copied to new memory
+  (same values, same objects, another placement).
+- ``per-round``: ``chunks`` with the weights moved to new memory before each round
+  (``placement=per-round``): the median spans 10 placements.
+- ``reference``: ``chunks`` with each group of runs scaled by a reference matrix product timed
+  right before it (``reference=matmul``), one nominal reference time for both passes.
+- ``default``: both (what ``nas latency`` does now).
+
+``--denormals N`` instead counts subnormal floats in the weights and activations of N members (6,
+seed 3) at inference: if there were many, ``torch.set_flush_denormal`` would be the fix.
+
+    python benchmarks/latency_repeatability.py [--n 30] [--chunk 8] [--protocols plain,chunks,...] [--denormals 6]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+from evaluators.latency.measure import LatencySettings, Measurer, replace_weights
+from search_spaces import load_space
+from search_spaces.builder import build_model
+
+PROTOCOLS = ("plain", "chunks", "chunks-same-order", "all", "chunks-flush-denormal", "same-build", "replaced",
+             "per-round", "reference", "default")
+
+
+def plain(archs, order) -> list[float]:
+    torch.manual_seed(0)
+    models = {i: build_model(archs[i], 1000).eval().to(memory_format=torch.channels_last) for i in order}
+    inputs = {i: torch.randn(1, 3, archs[i].resolution, archs[i].resolution).to(memory_format=torch.channels_last)
+              for i in order}
+    times = {i: [] for i in order}
+    with torch.inference_mode():
+        for i in order:
+            for _ in range(3):
+                models[i](inputs[i])
+        for _ in range(10):
+            for i in order:
+                for _ in range(3):
+                    t = time.perf_counter()
+                    models[i](inputs[i])
+                    times[i].append((time.perf_counter() - t) * 1e3)
+    return [statistics.median(times[i]) for i in range(len(archs))]
+
+
+def chunked(archs, order, chunk: int, measurer: Measurer) -> list[float]:
+    out = [0.0] * len(archs)
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        for i, m in zip(part, measurer.networks([archs[i] for i in part])):
+            out[i] = m.median_ms
+    return out
+
+
+def same_build(archs, chunk: int, measurer: Measurer, move: bool) -> tuple[list[float], list[float]]:
+    """Two passes over the same built networks (per chunk), the weights moved between them if ``move``."""
+    first, second = [0.0] * len(archs), [0.0] * len(archs)
+    for start in range(0, len(archs), chunk):
+        idx = list(range(start, min(start + chunk, len(archs))))
+        torch.manual_seed(0)
+        items = [(build_model(archs[i], 1000), (3, archs[i].resolution, archs[i].resolution)) for i in idx]
+        for i, m in zip(idx, measurer.measure_many(items)):
+            first[i] = m.median_ms
+        if move:
+            for module, _ in items:
+                replace_weights(module)
+        for i, m in zip(idx, measurer.measure_many(items)):
+            second[i] = m.median_ms
+    return first, second
+
+
+def count_denormals(n: int, seed: int) -> None:
+    space, rng, tiny = load_space("mbconv"), random.Random(seed), torch.finfo(torch.float32).tiny
+    weights = activations = subnormal_w = subnormal_a = 0
+    for i in range(n):
+        arch = space.sample(rng)
+        torch.manual_seed(i)
+        model = build_model(arch, 1000).eval()
+        for p in model.parameters():
+            subnormal_w += int(((p.abs() < tiny) & (p != 0)).sum())
+            weights += p.numel()
+        counts = [0, 0]
+
+        def hook(module, inputs, out, counts=counts):
+            if isinstance(out, torch.Tensor):
+                counts[0] += int(((out.abs() < tiny) & (out != 0)).sum())
+                counts[1] += out.numel()
+
+        hooks = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+        with torch.inference_mode():
+            model(torch.randn(1, 3, arch.resolution, arch.resolution))
+        for h in hooks:
+            h.remove()
+        subnormal_a += counts[0]
+        activations += counts[1]
+    print(f"{n} mbconv members: {subnormal_w} of {weights:,} weights and {subnormal_a} of {activations:,} "
+          f"activations are subnormal")
+
+
+def agreement(a, b) -> str:
+    a, b = np.asarray(a), np.asarray(b)
+    rel = np.abs(b - a) / a
+    return (f"MAPE {100 * rel.mean():5.1f}%  within 5% {100 * np.mean(rel <= .05):4.0f}%  "
+            f"within 10% {100 * np.mean(rel <= .10):4.0f}%  tau {kendalltau(a, b).statistic:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=30)
+    parser.add_argument("--chunk", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS))
+    parser.add_argument("--denormals", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.denormals:
+        count_denormals(args.denormals, args.seed)
+        return
+    space = load_space("mbconv")
+    rng, archs = random.Random(args.seed), []
+    while len(archs) < args.n:
+        arch = space.canonical(space.sample(rng))
+        if arch not in archs:
+            archs.append(arch)
+    forward, backward = list(range(args.n)), list(range(args.n))[::-1]
+    old = Measurer(LatencySettings(warmup=3, repeats=30, rounds=10, placement="fixed", reference="none"))
+    moved = Measurer(LatencySettings(warmup=3, repeats=30, rounds=10, placement="per-round", reference="none"))
+    scaled = Measurer(LatencySettings(warmup=3, repeats=30, rounds=10, placement="fixed", reference="matmul"))
+    default = Measurer(LatencySettings(warmup=3, repeats=30, rounds=10))
+    runs = {
+        "plain": lambda reverse: plain(archs, backward if reverse else forward),
+        "chunks": lambda reverse: chunked(archs, backward if reverse else forward, args.chunk, old),
+        "chunks-same-order": lambda reverse: chunked(archs, forward, args.chunk, old),
+        "all": lambda reverse: chunked(archs, backward if reverse else forward, args.n, old),
+        "chunks-flush-denormal": lambda reverse: chunked(archs, backward if reverse else forward, args.chunk, old),
+        "per-round": lambda reverse: chunked(archs, backward if reverse else forward, args.chunk, moved),
+        "reference": lambda reverse: chunked(archs, backward if reverse else forward, args.chunk, scaled),
+        "default": lambda reverse: chunked(archs, backward if reverse else forward, args.chunk, default),
+    }
+    print(f"{args.n} mbconv members, 1 thread, batch 1; second pass against the first")
+    for name in args.protocols.split(","):
+        torch.set_flush_denormal(name == "chunks-flush-denormal")
+        start = time.perf_counter()
+        if name in ("same-build", "replaced"):
+            first, second = same_build(archs, args.chunk, old, move=name == "replaced")
+        else:
+            first, second = runs[name](False), runs[name](True)
+        print(f"{name:<22} {agreement(first, second)}   {min(first):.1f}-{max(first):.1f} ms, "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+    torch.set_flush_denormal(False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""A fixed reference workload timed beside every measurement, to cancel the machine's speed drift.
+
+On a shared or frequency-scaled CPU the whole machine speeds up and slows down by tens of percent
+over seconds (benchmarks/machine_drift.py): the same network, built once and run back to back,
+moves with it. A small matrix product timed right before each of a module's groups of runs moves
+the same way, so ``time / reference * nominal`` keeps a module's latency at the speed the machine
+had when the nominal reference was taken (a profile stores it, so all of a profile's measurements,
+parts and whole networks, today's and tomorrow's, are in the same units).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+
+import torch
+
+SIZE = 256  # a 256x256 float32 product: ~1 ms a pair on one core, cache-resident, no allocation churn
+WINDOW = 5  # the normaliser is the median of the last few reference timings: one slow run is not a slow machine
+
+
+class SpeedReference:
+    """Times the reference workload and keeps a running median of its last ``WINDOW`` timings."""
+
+    def __init__(self, nominal_ms: float | None = None) -> None:
+        self.x = torch.randn(SIZE, SIZE)
+        self.out = torch.empty(SIZE, SIZE)
+        self.recent: deque[float] = deque(maxlen=WINDOW)
+        self._nominal = nominal_ms
+
+    def time_once(self) -> float:
+        """Milliseconds of one reference run (two products), remembered in the running window."""
+        begin = time.perf_counter()
+        torch.mm(self.x, self.x, out=self.out)
+        torch.mm(self.out, self.x, out=self.out)
+        ms = (time.perf_counter() - begin) * 1e3
+        self.recent.append(ms)
+        return ms
+
+    @property
+    def current(self) -> float:
+        return statistics.median(self.recent)
+
+    @property
+    def nominal(self) -> float:
+        """The reference's time that latencies are expressed at (measured once if not given)."""
+        if self._nominal is None:
+            for _ in range(20):
+                self.time_once()
+            self._nominal = statistics.median(self.time_once() for _ in range(400))
+        return self._nominal
+
+    def factor(self) -> float:
+        """Time one reference run; multiply a time measured now by this to express it at nominal speed."""
+        self.time_once()
+        return self.nominal / self.current
