@@ -121,15 +121,19 @@ class LatencySettings:
             layout="channels_last" if self.channels_last else "contiguous",
             runtime=self.runtime,
             runtime_version=version,
-            # ORT sessions own their weights: one placement per session whatever the setting
-            placement="fixed" if self.runtime == "onnxruntime" else self.placement,
-            reference=self.reference if not cuda else "none",
+            placement="per-round" if self.moves_weights else "fixed",
+            reference=self.reference if self.uses_reference else "none",
         )
 
     @property
-    def uses_reference(self) -> bool:
-        return self.reference != "none" and not self.device.startswith("cuda")
+    def moves_weights(self) -> bool:
+        """Whether weights move between rounds (ORT sessions own their weights: one placement each)."""
+        return self.placement == "per-round" and self.runtime != "onnxruntime"
 
+    @property
+    def uses_reference(self) -> bool:
+        """Whether times are scaled by the CPU reference (CUDA events time the GPU alone)."""
+        return self.reference != "none" and not self.device.startswith("cuda")
 
 
 Runner = tuple[Callable[[], float], Callable[[], None]]  # (run once -> ms, move the weights)
@@ -182,7 +186,7 @@ class Measurer:
         layout = torch.channels_last if s.channels_last and x.ndim == 4 else torch.contiguous_format
         module = module.to(device=device, dtype=dtype, memory_format=layout)
         x = x.to(device=device, dtype=dtype, memory_format=layout)
-        move = (lambda: replace_weights(module)) if s.placement == "per-round" else _keep_weights
+        move = (lambda: replace_weights(module)) if s.moves_weights else _keep_weights
         if device.type == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
 

@@ -46,8 +46,7 @@ class Calibration:
 
     def __call__(self, block_sum_ms: float | np.ndarray,
                  shares: Mapping[str, float | np.ndarray] | None = None) -> float | np.ndarray:
-        s = np.asarray(block_sum_ms, dtype=float)
-        out = self.scale * s ** self.exponent if self.exponent != 1.0 else self.scale * s
+        out = self.scale * np.asarray(block_sum_ms, dtype=float) ** self.exponent
         if self.kind_weights:
             shares = shares or {}
             out = out * np.exp(sum(w * np.asarray(shares.get(k, 0.0), dtype=float) for k, w in self.kind_weights))
@@ -173,18 +172,19 @@ class LatencyTable:
                 kind = part_kind(key)
                 sums[kind] = sums.get(kind, 0.0) + self.entries[key]
         except KeyError as exc:
-            raise ConfigError(
-                f"latency table ({self.fingerprint.slug}) has no entry for {exc.args[0]}; profile the "
-                "space this architecture comes from (nas latency profile space=...)"
-            ) from None
+            raise self._no_entry(exc.args[0]) from None
         return sums
 
     def block_sum(self, arch: Architecture, num_classes: int) -> float:
         """Sum of the parts' latencies (uncalibrated)."""
         try:
             return sum(self.entries[k] for k in network_keys(arch, num_classes))
-        except KeyError:
-            return sum(self.kind_sums(arch, num_classes).values())  # raises the one-line error
+        except KeyError as exc:
+            raise self._no_entry(exc.args[0]) from None
+
+    def _no_entry(self, key: str) -> ConfigError:
+        return ConfigError(f"latency table ({self.fingerprint.slug}) has no entry for {key}; profile the "
+                           "space this architecture comes from (nas latency profile space=...)")
 
     def predict(self, arch: Architecture, num_classes: int) -> float:
         """Predicted latency of the whole network in ms."""
