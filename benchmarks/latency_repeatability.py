@@ -20,6 +20,7 @@ within 5% and 10%, Kendall tau). Protocols differ in one thing at a time:
 - ``reference``: ``chunks`` with each group of runs scaled by a reference matrix product timed
   right before it (``reference=matmul``), one nominal reference time for both passes.
 - ``default``: both (what ``nas latency`` does now).
+- ``rounds=R``: ``default`` with ``R`` rounds of one run each (``R`` placements, ``R`` repeats).
 
 ``--denormals N`` instead counts subnormal floats in the weights and activations of N members (6,
 seed 3) at inference: if there were many, ``torch.set_flush_denormal`` would be the fix.
@@ -162,7 +163,12 @@ def main() -> None:
     for name in args.protocols.split(","):
         torch.set_flush_denormal(name == "chunks-flush-denormal")
         start = time.perf_counter()
-        if name in ("same-build", "replaced"):
+        if name.startswith("rounds="):
+            rounds = int(name.partition("=")[2])
+            measurer = Measurer(LatencySettings(warmup=3, repeats=rounds, rounds=rounds))
+            first = chunked(archs, forward, args.chunk, measurer)
+            second = chunked(archs, backward, args.chunk, measurer)
+        elif name in ("same-build", "replaced"):
             first, second = same_build(archs, args.chunk, old, move=name == "replaced")
         else:
             first, second = runs[name](False), runs[name](True)

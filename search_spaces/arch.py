@@ -388,6 +388,11 @@ class Architecture:
     def __str__(self) -> str:
         return self._text
 
+    def __hash__(self) -> int:
+        # the canonical string is a function of every field, and str caches its own hash: memo
+        # tables keyed on architectures (layouts, latency keys) cost one lookup, not a deep walk
+        return hash(self._text)
+
     @classmethod
     def parse(cls, text: str) -> Architecture:
         """Read the canonical string form (see the module docstring)."""

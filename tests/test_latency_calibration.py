@@ -83,6 +83,8 @@ def test_a_profile_calibrates_a_known_non_linear_table(tmp_path):
     assert fitted.calibration == c
     errors = [abs(fitted.predict(a, 10) - truth(a)) / truth(a) for a in archs[40:]]
     assert max(errors) < 0.02
+    # the vectorised path (searches predict many at once) gives the same numbers
+    assert fitted.predict_many(archs[40:], 10) == pytest.approx([fitted.predict(a, 10) for a in archs[40:]])
 
 
 def test_the_first_calibration_format_still_loads_as_linear(tmp_path):

@@ -1,5 +1,5 @@
-"""What the README shows works as written: every `nas` command of its bash blocks, and the Ray
-cluster-launcher YAML.
+"""What the README and docs/ show works as written: every `nas` command of their bash blocks, and
+the Ray cluster-launcher YAML.
 
 Quick commands run for real (in a scratch folder holding one small run); long ones (a search,
 a retrain, a profile, an alpha/beta/gamma grid search) have their settings checked by the same
@@ -15,11 +15,40 @@ from pathlib import Path
 import pytest
 import yaml
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _blocks(language: str) -> list[str]:
+    return [block for page in PAGES
+            for block in re.findall(rf"```{language}\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)]
 
 
 def _yaml_blocks() -> list[str]:
-    return re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return _blocks("yaml")
+
+
+def test_every_link_between_the_pages_finds_its_page_and_heading():
+    def anchors(page: Path) -> set[str]:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+        return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                for h in re.findall(r"^#+ (.*)$", text, flags=re.MULTILINE)}
+
+    broken = []
+    for page in PAGES:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*\.md|)(?:#([\w\-]+))?\)", page.read_text(encoding="utf-8")):
+            linked = (page.parent / target).resolve() if target else page
+            if not linked.exists() or (anchor and anchor not in anchors(linked)):
+                broken.append(f"{page.name}: {target}#{anchor}")
+    assert not broken, broken
+
+
+def test_the_readme_is_a_front_page():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 250
+    first = re.search(r"```bash\n(.*?)```", text, flags=re.DOTALL).group(1)
+    assert [line.split("#")[0].split() for line in first.strip().splitlines()] == [
+        ["./nasw", "run", "space=mbconv", "strategy=evolution"], ["./nasw", "test"]]
 
 
 def test_the_readmes_cluster_yaml_passes_rays_cluster_schema():
@@ -37,9 +66,9 @@ def test_the_readmes_cluster_yaml_passes_rays_cluster_schema():
 
 
 def readme_commands() -> list[str]:
-    """Every `nas ...` line of the README's bash blocks (comments and continuations resolved)."""
+    """Every `nas ...` line of the pages' bash blocks (comments and continuations resolved)."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL):
+    for block in _blocks("bash"):
         for line in block.replace("\\\n", " ").splitlines():
             line = re.sub(r"\s+#.*$", "", line).strip()
             if line.startswith("nas "):

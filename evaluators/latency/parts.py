@@ -62,21 +62,31 @@ def _layer_step(block: Block, first: bool, in_channels: int, size: int, width: f
     return layer_key(layer), layer.out_channels, layer.out_size
 
 
+@lru_cache(maxsize=1 << 18)
+def _group_steps(block: Block, count: int, in_channels: int, size: int, width: float,
+                 act: str) -> tuple[tuple[str, ...], int, int]:
+    """The keys of a group's ``count`` layers: one lookup per group on a network's cold path."""
+    keys = []
+    for i in range(count):
+        key, in_channels, size = _layer_step(block, i == 0, in_channels, size, width, act)
+        keys.append(key)
+    return tuple(keys), in_channels, size
+
+
 @lru_cache(maxsize=1 << 16)
 def network_keys(arch: Architecture, num_classes: int) -> tuple[str, ...]:
     """The keys of every part of ``arch``, in order (repeated layers repeat).
 
-    The same walk as ``layout.resolve`` but memoised per layer and in its context, so keying a
-    fresh network costs a few dictionary lookups per layer (predictions for thousands per second).
+    The same walk as ``layout.resolve`` but memoised per block group and in its context, so keying a
+    fresh network costs a few dictionary lookups per group (predictions for thousands per second).
     """
     key, channels, size = _stem_step(arch.stem, arch.resolution, arch.width, arch.act)
     keys = [key]
     for stage in arch.stages:
         repeats = scale_stage_depth([b.repeats for b in stage], arch.depth)
         for block, count in zip(stage, repeats):
-            for i in range(count):
-                key, channels, size = _layer_step(block, i == 0, channels, size, arch.width, arch.act)
-                keys.append(key)
+            group, channels, size = _group_steps(block, count, channels, size, arch.width, arch.act)
+            keys.extend(group)
     keys.append(head_key(head_layout(arch.head, channels, size, arch.width, arch.act), num_classes))
     return tuple(keys)
 

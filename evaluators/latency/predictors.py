@@ -30,7 +30,7 @@ class TablePredictor:
         self.num_classes = num_classes
 
     def predict(self, archs: Sequence[Architecture]) -> np.ndarray:
-        return np.array([self.table.predict(a, self.num_classes) for a in archs], dtype=float)
+        return self.table.predict_many(archs, self.num_classes)
 
 
 class MacsLinear:

@@ -188,11 +188,16 @@ class LatencyTable:
 
     def predict(self, arch: Architecture, num_classes: int) -> float:
         """Predicted latency of the whole network in ms."""
+        return float(self.predict_many([arch], num_classes)[0])
+
+    def predict_many(self, archs: Sequence[Architecture], num_classes: int) -> np.ndarray:
+        """Predicted latencies (ms) of many networks, calibrated in one vectorised step."""
         if not self.calibration.kind_weights:  # the common case, kept to one pass over the keys
-            return float(self.calibration(self.block_sum(arch, num_classes)))
-        sums = self.kind_sums(arch, num_classes)
-        total = sum(sums.values())
-        return float(self.calibration(total, {k: v / total for k, v in sums.items()}))
+            return self.calibration(np.array([self.block_sum(a, num_classes) for a in archs], dtype=float))
+        sums = [self.kind_sums(a, num_classes) for a in archs]
+        totals = np.array([sum(s.values()) for s in sums], dtype=float)
+        shares = {k: np.array([s.get(k, 0.0) for s in sums]) / totals for k, _ in self.calibration.kind_weights}
+        return self.calibration(totals, shares)
 
     def update(self, measured: Mapping[str, float]) -> None:
         self.entries.update(measured)
