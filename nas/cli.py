@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_parser(sub, cmd_latency)
     from nas import cli_retrain, cli_scale, cli_supernet
 
-    cli_scale.add_parser(sub)
+    cli_scale.add_parser(sub, lambda args: cli_scale.cmd_scale(args, console, err_console))
     cli_retrain.add_parser(sub, lambda args: cli_retrain.cmd_retrain(args, console, err_console))
     cli_supernet.add_parser(sub, lambda args: cli_supernet.cmd_supernet(args, console, err_console))
 

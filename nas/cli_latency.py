@@ -7,16 +7,10 @@ from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
+
+from nas.progress import task_bar
 
 LATENCY_HELP = """\
 Profile this machine for latency prediction, and check how accurate the prediction is.
@@ -42,18 +36,13 @@ Settings: device=cpu|cuda|cuda:N threads=1 batch=1 dtype=float32|float16|bfloat1
 """
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console)
-
-
 def cmd_latency(args: argparse.Namespace, console: Console, err_console: Console) -> int:
     from nas import latency
     from nas.config import parse_overrides
 
     cfg: dict[str, Any] = dict(parse_overrides(args.overrides, latency.LATENCY_DEFAULTS))
     session = latency.open_session(cfg)
-    bar = _progress(err_console) if cfg["progress"] else None
+    bar = task_bar(err_console) if cfg["progress"] else None
     tasks: dict[str, Any] = {}
 
     def progress(what: str, done: int, total: int) -> None:

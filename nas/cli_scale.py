@@ -232,19 +232,15 @@ def _search_table(result: Any, top: int = 5) -> Table:
     return table
 
 
-def cmd_scale(args: argparse.Namespace, console: Console | None = None, err_console: Console | None = None) -> int:
+def cmd_scale(args: argparse.Namespace, console: Console, err_console: Console) -> int:
     from nas import scale
 
-    if console is None or err_console is None:
-        from nas import cli
-
-        console, err_console = cli.console, cli.err_console
     cfg = parse_config(args.overrides)
     bar, task = None, None
     if cfg["search"] and cfg["progress"]:
-        from nas.cli_latency import _progress
+        from nas.progress import task_bar
 
-        bar = _progress(err_console)
+        bar = task_bar(err_console)
 
     def on_point(done: int, total: int, point: Any) -> None:
         nonlocal task
@@ -279,13 +275,13 @@ def cmd_scale(args: argparse.Namespace, console: Console | None = None, err_cons
     return 0
 
 
-def add_parser(sub: Any, run: Any = None) -> None:
+def add_parser(sub: Any, run: Any) -> None:
     """Register ``nas scale`` on the subcommand parsers ``sub``."""
     p = sub.add_parser("scale", help="compound-scale an architecture into a family: nas scale ARCH phi=3 ...",
                        description=SCALE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("arch", help="reference model name, architecture string, or path to an arch file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="settings (see above)")
-    p.set_defaults(func=run or cmd_scale)
+    p.set_defaults(func=run)
 
 
 __all__ = ["add_parser", "build_family", "cmd_scale", "parse_config"]

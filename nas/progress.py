@@ -11,9 +11,16 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from nas.trial import Progress as RunProgress
+
+
+def task_bar(console: Console) -> Progress:
+    """A bar per named task (done of total, elapsed, remaining), for commands with several phases."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console)
 
 
 class ProgressBar:

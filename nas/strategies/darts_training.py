@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.strategies.darts import DartsConfig, DartsResult
+from nas.strategies.darts_config import DartsConfig, DartsResult
 from search_spaces.errors import ConfigError
 
 log = logging.getLogger(__name__)
