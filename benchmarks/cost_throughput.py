@@ -15,9 +15,9 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from evaluators.cost import cost
 from search_spaces import load_space
 from search_spaces.builder import build_model
+from search_spaces.cost import cost
 
 
 def main() -> None:

@@ -19,12 +19,12 @@ from typing import Any
 import torch
 
 from evaluators.base import EvaluationFailed, Reporter
-from evaluators.cost import cost
 from evaluators.data import dataset_from_options
 from evaluators.threads import intra_op_threads
 from evaluators.training import TrainConfig, fit
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -212,7 +212,7 @@ class CostEvaluator:
 
     def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> dict[str, float]:
         try:
-            from evaluators.cost import cost
+            from search_spaces.cost import cost
         except ImportError as exc:  # the analytic model may be absent in a partial checkout
             raise NasError(f"evaluator cost: the cost model is unavailable ({exc})") from None
         c = cost(arch, self.num_classes)

@@ -49,7 +49,6 @@ import torch
 from torch import nn
 
 from evaluators.base import Reporter
-from evaluators.cost import cost
 from evaluators.data import dataset_from_options
 from evaluators.proxy import DEVICES, require_architectures, scaled_resolution
 from evaluators.threads import intra_op_threads
@@ -63,6 +62,7 @@ from evaluators.training import (
 )
 from search_spaces import load_space
 from search_spaces.arch import Architecture
+from search_spaces.cost import cost
 from search_spaces.elastic import ElasticSupernet, extreme_member, kind_groups
 from search_spaces.errors import ConfigError, NasError
 

@@ -22,11 +22,11 @@ import torch
 from torch import nn
 
 from evaluators.base import EvaluationFailed, Reporter
-from evaluators.cost import cost
 from evaluators.data import dataset_from_options
 from evaluators.proxy import arch_seed, require_architectures, scaled_resolution
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, unknown
 
 PROXIES = ("synflow", "naswot", "grad_norm", "snip", "params", "macs")

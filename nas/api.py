@@ -31,6 +31,7 @@ from nas.selection import Selection
 from nas.store import RunDir, atomic_write_text, run_dir
 from nas.strategies.base import Problem
 from search_spaces.errors import ConfigError, NasError, describe_choices, unknown
+from search_spaces.limits import BuildLimits, check_buildable, check_space_buildable
 from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def search(
     prescreen: str | None = None,
     prescreen_keep: float = 0.25,
     latency: str | Mapping[str, Any] | None = None,
+    limits: Mapping[str, float] | None = None,
     select: str | Mapping[str, Any] | None = None,
     baselines: str | Sequence[str] | None = RUN_DEFAULTS["baselines"],
     **options: Any,
@@ -127,6 +129,7 @@ def search(
     "threads": 1, "target_ms": 20}``); default ``auto`` (see ``nas run --help``).
     ``backend``: ``"ray"`` runs each evaluation as a Ray Tune trial; ``ray`` holds its settings
     (``{"workers": 2, "cpus_per_trial": 1, "address": "auto"}``, see ``nas run --help``).
+    ``limits``: the largest network to build, ``{"max_params": 1e9, "max_activation_mb": 8192}``.
     ``select``: the selection stage, ``"none"`` or ``{"k": 8, "eta": 2, "repeats": 3}`` (see
     ``nas run --help``); ``baselines``: ``"auto"``, ``"none"`` or reference names / arch strings.
     A callable evaluator is repeated only when it takes a ``repeat`` keyword.
@@ -167,6 +170,8 @@ def search(
         if unknown_keys:
             raise ConfigError(describe_choices("latency option", min(unknown_keys), list(cfg["latency"])))
         cfg["latency"].update(given)
+    if limits is not None:
+        cfg["limits"].update(dict(limits))
     if select is not None:
         cfg["select"] = {**cfg["select"], **({"name": select} if isinstance(select, str) else dict(select))}
     cfg["baselines"] = baselines if isinstance(baselines, (str, type(None))) else list(baselines)
@@ -185,6 +190,8 @@ def search(
         explicit |= {f"ray.{k}" for k in ray}
     if latency is not None:
         explicit |= {f"latency.{k}" for k in ({"name": latency} if isinstance(latency, str) else latency)}
+    if limits is not None:
+        explicit |= {f"limits.{k}" for k in limits}
     if select is not None:
         explicit |= {f"select.{k}" for k in ({"name": select} if isinstance(select, str) else select)}
     on_trial = progress if callable(progress) else None
@@ -265,6 +272,10 @@ def start(
 
     selection = Selection.from_options(cfg.get("select"))
     baselines = [refuse_infeasible(b, problem) for b in resolve_baselines(cfg.get("baselines"), space_obj)]
+    limits = BuildLimits.from_options(cfg["limits"])
+    check_space_buildable(space_obj, limits)
+    for baseline in baselines:
+        check_buildable(baseline.arch, limits=limits)
 
     from nas.strategies import make_strategy
 
@@ -501,7 +512,7 @@ def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: 
 
     if not isinstance(space.sample(random.Random(0)), Architecture):
         return None
-    from evaluators.cost import cost
+    from search_spaces.cost import cost
 
     num_classes = int(getattr(evaluator, "num_classes", 1000))
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluators.cost import cost
 from search_spaces.arch import BLOCK_KINDS, Architecture, Block, format_number
+from search_spaces.cost import cost
 from search_spaces.errors import NasError
 from search_spaces.layout import LayerLayout, NetworkLayout, resolve
 from search_spaces.scaling import scale_stage_depth

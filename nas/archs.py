@@ -4,15 +4,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evaluators.cost import cost
 from search_spaces.arch import Architecture
+from search_spaces.cost import cost
 from search_spaces.errors import ArchitectureError, unknown
 from search_spaces.layout import resolve
+from search_spaces.limits import BuildLimits, check_buildable
 from search_spaces.space import SearchSpace
 
 
-def resolve_arch(text: str, space: str | SearchSpace | None = None) -> tuple[Architecture, Any]:
-    """Architecture from a reference name, a file (YAML/JSON/text) or a canonical string.
+def resolve_arch(text: str, space: str | SearchSpace | None = None,
+                 limits: BuildLimits | None = None) -> tuple[Architecture, Any]:
+    """Architecture from a reference name, a file (YAML/JSON/text) or a canonical string, refused
+    when it is too large to build (``limits``).
 
     With ``space``, the architecture must be a member; it comes back in the space's canonical form.
     """
@@ -30,6 +33,7 @@ def resolve_arch(text: str, space: str | SearchSpace | None = None) -> tuple[Arc
             raise ArchitectureError(f"cannot read architecture file {text}: {exc}") from None
     else:
         raise unknown("architecture (reference name, arch string or file)", text, zoo.names())
+    check_buildable(arch, limits=limits or BuildLimits())
     loaded = load_space(space) if space is not None else None
     if loaded is not None:
         arch = loaded.validate(arch)

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from search_spaces.errors import NasError
+from search_spaces.limits import BuildLimits
 
 console = Console()
 err_console = Console(stderr=True)
@@ -48,7 +49,7 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from nas.archs import describe, resolve_arch
 
-    arch, space = resolve_arch(args.arch, args.space)
+    arch, space = resolve_arch(args.arch, args.space, BuildLimits(args.max_params, args.max_activation_mb))
     info = describe(arch, space)
     if args.plot:
         from pathlib import Path
@@ -297,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", help="check membership in this space (name or YAML path)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE", help="draw the network (stem, stages, head) to this PNG")
+    p.add_argument("--max-params", type=float, default=BuildLimits.max_params,
+                   help="refuse larger networks (default: %(default).0e)")
+    p.add_argument("--max-activation-mb", type=float, default=BuildLimits.max_activation_mb,
+                   help="refuse networks whose feature maps for one image exceed this (default: %(default).0f)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser(

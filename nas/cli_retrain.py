@@ -54,6 +54,8 @@ Execution:
                                  row (stage=retrain) in <out>/leaderboard.csv
   export=[torchscript,onnx]      also write model.torchscript.pt / model.onnx
   progress=true                  show the workers' output (epochs, Ray Train's messages)
+  limits.max_params=1e9          refuse a larger network before anything is built (also
+  limits.max_activation_mb=8192  its float32 feature maps for one image, in MB)
 
 Load the result with nas.retrain.load_model(path) (torch.load weights_only=True + build_model).
 """
@@ -63,7 +65,7 @@ def _defaults() -> dict[str, Any]:
     return {
         "run": None, "family": None, "phi": None, **_recipe_defaults(),
         "data": {"name": "digits"}, "out": "results", "run_id": None, "resume": False, "export": [],
-        "ray": {"address": None}, "progress": True,
+        "ray": {"address": None}, "progress": True, "limits": {"max_params": 1e9, "max_activation_mb": 8192.0},
     }
 
 
@@ -94,7 +96,7 @@ def cmd_retrain(args: argparse.Namespace, console: Console, err_console: Console
             arch, recipe, cfg["data"] if "data" in given or not cfg["resume"] else None, out=cfg["out"],
             run_id=None if cfg["run_id"] in (None, "") else str(cfg["run_id"]), export=export,
             resume=cfg["resume"], run=cfg["run"], family=cfg["family"], phi=cfg["phi"],
-            ray_address=cfg["ray"]["address"], progress=cfg["progress"],
+            ray_address=cfg["ray"]["address"], progress=cfg["progress"], limits=cfg["limits"],
         )
     except KeyboardInterrupt:
         err_console.print(Text(f"interrupted; continue with: nas retrain resume=true "

@@ -45,6 +45,9 @@ RUN_DEFAULTS: dict[str, Any] = {
     "backend": "local",
     # backend=ray: where and how wide (see nas/backends/ray_tune.py).
     "ray": {"address": None, "workers": None, "cpus_per_trial": 1, "gpus_per_trial": 0, "max_failures": 2},
+    # The largest network the run agrees to build (search_spaces/limits.py): checked on the space's
+    # largest member and on the baselines before anything is written.
+    "limits": {"max_params": 1e9, "max_activation_mb": 8192.0},
     "out": "results",
     "run_id": None,  # default: <time>-<space>-<strategy>
     "resume": False,
@@ -99,6 +102,8 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
                              settings: latency.device=cpu latency.threads=1 latency.batch=1,
                              or latency.profile=DIR); objectives=mnas latency.target_ms=T
                              latency.w=-0.07: MnasNet's reward accuracy * (latency/T)^w
+  limits.max_params=1e9      refuse a space whose largest member, or a baseline, is larger
+  limits.max_activation_mb=8192  (activation: float32 feature maps of one image's forward pass)
   backend=local              ray: each evaluation is a Ray Tune trial, in parallel
   ray.workers=null           concurrent trials (null: as many as the cluster's CPUs allow)
   ray.cpus_per_trial=1       CPUs (torch threads) per trial; ray.gpus_per_trial=0

@@ -191,9 +191,9 @@ def _winner_picture(arch: str, params: Any, title: str) -> str:
     network string (tabular spaces) or cannot be drawn. ``params``: what the run measured."""
     import io
 
-    from evaluators.cost import cost
     from nas.archplot import arch_figure
     from search_spaces.arch import Architecture
+    from search_spaces.cost import cost
 
     try:
         network = Architecture.parse(arch)

@@ -33,6 +33,7 @@ from evaluators.training import TrainConfig
 from nas.config import check_auto, check_int
 from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, NasError, unknown
+from search_spaces.limits import NO_LIMITS, BuildLimits, check_buildable
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,18 @@ class RetrainResult:
 # -- which architecture ----------------------------------------------------------------------------
 def resolve_source(
     arch: str | Architecture | None = None, out: str | Path = "results", run: str | None = None,
-    family: str | Path | None = None, phi: int | None = None,
+    family: str | Path | None = None, phi: int | None = None, limits: Mapping[str, Any] | None = None,
 ) -> tuple[Architecture, str]:
     """The architecture to retrain and a note of where it came from: an arch string, reference
-    name or file; the best of search ``run``; or member ``phi`` of a ``nas scale`` family file."""
+    name or file; the best of search ``run``; or member ``phi`` of a ``nas scale`` family file.
+    Refused when larger than ``limits`` (``{"max_params": ..., "max_activation_mb": ...}``)."""
+    chosen, source = _source(arch, out, run, family, phi)
+    check_buildable(chosen, limits=BuildLimits.from_options(limits or {}))
+    return chosen, source
+
+
+def _source(arch: str | Architecture | None, out: str | Path, run: str | None, family: str | Path | None,
+            phi: int | None) -> tuple[Architecture, str]:
     from nas.archs import resolve_arch
 
     given = [name for name, value in (("ARCH", arch), ("run", run), ("family", family)) if value is not None]
@@ -147,7 +156,8 @@ def resolve_source(
     if isinstance(arch, Architecture):
         return arch, "arch"
     if arch is not None:  # a reference name or file names itself; a string is its own record
-        return resolve_arch(str(arch))[0], "arch" if ":" in str(arch) else str(arch)
+        # checked by resolve_source against the caller's limits
+        return resolve_arch(str(arch), limits=NO_LIMITS)[0], "arch" if ":" in str(arch) else str(arch)
     if run is not None:
         return _best_of_run(Path(out), str(run)), f"run={run}"
     return _family_member(Path(str(family)), phi), f"family={family} phi={phi}"
@@ -452,12 +462,14 @@ def retrain(
     phi: int | None = None,
     ray_address: str | None = None,
     progress: bool = False,
+    limits: Mapping[str, Any] | None = None,
 ) -> RetrainResult:
     """Train one architecture fully on Ray Train; write ``model.pt`` and one leaderboard row.
 
     ``recipe``: a RetrainRecipe or overrides of its defaults (of the saved recipe when resuming).
     ``resume=True`` continues ``run_id`` (default: the latest retrain in ``out``) from its last
-    checkpoint; a finished one is returned as it is (plus any export asked for).
+    checkpoint; a finished one is returned as it is (plus any export asked for). ``limits``: the
+    largest network to build (``{"max_params": 1e9, "max_activation_mb": 8192}``).
     """
     from evaluators.data import dataset_from_options
 
@@ -469,7 +481,7 @@ def retrain(
         raise unknown("export", bad[0], EXPORTS)
     chosen = None
     if (arch, run, family) != (None, None, None) or not resume:
-        chosen, source = resolve_source(arch, out, run, family, phi)
+        chosen, source = resolve_source(arch, out, run, family, phi, limits)
     if resume:
         rdir = _run_dir(out, run_id, True, None)
         settings, recipe = _resumed_settings(rdir, chosen, recipe, data)
@@ -501,8 +513,8 @@ def retrain(
 def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Sequence[str], begin: float,
             num_classes: int) -> RetrainResult:
     """model.pt, exports, the leaderboard row and result.yaml (last: it marks the run finished)."""
-    from evaluators.cost import cost
     from nas.store import append_leaderboard, atomic_write_text
+    from search_spaces.cost import cost
 
     done = rdir / "result.yaml"
     if checkpoint is None:  # finished before: rebuild the result from its files

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluators.cost import cost
 from search_spaces.arch import Architecture
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.scaling import compound_multipliers, scale_architecture
 

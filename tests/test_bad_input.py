@@ -77,6 +77,25 @@ def test_bad_space_files(capsys, tmp_path, results, case, change, fragments):
     assert not Path("/tmp/nas-yaml-pwned").exists()
 
 
+def test_a_space_whose_members_cannot_be_built_is_refused(capsys, tmp_path, results):
+    before = snapshot(results)
+    stage = GOOD_STAGE.replace("channels: 16", "channels: 99999999")
+    code = main(["run", f"space={space_file(tmp_path, stage)}", "evaluator=cost", f"out={results}", "progress=false"])
+    check_one_line(capsys, code, ("space custom: its largest member is too large", "max_params"))
+    assert snapshot(results) == before
+
+
+def test_the_python_retrain_refuses_an_absurd_architecture(results):
+    from nas.retrain import retrain
+
+    with pytest.raises(NasError, match="kernel 99999"):
+        retrain(HUGE_KERNEL, out=results)
+
+
+HUGE_KERNEL = "mbconv@224_silu:stem_k3_s2_c32:mb_k99999_c16:head_c1280"
+HUGE_CHANNELS = "mbconv@224_silu:stem_k3_s2_c32:mb_k3_c99999999:head_c1280"
+HUGE_RESOLUTION = "mbconv@99999999_silu:stem_k3_s2_c32:mb_k3_c16:head_c1280"
+
 COMMAND_CASES = [
     ("malformed arch string", ["show", "mbconv@224:stem_k3_c32:mb_kX:head_c1280"], ("mb_kX",)),
     ("arch not in the space", ["show", "resnet18", "--space", "mbconv"], ("mbconv",)),
@@ -96,6 +115,17 @@ COMMAND_CASES = [
     ("run: data val_fraction", ["run", "data.val_fraction=1.5"], ("val_fraction",)),
     ("run: missing data path", ["run", "data=imagefolder", "data.root=/nonexistent/photos"],
      ("data.root", "/nonexistent/photos")),
+    # architectures no machine can build: refused before anything is allocated
+    ("show: kernel larger than its map", ["show", HUGE_KERNEL], ("kernel 99999", "112x112")),
+    ("show: absurd channels", ["show", HUGE_CHANNELS], ("parameters exceed max_params",)),
+    ("show: absurd resolution", ["show", HUGE_RESOLUTION], ("activations per image exceed",)),
+    ("show: a lower limit", ["show", "efficientnet_b0", "--max-params", "1e6"], ("max_params=1e+06",)),
+    ("retrain: absurd channels", ["retrain", HUGE_CHANNELS], ("parameters exceed max_params",)),
+    ("retrain: a lower limit", ["retrain", "efficientnet_b0", "limits.max_params=1e6"], ("max_params=1e+06",)),
+    ("run: absurd baseline", ["run", "evaluator=cost", f"baselines=[{HUGE_RESOLUTION}]"], ("activations",)),
+    ("run: space beyond the limit", ["run", "evaluator=cost", "limits.max_params=1e5"],
+     ("space mbconv: its largest member", "max_params=1e+05")),
+    ("run: unknown limit", ["run", "limits.max_parms=1e5"], ("limits.max_parms", "max_params")),
 ]
 
 
@@ -124,6 +154,9 @@ API_CASES = [
     ("bad ray setting", {"backend": "ray", "ray": {"workers": 0}}, ("ray.workers",)),
     ("unknown backend", {"backend": "moon"}, ("backend", "local")),
     ("resume a ghost", {"resume": True, "run_id": "ghost"}, ("ghost",)),
+    ("space beyond the limit", {"limits": {"max_activation_mb": 1.0}}, ("max_activation_mb=1",)),
+    ("unknown limit", {"limits": {"max_parms": 1}}, ("max_parms", "max_params")),
+    ("absurd baseline", {"baselines": [HUGE_KERNEL]}, ("kernel 99999",)),
 ]
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from evaluators.cost import cost, count_macs, count_params
 from search_spaces.builder import build_model
+from search_spaces.cost import cost, count_macs, count_params
 from tests.archgen import random_arch
 
 

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from evaluators.cost import cost
 from search_spaces import load_space
+from search_spaces.cost import cost
 
 
 def test_all_6561_keys_map_both_ways_with_exact_params_and_macs(table):

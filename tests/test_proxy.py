@@ -8,10 +8,10 @@ import torch
 
 import nas
 from evaluators.base import EvaluationFailed, TrialPruned
-from evaluators.cost import cost
 from evaluators.proxy import ProxyEvaluator
 from evaluators.registry import make_evaluator
 from evaluators.training import TrainConfig, make_scheduler
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.registry import load_space
 from search_spaces.space import CategoricalSpace

@@ -10,7 +10,6 @@ import torch
 import torchvision
 import yaml
 
-from evaluators.cost import cost
 from evaluators.latency import LatencySettings, Measurer, ProfileStore
 from evaluators.latency.parts import network_keys, part_module
 from nas.cli import main
@@ -25,6 +24,7 @@ from nas.scale import (
 )
 from search_spaces import Architecture, load_space, zoo
 from search_spaces.builder import build_model
+from search_spaces.cost import cost
 from search_spaces.layout import resolve
 from search_spaces.scaling import make_divisible, scale_architecture
 

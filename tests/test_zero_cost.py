@@ -6,9 +6,9 @@ import math
 import pytest
 
 import nas
-from evaluators.cost import cost
 from evaluators.registry import make_evaluator
 from evaluators.zero_cost import PROXIES, ZeroCostEvaluator
+from search_spaces.cost import cost
 from search_spaces.errors import NasError
 
 DATA = {"name": "digits", "limit": 300}

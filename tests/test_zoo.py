@@ -8,9 +8,9 @@ import torch
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from evaluators.cost import cost
 from search_spaces import zoo
 from search_spaces.builder import build_model
+from search_spaces.cost import cost
 from search_spaces.errors import UnknownNameError
 
 NAMES = zoo.names()

@@ -28,7 +28,14 @@ from itertools import chain
 import torch
 from torch import nn
 
-from evaluators.latency.fingerprint import DTYPES, PLACEMENTS, REFERENCES, RUNTIMES, Fingerprint, cpu_model
+from evaluators.latency.fingerprint import (
+    DTYPES,
+    PLACEMENTS,
+    REFERENCES,
+    RUNTIMES,
+    Fingerprint,
+    cpu_model,
+)
 from evaluators.latency.reference import SpeedReference
 from evaluators.threads import intra_op_threads
 from search_spaces.arch import Architecture

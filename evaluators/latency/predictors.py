@@ -13,9 +13,9 @@ from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.model_selection import cross_val_predict
 
-from evaluators.cost import cost
 from evaluators.latency.table import LatencyTable, fit_calibration
 from search_spaces.arch import Architecture
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError
 from search_spaces.space import SearchSpace
 
