@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from nas.baselines import refuse_infeasible, resolve_baselines
-from nas.defaults import GROUPS, RESUMABLE, RUN_DEFAULTS, run_defaults
+from nas.defaults import GROUPS, RUN_DEFAULTS, run_defaults
 from nas.problem import (
     arch_summary,
     noise_std,
@@ -25,10 +23,17 @@ from nas.problem import (
     parse_constraints,
     parse_objectives,
 )
+from nas.runfolders import (
+    claim_new_run,
+    resume_config,
+    run_id_for,
+    write_config,
+)
+from nas.runlatency import latency_source, mnas_reward, with_latency_estimate
 from nas.runner import Progress, Run, RunInfo
 from nas.runstore import RunFiles, RunMemory
 from nas.selection import Selection
-from nas.store import RunDir, atomic_write_text, run_dir
+from nas.store import RunDir, run_dir
 from nas.strategies.base import Problem
 from search_spaces.errors import ConfigError, NasError, describe_choices, unknown
 from search_spaces.limits import BuildLimits, check_buildable, check_space_buildable
@@ -230,7 +235,7 @@ def start(
     if cfg["resume"] and in_memory:
         raise ConfigError("resume: a run kept in memory (out=None) cannot be resumed; give out=FOLDER")
     if cfg["resume"]:
-        cfg, rdir = _resume_config(cfg, explicit, out)
+        cfg, rdir = resume_config(cfg, explicit, out)
     else:
         rdir = None
     budget, budget_hours = _budgets(cfg)
@@ -261,12 +266,12 @@ def start(
 
     problem = _problem(cfg, explicit, space_obj, evaluator_obj)
     cfg["objectives"] = [f"{o.metric}:{o.direction}" for o in problem.objectives]
-    latency = _latency_source(cfg, problem, space_obj, evaluator_obj)
+    latency = latency_source(cfg, problem, space_obj, evaluator_obj)
     if latency is not None:
         from evaluators.latency.source import WithLatency
 
-        evaluator_obj = WithLatency(evaluator_obj, latency, _mnas(cfg, problem), problem.objectives[0].metric)
-        problem = _with_latency_estimate(problem, latency)
+        evaluator_obj = WithLatency(evaluator_obj, latency, mnas_reward(cfg, problem), problem.objectives[0].metric)
+        problem = with_latency_estimate(problem, latency)
     elif "mnas" in [o.metric for o in problem.objectives]:
         raise ConfigError("objectives: mnas needs latency_ms of each candidate; set latency=measured|table|learned")
 
@@ -298,7 +303,7 @@ def start(
         return _run_in_memory(cfg, space_obj, strategy, evaluator_obj, problem, budget, budget_hours,
                               backend, selection, baselines, screen, on_trial, on_start)
     if rdir is None and given:
-        rdir = run_dir(out, _run_id(cfg, space_obj, strategy_name))
+        rdir = run_dir(out, run_id_for(cfg, space_obj, strategy_name))
         if rdir.path.exists() and any(rdir.path.iterdir()):
             raise NasError(
                 f"run {rdir.run_id} already exists in {rdir.path}: resume it (resume=true "
@@ -307,10 +312,10 @@ def start(
 
     # -- from here on, files are written ----------------------------------------------------------
     if rdir is None:
-        rdir = _claim_new_run(out, _run_id(cfg, space_obj, strategy_name))
+        rdir = claim_new_run(out, run_id_for(cfg, space_obj, strategy_name))
     rdir.path.mkdir(parents=True, exist_ok=True)
     cfg["run_id"] = rdir.run_id
-    _write_config(rdir, cfg, space_obj if space is not None else None)
+    write_config(rdir, cfg, space_obj if space is not None else None)
     if hasattr(strategy, "bind"):
         strategy.run_dir = rdir.path
     strategy = _with_run_storage(strategy, strategy_name, strategy_opts, space_obj, problem, seed, rdir)
@@ -356,7 +361,7 @@ def _run_in_memory(cfg, space, strategy, evaluator, problem, budget, budget_hour
     from nas.strategies import strategy_options
 
     name = cfg["strategy"]["name"]
-    run_id = _run_id(cfg, space, name)
+    run_id = run_id_for(cfg, space, name)
     cfg["run_id"] = run_id
     with tempfile.TemporaryDirectory(prefix="nas-") as scratch:
         options = {k: v for k, v in cfg["strategy"].items() if k != "name"}
@@ -423,85 +428,6 @@ def _problem(cfg: dict[str, Any], explicit: set[str], space: SearchSpace, evalua
                    estimate=_estimator(constraints, space, evaluator))
 
 
-def _needs_latency(problem: Problem, cfg: Mapping[str, Any] | None = None) -> bool:
-    if cfg is not None and (cfg.get("strategy") or {}).get("latency_weight", 0):
-        return True  # DARTS' latency-aware loss
-    return bool({"latency_ms", "mnas"} & ({o.metric for o in problem.objectives} | set(problem.constraints)))
-
-
-def _latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Any) -> Any:
-    """Where each candidate's latency_ms comes from (None: nowhere), checked before anything is written."""
-    import random
-
-    from evaluators.latency.source import SOURCES, LatencySource, latency_settings
-    from search_spaces.arch import Architecture
-    from search_spaces.macro import MacroSpace
-
-    options = dict(cfg.get("latency") or {"name": "auto"})
-    name = options.get("name", "auto")
-    if name not in SOURCES:
-        raise unknown("latency", name, SOURCES)
-    if name == "none":
-        return None
-    if not isinstance(space.sample(random.Random(0)), Architecture):
-        if name != "auto":
-            raise ConfigError(f"latency={name}: space {space.name} has no networks to time (not Architectures)")
-        return None
-    num_classes = options.get("num_classes") or int(getattr(evaluator, "num_classes", 1000))
-    settings = latency_settings({k: v for k, v in options.items() if k != "name"})
-    # A training evaluator spends seconds per candidate: timing it too costs little.
-    needed = _needs_latency(problem, cfg) or bool(getattr(evaluator, "trains", False))
-    if name == "auto":
-        if not isinstance(space, MacroSpace) or not _has_profile(cfg, settings):
-            name = "measured" if needed else "none"
-    elif name in ("table", "learned") and not isinstance(space, MacroSpace):
-        raise ConfigError(f"latency={name}: tables are built for YAML spaces; use latency=measured")
-    if name == "none":
-        return None
-    source = LatencySource(name, space, num_classes, settings, out=cfg["out"], profile=options.get("profile"))
-    if source.source == "measured" and not needed and name == "auto":
-        return None  # no table for this space and nobody asked: do not time every candidate
-    return source
-
-
-def _has_profile(cfg: Mapping[str, Any], settings: Any) -> bool:
-    from evaluators.latency.store import ProfileStore
-
-    if (cfg.get("latency") or {}).get("profile"):
-        return True
-    if cfg["out"] is None:
-        return False
-    return ProfileStore.for_fingerprint(cfg["out"], settings.fingerprint()).exists
-
-
-def _mnas(cfg: Mapping[str, Any], problem: Problem) -> tuple[float, float] | None:
-    """(target_ms, w) of MnasNet's reward when an objective is ``mnas``."""
-    if "mnas" not in [o.metric for o in problem.objectives]:
-        return None
-    options = cfg.get("latency") or {}
-    target, w = options.get("target_ms"), options.get("w", -0.07)
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0:
-        raise ConfigError(f"latency.target_ms: objectives=mnas needs a latency target in ms > 0, e.g. "
-                          f"latency.target_ms=20, got {target!r}")
-    if isinstance(w, bool) or not isinstance(w, (int, float)):
-        raise ConfigError(f"latency.w: must be a number (MnasNet uses -0.07), got {w!r}")
-    return float(target), float(w)
-
-
-def _with_latency_estimate(problem: Problem, latency: Any) -> Problem:
-    """The problem with latency_ms among the costs known before training (when constrained)."""
-    if "latency_ms" not in problem.constraints:
-        return problem
-    base = problem.estimate
-
-    def estimate(arch: Any) -> dict[str, float]:
-        known = dict(base(arch)) if base is not None else {}
-        known["latency_ms"] = latency(arch)
-        return known
-
-    return replace(problem, estimate=estimate)
-
-
 def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: Any):
     """Params/MACs known before training, for constraints on them (Architecture members only)."""
     if not {"params", "macs"} & set(constraints):
@@ -521,106 +447,6 @@ def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: 
         return {"params": c.params, "macs": c.macs}
 
     return estimate
-
-
-def _run_id(cfg: Mapping[str, Any], space: SearchSpace, strategy: str) -> str:
-    """The given run id (checked), or ``<date-time>-<space>-<strategy>``."""
-    given = cfg.get("run_id")
-    if given not in (None, ""):
-        run_id = str(given)
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", run_id):
-            raise ConfigError(f"run_id: use letters, digits, '_', '.', '-' (got {run_id!r})")
-        return run_id
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{re.sub(r'[^A-Za-z0-9_.-]', '_', space.name)}-{strategy}"
-
-
-def _claim_new_run(out: Path, base: str) -> RunDir:
-    """Create a fresh run folder; mkdir is atomic, so two runs started in the same second get
-    different ids (``base``, ``base-2``, ...)."""
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    n = 1
-    while True:
-        rdir = run_dir(out, base if n == 1 else f"{base}-{n}")
-        try:
-            rdir.path.mkdir()
-            return rdir
-        except FileExistsError:
-            n += 1
-
-
-def find_run(out: str | Path, run_id: str | None, action: str = "resume") -> RunDir:
-    """The run to ``action`` (resume, report): ``run_id`` in ``<out>/runs``, or the latest one;
-    NasError if none."""
-    runs = Path(out) / "runs"
-    if run_id in (None, ""):
-        candidates = sorted(
-            (p for p in runs.glob("*/state.json")), key=lambda p: p.stat().st_mtime
-        ) if runs.is_dir() else []
-        if not candidates:
-            raise NasError(f"nothing to {action}: no run in {runs} (give run_id=NAME)")
-        run_id = candidates[-1].parent.name
-    rdir = run_dir(out, str(run_id))
-    if not rdir.state.is_file():
-        raise NasError(f"cannot {action} run {run_id}: no such run in {runs} (looked for {rdir.state})")
-    return rdir
-
-
-def saved_config(rdir: RunDir, path: Path | None = None) -> dict[str, Any]:
-    """A run's ``config.yaml`` (or the file ``path``); NasError when it cannot be read."""
-    import yaml
-
-    path = path or rdir.config
-    try:
-        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        message = " ".join(str(exc).split())
-        raise NasError(f"cannot read run config {path} ({message})") from None
-    if not isinstance(saved, dict):
-        raise NasError(f"run config {path} is not a mapping of settings")
-    return saved
-
-
-def _resume_config(cfg: dict[str, Any], explicit: set[str], out: Path) -> tuple[dict[str, Any], RunDir]:
-    """The saved config of the run to resume, with the keys that may change taken from ``cfg``."""
-    rdir = find_run(out, cfg.get("run_id"))
-    run_id = rdir.run_id
-    merged = {**run_defaults(), **saved_config(rdir)}
-    for key in explicit:
-        head, _, sub = key.partition(".")
-        new = cfg[head] if not sub else (cfg.get(head) or {}).get(sub)
-        old = merged.get(head) if not sub else (merged.get(head) or {}).get(sub)
-        if head in RESUMABLE:
-            merged[head] = cfg[head]
-        elif new != old and not _same_objectives(head, new, old):
-            raise ConfigError(
-                f"cannot change {key} when resuming run {run_id} (it was {old!r}, got {new!r})"
-            )
-    merged["run_id"], merged["resume"], merged["out"] = str(run_id), True, str(out)
-    return merged, rdir
-
-
-def _same_objectives(head: str, new: Any, old: Any) -> bool:
-    if head != "objectives":
-        return False
-    try:
-        return parse_objectives(new) == parse_objectives(old)
-    except NasError:
-        return False
-
-
-def _write_config(rdir: RunDir, cfg: Mapping[str, Any], space: SearchSpace | None) -> None:
-    import yaml
-
-    saved = {k: v for k, v in cfg.items() if k != "resume"}
-    choices = getattr(space, "choices", None)
-    if space is not None and type(space).__name__ == "CategoricalSpace" and choices is not None:
-        saved["space_choices"] = choices()  # a Python-made space: what it was, for the record
-    try:
-        text = yaml.safe_dump(saved, sort_keys=False)
-    except yaml.YAMLError:
-        saved.pop("space_choices", None)
-        text = yaml.safe_dump(saved, sort_keys=False)
-    atomic_write_text(rdir.config, text)
 
 
 def _with_run_storage(strategy, name, options, space, problem, seed, rdir: RunDir):

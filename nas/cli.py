@@ -261,8 +261,8 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nas.api import find_run
     from nas.report import write_report
+    from nas.runfolders import find_run
     from nas.store import RunDir
 
     if args.top < 1:

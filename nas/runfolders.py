@@ -1,0 +1,114 @@
+"""A run's folder before the run starts: its id, claiming it, finding it again, and its config.yaml."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nas.defaults import RESUMABLE, run_defaults
+from nas.problem import parse_objectives
+from nas.store import RunDir, atomic_write_text, run_dir
+from search_spaces.errors import ConfigError, NasError
+from search_spaces.space import SearchSpace
+
+
+def run_id_for(cfg: Mapping[str, Any], space: SearchSpace, strategy: str) -> str:
+    """The given run id (checked), or ``<date-time>-<space>-<strategy>``."""
+    given = cfg.get("run_id")
+    if given not in (None, ""):
+        run_id = str(given)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", run_id):
+            raise ConfigError(f"run_id: use letters, digits, '_', '.', '-' (got {run_id!r})")
+        return run_id
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{re.sub(r'[^A-Za-z0-9_.-]', '_', space.name)}-{strategy}"
+
+
+def claim_new_run(out: Path, base: str) -> RunDir:
+    """Create a fresh run folder; mkdir is atomic, so two runs started in the same second get
+    different ids (``base``, ``base-2``, ...)."""
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        rdir = run_dir(out, base if n == 1 else f"{base}-{n}")
+        try:
+            rdir.path.mkdir()
+            return rdir
+        except FileExistsError:
+            n += 1
+
+
+def find_run(out: str | Path, run_id: str | None, action: str = "resume") -> RunDir:
+    """The run to ``action`` (resume, report): ``run_id`` in ``<out>/runs``, or the latest one;
+    NasError if none."""
+    runs = Path(out) / "runs"
+    if run_id in (None, ""):
+        candidates = sorted(
+            (p for p in runs.glob("*/state.json")), key=lambda p: p.stat().st_mtime
+        ) if runs.is_dir() else []
+        if not candidates:
+            raise NasError(f"nothing to {action}: no run in {runs} (give run_id=NAME)")
+        run_id = candidates[-1].parent.name
+    rdir = run_dir(out, str(run_id))
+    if not rdir.state.is_file():
+        raise NasError(f"cannot {action} run {run_id}: no such run in {runs} (looked for {rdir.state})")
+    return rdir
+
+
+def saved_config(rdir: RunDir, path: Path | None = None) -> dict[str, Any]:
+    """A run's ``config.yaml`` (or the file ``path``); NasError when it cannot be read."""
+    import yaml
+
+    path = path or rdir.config
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        message = " ".join(str(exc).split())
+        raise NasError(f"cannot read run config {path} ({message})") from None
+    if not isinstance(saved, dict):
+        raise NasError(f"run config {path} is not a mapping of settings")
+    return saved
+
+
+def resume_config(cfg: dict[str, Any], explicit: set[str], out: Path) -> tuple[dict[str, Any], RunDir]:
+    """The saved config of the run to resume, with the keys that may change taken from ``cfg``."""
+    rdir = find_run(out, cfg.get("run_id"))
+    run_id = rdir.run_id
+    merged = {**run_defaults(), **saved_config(rdir)}
+    for key in explicit:
+        head, _, sub = key.partition(".")
+        new = cfg[head] if not sub else (cfg.get(head) or {}).get(sub)
+        old = merged.get(head) if not sub else (merged.get(head) or {}).get(sub)
+        if head in RESUMABLE:
+            merged[head] = cfg[head]
+        elif new != old and not same_objectives(head, new, old):
+            raise ConfigError(
+                f"cannot change {key} when resuming run {run_id} (it was {old!r}, got {new!r})"
+            )
+    merged["run_id"], merged["resume"], merged["out"] = str(run_id), True, str(out)
+    return merged, rdir
+
+
+def same_objectives(head: str, new: Any, old: Any) -> bool:
+    if head != "objectives":
+        return False
+    try:
+        return parse_objectives(new) == parse_objectives(old)
+    except NasError:
+        return False
+
+
+def write_config(rdir: RunDir, cfg: Mapping[str, Any], space: SearchSpace | None) -> None:
+    import yaml
+
+    saved = {k: v for k, v in cfg.items() if k != "resume"}
+    choices = getattr(space, "choices", None)
+    if space is not None and type(space).__name__ == "CategoricalSpace" and choices is not None:
+        saved["space_choices"] = choices()  # a Python-made space: what it was, for the record
+    try:
+        text = yaml.safe_dump(saved, sort_keys=False)
+    except yaml.YAMLError:
+        saved.pop("space_choices", None)
+        text = yaml.safe_dump(saved, sort_keys=False)
+    atomic_write_text(rdir.config, text)

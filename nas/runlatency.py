@@ -1,0 +1,90 @@
+"""Where a run's latency comes from: the source (measured, table, learned) its settings ask for,
+MnasNet's reward settings, and latency among the costs known before training."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from nas.strategies.base import Problem
+from search_spaces.errors import ConfigError, unknown
+from search_spaces.space import SearchSpace
+
+
+def needs_latency(problem: Problem, cfg: Mapping[str, Any] | None = None) -> bool:
+    if cfg is not None and (cfg.get("strategy") or {}).get("latency_weight", 0):
+        return True  # DARTS' latency-aware loss
+    return bool({"latency_ms", "mnas"} & ({o.metric for o in problem.objectives} | set(problem.constraints)))
+
+
+def latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Any) -> Any:
+    """Where each candidate's latency_ms comes from (None: nowhere), checked before anything is written."""
+    import random
+
+    from evaluators.latency.source import SOURCES, LatencySource, latency_settings
+    from search_spaces.arch import Architecture
+    from search_spaces.macro import MacroSpace
+
+    options = dict(cfg.get("latency") or {"name": "auto"})
+    name = options.get("name", "auto")
+    if name not in SOURCES:
+        raise unknown("latency", name, SOURCES)
+    if name == "none":
+        return None
+    if not isinstance(space.sample(random.Random(0)), Architecture):
+        if name != "auto":
+            raise ConfigError(f"latency={name}: space {space.name} has no networks to time (not Architectures)")
+        return None
+    num_classes = options.get("num_classes") or int(getattr(evaluator, "num_classes", 1000))
+    settings = latency_settings({k: v for k, v in options.items() if k != "name"})
+    # A training evaluator spends seconds per candidate: timing it too costs little.
+    needed = needs_latency(problem, cfg) or bool(getattr(evaluator, "trains", False))
+    if name == "auto":
+        if not isinstance(space, MacroSpace) or not has_profile(cfg, settings):
+            name = "measured" if needed else "none"
+    elif name in ("table", "learned") and not isinstance(space, MacroSpace):
+        raise ConfigError(f"latency={name}: tables are built for YAML spaces; use latency=measured")
+    if name == "none":
+        return None
+    source = LatencySource(name, space, num_classes, settings, out=cfg["out"], profile=options.get("profile"))
+    if source.source == "measured" and not needed and name == "auto":
+        return None  # no table for this space and nobody asked: do not time every candidate
+    return source
+
+
+def has_profile(cfg: Mapping[str, Any], settings: Any) -> bool:
+    from evaluators.latency.store import ProfileStore
+
+    if (cfg.get("latency") or {}).get("profile"):
+        return True
+    if cfg["out"] is None:
+        return False
+    return ProfileStore.for_fingerprint(cfg["out"], settings.fingerprint()).exists
+
+
+def mnas_reward(cfg: Mapping[str, Any], problem: Problem) -> tuple[float, float] | None:
+    """(target_ms, w) of MnasNet's reward when an objective is ``mnas``."""
+    if "mnas" not in [o.metric for o in problem.objectives]:
+        return None
+    options = cfg.get("latency") or {}
+    target, w = options.get("target_ms"), options.get("w", -0.07)
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0:
+        raise ConfigError(f"latency.target_ms: objectives=mnas needs a latency target in ms > 0, e.g. "
+                          f"latency.target_ms=20, got {target!r}")
+    if isinstance(w, bool) or not isinstance(w, (int, float)):
+        raise ConfigError(f"latency.w: must be a number (MnasNet uses -0.07), got {w!r}")
+    return float(target), float(w)
+
+
+def with_latency_estimate(problem: Problem, latency: Any) -> Problem:
+    """The problem with latency_ms among the costs known before training (when constrained)."""
+    if "latency_ms" not in problem.constraints:
+        return problem
+    base = problem.estimate
+
+    def estimate(arch: Any) -> dict[str, float]:
+        known = dict(base(arch)) if base is not None else {}
+        known["latency_ms"] = latency(arch)
+        return known
+
+    return replace(problem, estimate=estimate)
