@@ -117,7 +117,7 @@ def test_weights_move_to_new_memory_with_the_same_values():
 
 
 def test_per_round_placement_moves_the_weights_between_rounds_and_is_in_the_fingerprint(monkeypatch):
-    import evaluators.latency.measure as measure
+    from evaluators.latency import measure
 
     moved = []
     real = measure.replace_weights

@@ -146,10 +146,10 @@ def test_a_killed_retrain_resumes_from_its_checkpoint(cluster, tmp_path, digits,
 
 
 def test_augmentation_keeps_images_on_the_data_scale(digits):
-    from nas.retrain import _train_set
+    from nas.retrain_worker import train_set
 
     x, _ = digits.at("train", 32)
-    augmented = _train_set(digits, 32, "autoaugment")
+    augmented = train_set(digits, 32, "autoaugment")
     image, label = augmented[0]
     assert image.shape == x[0].shape and image.dtype == torch.float32 and label == digits.labels("train")[0]
     assert x.min() - 1e-4 <= image.min() and image.max() <= x.max() + 1e-4
