@@ -13,7 +13,7 @@ import pytest
 import nas
 from nas.cli import main
 from nas.runconfig import config_from_overrides
-from nas.strategies import STRATEGIES, Objective, Problem, make_strategy, nni_bridge
+from nas.strategies import STRATEGIES, Objective, Problem, make_strategy, nni_loader
 from search_spaces import CategoricalSpace
 from search_spaces.errors import ConfigError
 from tests.test_strategies import SPACE, drive, score
@@ -57,7 +57,7 @@ def test_registered_with_options_and_dotted_names_parse():
 @pytest.mark.parametrize("name", ["nni.TPE", "nni.RegularizedEvolution", "nni.GridSearch"])
 def test_without_nni_the_error_is_one_line_naming_the_extra(monkeypatch, name, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "nni", None)  # `import nni` fails as if it were not installed
-    monkeypatch.setattr(nni_bridge, "_NNI", {})
+    monkeypatch.setattr(nni_loader, "_NNI", {})
     with pytest.raises(ConfigError) as info:
         make_strategy(name, SPACE)
     message = str(info.value)

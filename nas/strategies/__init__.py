@@ -6,7 +6,7 @@ from typing import Any
 from nas.strategies.base import Objective, Problem, Strategy
 from nas.strategies.darts import DartsStrategy
 from nas.strategies.evolution import RegularizedEvolution
-from nas.strategies.nni_bridge import NNI_STRATEGIES
+from nas.strategies.nni_strategies import NNI_STRATEGIES
 from nas.strategies.optuna_sampler import OptunaStrategy
 from nas.strategies.random_search import RandomSearch
 from search_spaces.errors import ConfigError, describe_choices, unknown

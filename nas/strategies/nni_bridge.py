@@ -54,142 +54,22 @@ NNI's log (``nni.log``) goes to ``workdir`` (``nni/`` in the run directory for `
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import logging
 import threading
-import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from nas.strategies.base import Problem, Strategy
-from search_spaces.errors import ConfigError, NasError
+from nas.strategies.nni_loader import NniClosed, NniTrialFailed, load_nni
+from search_spaces.errors import NasError
 from search_spaces.space import SearchSpace
 
-EXTRA = "pip install 'nas[nni]'"
 # Proposals in a row that NNI repeats (answered from memory) or that break a constraint before the
 # bridge calls the space exhausted (NNI keeps its own patience; this only stops an endless loop).
 MAX_IDLE = 500
-_NNI: dict[str, Any] = {}  # the NNI names the bridge uses, imported once
-
-
-def load_nni(strategy: str) -> dict[str, Any]:
-    """NNI's modules, imported quietly (NNI warns about torch versions it does not know and logs to
-    stdout by default); a one-line ConfigError naming the extra when NNI is missing or broken."""
-    if _NNI:
-        return _NNI
-    try:
-        # NNI warns about torch versions it does not know; the gym that tianshou brings (for
-        # PolicyBasedRL) prints a notice on import: neither concerns a nas user.
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            import nni
-            from nni.nas import strategy as nni_strategy
-            from nni.nas.evaluator import FunctionalEvaluator
-            from nni.nas.execution import SequentialExecutionEngine
-            from nni.nas.execution.event import FinalMetricEvent, TrainingEndEvent
-            from nni.nas.nn.pytorch import ModelSpace
-            from nni.nas.space import ModelStatus, SimplifiedModelSpace
-            from nni.runtime.log import silence_stdout
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) or ""
-        cause = " ".join(str(exc).split())
-        if missing == "nni" or missing.startswith("nni."):
-            raise ConfigError(f"strategy {strategy} needs NNI, which is not installed: {EXTRA}") from None
-        raise ConfigError(f"strategy {strategy}: NNI does not import ({cause}); reinstall it with {EXTRA}") from None
-    silence_stdout()  # NNI's records go to the run's nni.log, not to the terminal
-    logging.getLogger("nni").propagate = False
-    logging.getLogger("nni").addHandler(logging.NullHandler())  # no "last resort" printing either
-
-    class ChoicesSpace(ModelSpace):
-        """A model space holding one ``nni.choice`` over value indices per dimension."""
-
-        def __init__(self, dims: list[tuple[str, int]]) -> None:
-            super().__init__()
-            for label, size in dims:
-                self.add_mutable(nni.choice(label, list(range(size))))
-
-    class SampleEvaluator(FunctionalEvaluator):
-        """A functional evaluator whose function receives the sample (label -> value index), not an
-        instantiated network (the space's own ``from_choices`` builds the member), and returns the
-        final metric, or None."""
-
-        def _execute(self, model: Any) -> Any:
-            return self.evaluate(model.sample)
-
-    class BridgeEngine(SequentialExecutionEngine):
-        """NNI's sequential engine, with two changes: its budget ends when the bridge is closed (so
-        NNI's loop ends as it does when a budget runs out), and
-        a model's final metric is the evaluator's return value, dispatched to this engine, instead
-        of going through NNI's process-wide trial channel (which NNI's threads of other bridges in
-        the same process, e.g. one being closed, would otherwise swap under this one)."""
-
-        def __init__(self, session: _Session) -> None:
-            super().__init__()
-            self.session = session
-
-        def budget_available(self) -> bool:
-            return not self.session.closed and super().budget_available()
-
-        def _run_single_model(self, model: Any) -> None:
-            model.status = ModelStatus.Training
-            status = ModelStatus.Failed
-            try:
-                value = model.execute()
-                if value is not None:
-                    self.dispatch_model_event(FinalMetricEvent(model, value))
-                status = ModelStatus.Trained
-            except _Failed:
-                pass  # a failed trial is an outcome: NNI's strategies skip models without a metric
-            except _Closed:
-                status = ModelStatus.Interrupted  # the budget is now over: NNI's loop ends
-            finally:
-                self.dispatch_model_event(TrainingEndEvent(model, status))
-
-    class FastTPE(nni_strategy.TPE):
-        """NNI's TPE strategy without the one-second pause its loop takes after every model (it
-        polls a busy engine; the sequential engine has finished the model when submit returns)."""
-
-        def _run(self) -> None:
-            space = {label: m.as_legacy_dict() for label, m in self.model_space.simplify().items()}
-            with self._thread_lock:
-                self.tuner.update_search_space(space)
-            while self.engine.budget_available():
-                with self._thread_lock:
-                    try:
-                        param = self.tuner.generate_parameters(self._model_count)
-                    except nni.NoMoreTrialError:
-                        return
-                    model = self.model_space.freeze(param)
-                    self._model_to_id[model] = self._model_count
-                    self._model_count += 1
-                self.engine.submit_models(model)
-
-    class BridgeRL(nni_strategy.PolicyBasedRL):
-        """NNI's PolicyBasedRL, which skips the policy update it makes on its way out once the
-        bridge is closed (the run has ended: that update would only cost time)."""
-
-        def _update_policy(self) -> None:
-            if not self.engine.session.closed:
-                super()._update_policy()
-
-    _NNI.update(
-        nni=nni, strategy=nni_strategy, ChoicesSpace=ChoicesSpace, SampleEvaluator=SampleEvaluator,
-        SimplifiedModelSpace=SimplifiedModelSpace, BridgeEngine=BridgeEngine, FastTPE=FastTPE,
-        BridgeRL=BridgeRL,
-    )
-    return _NNI
-
-
-class _Closed(Exception):
-    """Raised in NNI's thread when the bridge is closed: ends NNI's loop."""
-
-
-class _Failed(Exception):
-    """Raised in the evaluator function for a trial without a usable objective: NNI marks it failed."""
 
 
 class _Session:
@@ -299,7 +179,7 @@ class _Session:
             logging.getLogger("nni.bridge").info(
                 "nas: NNI's loop ended (%s) after %d proposals, %d answered from memory",
                 "run over" if self.closed else "nothing more to propose", self.proposals, self.answered)
-        except _Closed:
+        except NniClosed:
             pass
         except BaseException as exc:  # reported by the next ask
             self.error = exc
@@ -354,7 +234,7 @@ class _Session:
             self.cond.notify_all()
             self.cond.wait_for(lambda: self.turn == "nni" or self.closed)
         if self.closed:
-            raise _Closed()
+            raise NniClosed()
         self._swap_rng(enter=True)
         outcome, self.outcome = self.outcome, None
         return outcome or {"status": "failed"}
@@ -371,7 +251,7 @@ class _Session:
             key = self.space.key(arch)
         except Exception as exc:  # noqa: BLE001 - not a member (a space with rules): a failed model
             self._idle_step()
-            raise _Failed(f"not a member of {self.space.name}: {exc}") from None
+            raise NniTrialFailed(f"not a member of {self.space.name}: {exc}") from None
         if key in self.memory:
             told = self.memory[key]
             self.answered += 1
@@ -388,14 +268,14 @@ class _Session:
             told = self._wait_for_outcome(key, arch)
         value = self._value(told)
         if value is None:
-            raise _Failed(str(told.get("error") or told.get("status", "failed")))
+            raise NniTrialFailed(str(told.get("error") or told.get("status", "failed")))
         return value
 
     def _idle_step(self) -> None:
         self.idle += 1
         if self.idle >= MAX_IDLE:  # nothing new for a long while: call the space exhausted
             self.closed = True
-            raise _Closed()
+            raise NniClosed()
 
     def _value(self, told: Mapping[str, Any]) -> float | None:
         """The first objective as 'larger is better', or None (failed, missing, infeasible)."""
@@ -506,115 +386,3 @@ class NniStrategy(Strategy):
         session = self._session
         session.memory = {str(key): dict(told) for key, told in state["told"]}
         session.seen |= set(session.memory)
-
-
-class NniRegularizedEvolution(NniStrategy):
-    """NNI's RegularizedEvolution (aging evolution, Real et al. 2019), with NNI's defaults."""
-
-    name = "nni.RegularizedEvolution"
-    nni_name = "RegularizedEvolution"
-
-    @classmethod
-    def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (
-            ("population_size", 100, "members kept alive (the first ones are random)"),
-            ("sample_size", 25, "tournament size"),
-            ("mutation_prob", 0.05, "chance each dimension of the parent is resampled"),
-            ("crossover", False, "child = crossover of two tournament winners, then mutated"),
-            *super().options(),
-        )
-
-    @classmethod
-    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
-        return _NNI["strategy"].RegularizedEvolution(
-            population_size=opts["population_size"], sample_size=opts["sample_size"],
-            mutation_prob=float(opts["mutation_prob"]), crossover=opts["crossover"],
-            seed=seed,
-        )
-
-
-class NniTPE(NniStrategy):
-    """NNI's TPE tuner (Bergstra et al. 2011) as a NAS strategy, maximising the objective."""
-
-    name = "nni.TPE"
-    nni_name = "TPE"
-
-    @classmethod
-    def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (
-            ("n_startup_jobs", 20, "random proposals before the TPE model is used"),
-            ("n_ei_candidates", 24, "candidates scored by expected improvement per proposal"),
-            *super().options(),
-        )
-
-    @classmethod
-    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
-        # NNI's TpeTuner minimises unless told: the bridge reports "larger is better".
-        tpe_args = {"n_startup_jobs": opts["n_startup_jobs"],
-                    "n_ei_candidates": opts["n_ei_candidates"]}
-        return _NNI["FastTPE"](optimize_mode="maximize", seed=seed, tpe_args=tpe_args)
-
-
-class NniRandom(NniStrategy):
-    """NNI's Random strategy (uniform, without repeats)."""
-
-    name = "nni.Random"
-    nni_name = "Random"
-    single_objective = False
-
-    @classmethod
-    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
-        return _NNI["strategy"].Random(seed=seed)
-
-
-class NniGridSearch(NniStrategy):
-    """NNI's GridSearch: every combination once, shuffled in blocks of 100 (for small spaces)."""
-
-    name = "nni.GridSearch"
-    nni_name = "GridSearch"
-    single_objective = False
-
-    @classmethod
-    def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (("shuffle", True, "shuffle the grid (blocks of 100) instead of its fixed order"),
-                *super().options())
-
-    @classmethod
-    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
-        return _NNI["strategy"].GridSearch(shuffle=opts["shuffle"], seed=seed)
-
-
-class NniPolicyBasedRL(NniStrategy):
-    """NNI's PolicyBasedRL (PPO over the choices, via tianshou)."""
-
-    name = "nni.PolicyBasedRL"
-    nni_name = "PolicyBasedRL"
-
-    @classmethod
-    def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (
-            ("samples_per_update", 20, "proposals collected before each policy update"),
-            ("reward_for_invalid", None, "reward of a failed proposal (default: it is ignored)"),
-            *super().options(),
-        )
-
-    @classmethod
-    def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
-        reward = opts["reward_for_invalid"]
-        if reward is not None and (isinstance(reward, bool) or not isinstance(reward, (int, float))):
-            raise ValueError(f"reward_for_invalid: expected a number, got {reward!r}")
-        try:
-            return _NNI["BridgeRL"](
-                samples_per_update=opts["samples_per_update"],
-                reward_for_invalid=None if reward is None else float(reward),
-            )
-        except ImportError as exc:
-            raise ConfigError(
-                f"strategy {cls.name} needs tianshou, which NNI imports for it "
-                f"({' '.join(str(exc).split())})"
-            ) from None
-
-
-NNI_STRATEGIES: tuple[type[NniStrategy], ...] = (
-    NniRegularizedEvolution, NniTPE, NniPolicyBasedRL, NniRandom, NniGridSearch,
-)
