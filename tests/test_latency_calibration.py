@@ -148,3 +148,17 @@ def test_a_profile_from_before_placement_was_recorded_reads_as_fixed(tmp_path):
 def test_a_per_kind_calibration_multiplies_by_the_shares():
     table = LatencyTable(LatencySettings().fingerprint(), {}, Calibration(1.0, 0.0, 40, "kinds", 1.1, (("head", 0.5),)))
     assert table.calibration(10.0, {"head": 0.2}) == pytest.approx(10 ** 1.1 * np.exp(0.1))
+
+
+def test_the_reference_is_timed_again_only_after_its_refresh_interval(monkeypatch):
+    from evaluators.latency import reference
+
+    clock = [100.0]
+    monkeypatch.setattr(reference.time, "perf_counter", lambda: clock[0])
+    ref = reference.SpeedReference(nominal_ms=2.0)
+    ref.recent.extend([1.0])  # a machine twice as fast as when the profile was made
+    ref._timed_at = clock[0]
+    assert ref.factor() == pytest.approx(2.0) and len(ref.recent) == 1  # within the interval: no timing
+    clock[0] += 2 * reference.REFRESH_S
+    ref.factor()
+    assert len(ref.recent) == 2  # timed again (on the frozen clock this run takes 0 ms)

@@ -17,6 +17,9 @@ import torch
 
 SIZE = 256  # a 256x256 float32 product: ~1 ms a pair on one core, cache-resident, no allocation churn
 WINDOW = 5  # the normaliser is the median of the last few reference timings: one slow run is not a slow machine
+# The machine drifts over seconds, not milliseconds: within this many seconds of the last reference
+# timing the factor stands, so thousands of sub-millisecond parts do not each pay for a reference.
+REFRESH_S = 0.1
 
 
 class SpeedReference:
@@ -27,13 +30,15 @@ class SpeedReference:
         self.out = torch.empty(SIZE, SIZE)
         self.recent: deque[float] = deque(maxlen=WINDOW)
         self._nominal = nominal_ms
+        self._timed_at = -float("inf")
 
     def time_once(self) -> float:
         """Milliseconds of one reference run (two products), remembered in the running window."""
         begin = time.perf_counter()
         torch.mm(self.x, self.x, out=self.out)
         torch.mm(self.out, self.x, out=self.out)
-        ms = (time.perf_counter() - begin) * 1e3
+        self._timed_at = time.perf_counter()
+        ms = (self._timed_at - begin) * 1e3
         self.recent.append(ms)
         return ms
 
@@ -51,6 +56,8 @@ class SpeedReference:
         return self._nominal
 
     def factor(self) -> float:
-        """Time one reference run; multiply a time measured now by this to express it at nominal speed."""
-        self.time_once()
+        """Multiply a time measured now by this to express it at nominal speed (the reference is
+        timed again when its last timing is older than ``REFRESH_S``)."""
+        if time.perf_counter() - self._timed_at >= REFRESH_S or not self.recent:
+            self.time_once()
         return self.nominal / self.current
