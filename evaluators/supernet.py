@@ -54,7 +54,7 @@ from evaluators.proxy import DEVICES, require_architectures, scaled_resolution
 from evaluators.threads import intra_op_threads
 from evaluators.training import (
     TrainConfig,
-    _autocast,
+    autocast,
     evaluate,
     fit,
     make_optimizer,
@@ -313,7 +313,7 @@ class SupernetTraining:
                 last = i == len(members) - 1
                 sync = self.model.no_sync() if self.world > 1 and not last else contextlib.nullcontext()
                 with sync:
-                    with _autocast(self.device, self.amp):
+                    with autocast(self.device, self.amp):
                         regularize = cfg.regularize == "all" or (i == 0 and cfg.sampling in TAUGHT)
                         logits = self.model(images, arch, regularize)
                         if teacher is not None:

@@ -90,7 +90,7 @@ def _memory_format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
-def _autocast(device: torch.device, amp: bool):
+def autocast(device: torch.device, amp: bool):
     enabled = amp and device.type == "cuda"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
@@ -118,7 +118,7 @@ def train_epoch(
             break
         images = images.to(device, non_blocking=True, memory_format=layout)
         labels = labels.to(device, non_blocking=True)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             loss = criterion(model(images), labels)
         if not torch.isfinite(loss):
             raise EvaluationFailed("diverged", f"training loss became {loss.item()} at batch {count}")
@@ -145,7 +145,7 @@ def evaluate(
     for images, labels in batches:
         x = images.to(device, non_blocking=True, memory_format=layout)
         y = labels.to(device, non_blocking=True)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             logits = model(x)
         loss += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()

@@ -239,13 +239,13 @@ def arch_figure(arch: Architecture, title: str = "") -> Figure:
 
 def arch_plot(arch: Architecture, path: Path, title: str = "") -> None:
     """Draw ``arch`` (see `arch_figure`) and save it as a PNG at ``path``, atomically."""
-    from nas.plots import _save
+    from nas.plots import save_figure
 
     path = Path(path)
     if path.suffix.lower() != ".png":  # the bytes are PNG whatever the name says
         raise NasError(f"plot file {path}: must end in .png")
     try:
-        _save(arch_figure(arch, title), path)
+        save_figure(arch_figure(arch, title), path)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
         raise NasError(f"cannot write the plot {path}: {exc.strerror or exc}{where}") from None

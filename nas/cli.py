@@ -79,16 +79,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import random
 
     from nas.archs import describe
-    from nas.config import parse_overrides
+    from nas.config import parse_command
     from search_spaces.registry import load_space
 
-    cfg = parse_overrides(args.overrides, {"space": "mbconv", "n": 5, "seed": 0, "json": False})
-    if cfg.n < 1:
-        raise NasError(f"n: must be >= 1, got {cfg.n}")
-    space = load_space(cfg.space)
-    rng = random.Random(cfg.seed)
-    archs = [space.canonical(space.sample(rng)) for _ in range(cfg.n)]
-    if cfg.json:
+    cfg = parse_command(args.overrides, {"space": "mbconv", "n": 5, "seed": 0, "json": False},
+                        max_positional=0, what="sample").settings
+    if cfg["n"] < 1:
+        raise NasError(f"n: must be >= 1, got {cfg['n']}")
+    space = load_space(cfg["space"])
+    rng = random.Random(cfg["seed"])
+    archs = [space.canonical(space.sample(rng)) for _ in range(cfg["n"])]
+    if cfg["json"]:
         for arch in archs:
             print(json.dumps(describe(arch, space)))
     else:

@@ -9,8 +9,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from search_spaces.errors import ConfigError
-
 AUTO = ("amp", "channels_last", "use_gpu")  # null on the command line means auto
 
 
@@ -69,26 +67,19 @@ def _defaults() -> dict[str, Any]:
     }
 
 
-def _parse(items: list[str]) -> tuple[str | None, dict[str, Any], set[str]]:
+def parse(items: list[str]) -> tuple[str | None, dict[str, Any], set[str]]:
     """(ARCH or None, the merged settings, the keys given)."""
-    from omegaconf import OmegaConf
+    from nas.config import parse_command
 
-    from nas.config import parse_overrides
-
-    positional = [item for item in items if "=" not in item]
-    if len(positional) > 1:
-        raise ConfigError(f"architecture: give one ARCH, got {len(positional)} ({', '.join(positional)})")
-    # data=NAME names the data set; data.<option>=V sets one of its options
-    overrides = [f"data.name={item[5:]}" if item.startswith("data=") else item for item in items if "=" in item]
-    cfg = OmegaConf.to_container(parse_overrides(overrides, _defaults(), open_keys=("data",)))
-    given = {item.partition("=")[0].partition(".")[0] for item in overrides}
-    return (positional[0] if positional else None), cfg, given
+    command = parse_command(items, _defaults(), groups=("data",), open_keys=("data",), max_positional=1,
+                            what="architecture")
+    return (command.positional[0] if command.positional else None), command.settings, command.given
 
 
 def cmd_retrain(args: argparse.Namespace, console: Console, err_console: Console) -> int:
     from nas.retrain import retrain
 
-    arch, cfg, given = _parse(args.items)
+    arch, cfg, given = parse(args.items)
     export = cfg["export"] if isinstance(cfg["export"], list) else [cfg["export"]]
     recipe = {k: "auto" if k in AUTO and cfg[k] is None else cfg[k] for k in _recipe_defaults() if k in given}
     try:

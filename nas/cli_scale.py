@@ -66,19 +66,17 @@ def scale_defaults() -> dict[str, Any]:
     }
 
 
-def _rewrite(items: Sequence[str]) -> list[str]:
-    """``data=X``/``latency=X`` name the group's member; only the proxy evaluator searches."""
-    rewritten = []
+def _only_proxy(items: Sequence[str]) -> list[str]:
+    """The settings without ``evaluator=proxy`` (the only evaluator ``nas scale`` searches with)."""
+    kept = []
     for item in items:
         key, sep, value = item.partition("=")
-        if sep and key in ("data", "latency"):
-            item = f"{key}.name={value}"
-        elif sep and key == "evaluator":
+        if sep and key == "evaluator":
             if value.strip() != "proxy":
                 raise ConfigError(f"evaluator: nas scale searches with the proxy evaluator only, got {value!r}")
             continue
-        rewritten.append(item)
-    return rewritten
+        kept.append(item)
+    return kept
 
 
 def parse_phis(value: Any) -> list[float]:
@@ -140,13 +138,12 @@ def _check(cfg: dict[str, Any]) -> None:
 
 def parse_config(overrides: Sequence[str]) -> dict[str, Any]:
     """The checked ``nas scale`` settings as plain values; ConfigError on any bad key or value."""
-    from omegaconf import OmegaConf
 
     from nas import scale
-    from nas.config import parse_overrides
+    from nas.config import parse_command
 
-    parsed = parse_overrides(_rewrite(overrides), scale_defaults(), open_keys=("data",))
-    cfg: dict[str, Any] = OmegaConf.to_container(parsed, resolve=True)  # type: ignore[assignment]
+    cfg = parse_command(_only_proxy(overrides), scale_defaults(), groups=("data", "latency"), open_keys=("data",),
+                        max_positional=0, what="scale").settings
     _check(cfg)
     # Built here only to check them: every value error surfaces before anything is trained or written.
     scale.ScaleCoefficients(cfg["alpha"], cfg["beta"], cfg["gamma"])

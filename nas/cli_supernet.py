@@ -12,7 +12,7 @@ from rich.text import Text
 from search_spaces.errors import ConfigError
 
 
-def _train_defaults() -> dict[str, Any]:
+def train_defaults() -> dict[str, Any]:
     from nas.supernet import config_keys
 
     return {"space": "mbconv", "data": {"name": "digits"}, "out": "results", "run_id": None, "resume": False,
@@ -20,12 +20,12 @@ def _train_defaults() -> dict[str, Any]:
             "cpus_per_worker": None, "max_failures": 1, "ray": {"address": None}, **config_keys()}
 
 
-def _extract_defaults() -> dict[str, Any]:
+def extract_defaults() -> dict[str, Any]:
     return {"ckpt": None, "to": None, "calib_batches": 4, "device": "cpu"}
 
 
 def _help() -> str:
-    d = _train_defaults()
+    d = train_defaults()
     return f"""\
 Train a weight-sharing supernet once (sandwich rule, kind-balanced sampling or SPOS, in-place
 distillation, elastic kernel, expansion, width and depth as Once-for-All), then score members in seconds each:
@@ -66,16 +66,12 @@ extract:
 """
 
 
-def _parse(items: list[str], defaults: dict[str, Any]) -> tuple[list[str], dict[str, Any], set[str]]:
-    from omegaconf import OmegaConf
+def parse(items: list[str], defaults: dict[str, Any]) -> tuple[list[str], dict[str, Any], set[str]]:
+    """(the positional words, the merged settings, the keys given)."""
+    from nas.config import parse_command
 
-    from nas.config import parse_overrides
-
-    positional = [item for item in items if "=" not in item]
-    overrides = [f"data.name={item[5:]}" if item.startswith("data=") else item for item in items if "=" in item]
-    cfg = OmegaConf.to_container(parse_overrides(overrides, defaults, open_keys=("data",)))
-    given = {item.partition("=")[0].partition(".")[0] for item in overrides}
-    return positional, cfg, given
+    command = parse_command(items, defaults, groups=("data",), open_keys=("data",))
+    return command.positional, command.settings, command.given
 
 
 def cmd_supernet(args: argparse.Namespace, console: Console, err_console: Console) -> int:
@@ -88,7 +84,7 @@ def _train(items: list[str], console: Console, err_console: Console) -> int:
     from evaluators.supernet import load_checkpoint
     from nas.supernet import config_keys, train_supernet
 
-    positional, cfg, given = _parse(items, _train_defaults())
+    positional, cfg, given = parse(items, train_defaults())
     if cfg["use_gpu"] is None:
         cfg["use_gpu"] = "auto"
     if positional:
@@ -129,7 +125,7 @@ def _train(items: list[str], console: Console, err_console: Console) -> int:
 def _extract(items: list[str], console: Console) -> int:
     from nas.supernet import extract_member
 
-    positional, cfg, _ = _parse(items, _extract_defaults())
+    positional, cfg, _ = parse(items, extract_defaults())
     if len(positional) != 1:
         raise ConfigError(f"architecture: give one ARCH to extract, got {len(positional)}")
     if not cfg["ckpt"]:

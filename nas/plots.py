@@ -44,7 +44,7 @@ def _figure() -> tuple[Figure, Axes]:
     return figure, figure.add_subplot(1, 1, 1)
 
 
-def _save(figure: Figure, path: Path) -> None:
+def save_figure(figure: Figure, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
@@ -249,7 +249,7 @@ def progress_plot(trials: pd.DataFrame, problem: Problem, path: Path, title: str
     `best_row` with ``min_repeats`` picks it; a star marks the final one) and each baseline
     (architecture key -> name in ``baselines``; None: every baseline of the table) as a dashed
     line with a ± std band."""
-    _save(progress_figure(trials, problem, title, baselines, min_repeats), path)
+    save_figure(progress_figure(trials, problem, title, baselines, min_repeats), path)
 
 
 # -- trade-off and Pareto front ---------------------------------------------------------------------
@@ -432,7 +432,7 @@ def tradeoff_plot(trials: pd.DataFrame, problem: Problem, path: Path, x: str = "
     ``x``, the front of the two, the ``winner`` (architecture key) as a star and each baseline
     (key -> name; None: every baseline of the table) as a labelled marker. Log x when x spans
     more than a factor of ten."""
-    _save(tradeoff_figure(trials, problem, x, title, baselines, winner), path)
+    save_figure(tradeoff_figure(trials, problem, x, title, baselines, winner), path)
 
 
 def pareto_figure(trials: pd.DataFrame, problem: Problem, title: str = "",
@@ -449,7 +449,7 @@ def pareto_plot(trials: pd.DataFrame, problem: Problem, path: Path, title: str =
                 baselines: Mapping[str, str] | None = None, winner: str | None = None) -> None:
     """The first two objectives of every searched architecture (means, ± std where repeated), the
     Pareto front highlighted, the ``winner`` as a star and baselines as labelled markers."""
-    _save(pareto_figure(trials, problem, title, baselines, winner), path)
+    save_figure(pareto_figure(trials, problem, title, baselines, winner), path)
 
 
 def alphas_plot(history: list[dict], units: list[str], path: Path) -> None:
@@ -475,7 +475,7 @@ def alphas_plot(history: list[dict], units: list[str], path: Path) -> None:
         ax.axis("off")
     figure.supxlabel("epoch")
     figure.supylabel("probability")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def run_plots(trials: pd.DataFrame, problem: Problem, folder: Path, title: str = "",

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nas.config import _flat_keys, parse_overrides
+from nas.config import flat_keys, parse_overrides
 from nas.defaults import GROUPS, OPEN_GROUPS, RUN_DEFAULTS, run_defaults
 from search_spaces.errors import ConfigError, unknown
 
@@ -128,7 +128,7 @@ def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str
     for group, opts in (("strategy", strategy_opts), ("evaluator", evaluator_opts)):
         defaults[group] = {"name": defaults[group]["name"], **opts, **defaults[group]}
 
-    known = set(_flat_keys(defaults))
+    known = set(flat_keys(defaults))
     final: list[str] = []
     explicit: set[str] = set()
     for key, value in rewritten:

@@ -41,7 +41,7 @@ from evaluators.latency import LatencySettings, Measurer
 from evaluators.latency.fingerprint import cpu_model
 from evaluators.proxy import ProxyEvaluator
 from evaluators.supernet import SupernetConfig, SupernetEvaluator, SupernetTraining, load_checkpoint
-from evaluators.training import TrainConfig, _autocast, fit
+from evaluators.training import TrainConfig, autocast, fit
 from nas.strategies.darts import DartsConfig
 from nas.strategies.darts_training import darts_search
 from nas.supernet import extract_member, train_supernet
@@ -62,7 +62,7 @@ pytestmark = [
                        reason="no CUDA device; NAS_TEST_DEVICE=cpu runs these checks on the CPU"),
 ]
 
-# bf16 where autocast is on (CUDA only, by design of evaluators.training._autocast)
+# bf16 where autocast is on (CUDA only, by design of evaluators.training.autocast)
 AMP_DTYPE = torch.bfloat16 if CUDA else torch.float32
 SMALL = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool"
 DATA = {"name": "digits", "limit": 300}
@@ -108,9 +108,9 @@ def test_bf16_autocast_is_active_in_training_on_cuda_only():
     torch.manual_seed(0)
     model = build_model(SMALL, 10).to(dev)
     x = torch.randn(4, 3, 32, 32, device=dev)
-    with _autocast(dev, True):
+    with autocast(dev, True):
         assert model(x).dtype == AMP_DTYPE
-    with _autocast(dev, False):
+    with autocast(dev, False):
         assert model(x).dtype == torch.float32
     # The loop the proxy and retrain share: every training step's logits in bf16 on the device.
     data = dataset_from_options(DATA)

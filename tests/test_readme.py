@@ -108,13 +108,13 @@ def _check_settings(argv: list[str], out: Path) -> None:
 
         config_from_overrides([s for s in settings if not s.startswith("resume=")])
     elif argv[0] == "retrain":
-        from nas.cli_retrain import _parse
+        from nas.cli_retrain import parse
 
-        _parse(argv[1:])
+        parse(argv[1:])
     elif argv[0] == "supernet":
-        from nas.cli_supernet import _extract_defaults, _parse, _train_defaults
+        from nas.cli_supernet import extract_defaults, parse, train_defaults
 
-        _parse(argv[2:], _train_defaults() if argv[1] == "train" else _extract_defaults())
+        parse(argv[2:], train_defaults() if argv[1] == "train" else extract_defaults())
     elif argv[0] == "latency":
         from nas import latency
         from nas.config import parse_overrides
