@@ -20,6 +20,8 @@ from nas.store import read_rows
 from search_spaces.space import CategoricalSpace
 from tests.ray_evaluators import SPACE, Curves, DiesOnce, Scored
 
+pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
+
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = ["wall_s", "timestamp"]

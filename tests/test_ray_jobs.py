@@ -18,6 +18,8 @@ import pytest
 from nas.store import read_rows
 from tests.ports import free_ports
 
+pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
+
 pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

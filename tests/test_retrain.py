@@ -21,6 +21,8 @@ from nas.retrain import RetrainRecipe, load_model, resolve_source, retrain
 from nas.store import read_table
 from search_spaces.builder import build_model
 
+pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
+
 ray = pytest.importorskip("ray")
 
 ARCH = "tiny@32_relu_sd0.1:stem_k3_s2_c16:mb_k3_e1_c16:mb_k3_e3_c24_s2_se0.25:head_c64_d0.1"

@@ -17,6 +17,8 @@ from nas.cli import main
 from nas.supernet import train_supernet
 from tests.ports import free_port
 
+pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
+
 DATA = {"name": "digits", "limit": 300}
 FAST = {"epochs": 2, "batch_size": 64, "sampling": "fair", "random_subnets": 2, "resolution": 16}
 

@@ -26,6 +26,8 @@ from nas.store import append_leaderboard, read_rows
 from search_spaces.errors import NasError
 from search_spaces.space import CategoricalSpace
 
+pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
+
 ROOT = Path(__file__).resolve().parents[2]
 VOLATILE = ["wall_s", "timestamp"]
 SPACE = {"a": list(range(6)), "b": list(range(6)), "c": ["x", "y", "z"]}
