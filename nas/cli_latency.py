@@ -26,7 +26,7 @@ Profile this machine for latency prediction, and check how accurate the predicti
 
 Settings: device=cpu|cuda|cuda:N threads=1 batch=1 dtype=float32|float16|bfloat16
   channels_last=true runtime=torch|onnxruntime num_classes=1000
-  warmup=3 repeats=30 rounds=10 (timed runs per module, spread over interleaved rounds)
+  warmup=3 repeats=20 rounds=20 (timed runs per module, spread over interleaved rounds)
   placement=per-round|fixed (per-round: the weights move to new memory before each round, so the
       median spans as many placements as rounds; where weights lie changes a network's speed)
   reference=matmul|none (matmul: each group of runs is scaled by a small matrix product timed just

@@ -36,8 +36,8 @@ Keys (defaults): phi=3 pairs=null alpha=1.2 beta=1.1 gamma=1.15 res_multiple=8 m
   search=false grid_min=1.0 grid_max=2.0 grid_step=0.05 tolerance=0.1 seed=0 progress=true
   data=digits data.<option>=V   evaluator.<proxy option>=V (epochs=3, resolution=24, steps, ...)
   latency=auto|none latency.device=cpu latency.threads=1 latency.batch=1 latency.dtype=float32
-  latency.channels_last=true latency.runtime=torch latency.warmup=3 latency.repeats=30
-  latency.rounds=10 latency.placement=per-round latency.reference=matmul latency.profile=DIR
+  latency.channels_last=true latency.runtime=torch latency.warmup=3 latency.repeats=20
+  latency.rounds=20 latency.placement=per-round latency.reference=matmul latency.profile=DIR
   latency.num_classes=<num_classes>
 latency_ms is predicted from the device profile's table only when a profile exists (nas latency
 profile); parts a scaled member adds are timed into that profile when it is this machine's.
@@ -45,7 +45,7 @@ profile); parts a scaled member adds are timed into that profile when it is this
 
 LATENCY_DEFAULTS: dict[str, Any] = {
     "name": "auto", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
-    "runtime": "torch", "warmup": 3, "repeats": 30, "rounds": 10, "placement": "per-round", "reference": "matmul", "profile": None, "num_classes": None,
+    "runtime": "torch", "warmup": 3, "repeats": 20, "rounds": 20, "placement": "per-round", "reference": "matmul", "profile": None, "num_classes": None,
 }
 LATENCY_MODES = ("auto", "none")
 

@@ -40,7 +40,7 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 LATENCY_DEFAULTS: dict[str, Any] = {
     "space": "mbconv", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
-    "runtime": "torch", "warmup": 3, "repeats": 30, "rounds": 10, "placement": "per-round", "reference": "matmul", "num_classes": 1000, "out": "results", "profile": None,
+    "runtime": "torch", "warmup": 3, "repeats": 20, "rounds": 20, "placement": "per-round", "reference": "matmul", "num_classes": 1000, "out": "results", "profile": None,
     "calibrate": 40, "n": 200, "passes": 2, "seed": 0, "progress": True, "json": False,
 }
 # Seeds of the network sets, apart so that no set reuses another's architectures by chance.

@@ -164,7 +164,7 @@ def test_readme_command(command, scratch, request, capsys, monkeypatch):
     (["run"], ["budget=20", "seed=0", "backend=local", "ray.workers=null", "latency=auto", "pruner=none"]),
     (["scale"], ["phi=3", "alpha=1.2", "beta=1.1", "gamma=1.15", "search=false", "out=results"]),
     (["retrain"], ["epochs=30", "batch=128", "augment=none", "workers=1", "ray.address=null"]),
-    (["latency"], ["threads=1", "batch=1", "repeats=30", "rounds=10"]),
+    (["latency"], ["threads=1", "batch=1", "repeats=20", "rounds=20"]),
     (["supernet"], ["epochs=11", "sampling=sandwich", "random_subnets=2", "distill=true", "resolution=32",
                     "calib_batches=4", "out=results"]),
     (["report"], ["--out", "default: results", "--top"]),

@@ -72,8 +72,8 @@ class LatencySettings:
     channels_last: bool = True
     runtime: str = "torch"
     warmup: int = 3  # untimed runs of each module first
-    repeats: int = 30  # timed runs per module; their median is the latency
-    rounds: int = 10  # the runs are spread over this many interleaved rounds
+    repeats: int = 20  # timed runs per module; their median is the latency
+    rounds: int = 20  # the runs are spread over this many interleaved rounds (one placement each)
     placement: str = "per-round"  # "per-round": weights copied to new memory before each round; "fixed"
     reference: str = "matmul"  # "matmul": times scaled by a reference timed beside them (CPU); "none"
 
