@@ -31,6 +31,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from evaluators.streamed import ImageSubset, StreamedSplits
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError, describe_choices, unknown
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder")
@@ -203,12 +204,10 @@ def _check_options(val_fraction: float, test_fraction: float, limit: int | None,
     test_fraction = _check_fraction("test_fraction", test_fraction)
     if val_fraction + test_fraction >= 0.9:
         raise ConfigError("data.val_fraction + data.test_fraction: must leave at least 10% to train on")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 50):
-        raise ConfigError(f"data.limit: must be an integer >= 50 images, got {limit!r}")
+    check_int("data.limit", limit, 50, allow_none=True)
     if storage not in STORAGES:
         raise unknown("data.storage", storage, STORAGES)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
-        raise ConfigError(f"data.workers: must be an integer >= 0 or null, got {workers!r}")
+    check_int("data.workers", workers, 0, allow_none=True)
     if isinstance(memory_limit_gb, bool) or not isinstance(memory_limit_gb, (int, float)) or not memory_limit_gb > 0:
         raise ConfigError(f"data.memory_limit_gb: must be a number > 0, got {memory_limit_gb!r}")
 

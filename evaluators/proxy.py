@@ -24,6 +24,7 @@ from evaluators.threads import intra_op_threads
 from evaluators.training import TrainConfig, fit
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
+from search_spaces.checks import check_int
 from search_spaces.cost import cost
 from search_spaces.errors import ConfigError
 
@@ -95,11 +96,8 @@ class ProxyEvaluator:
             label_smoothing=label_smoothing, warmup_epochs=warmup_epochs, amp=amp,
             bn_recalibration=bn_recalibration,
         )
-        if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
-                                       or resolution < 8):
-            raise ConfigError(f"resolution: must be an integer >= 8 pixels or null, got {resolution!r}")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ConfigError(f"threads: must be an integer >= 1 or null, got {threads!r}")
+        check_int("resolution", resolution, 8, allow_none=True)
+        check_int("threads", threads, 1, allow_none=True)
         if device not in DEVICES:
             raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
         if device == "cuda" and not torch.cuda.is_available():

@@ -62,6 +62,7 @@ from evaluators.training import (
 )
 from search_spaces import load_space
 from search_spaces.arch import Architecture
+from search_spaces.checks import check_int
 from search_spaces.cost import cost
 from search_spaces.elastic import ElasticSupernet, extreme_member, kind_groups
 from search_spaces.errors import ConfigError, NasError
@@ -102,15 +103,9 @@ class SupernetConfig:
         if self.regularize not in REGULARIZE:
             raise ConfigError(f"regularize: {self.regularize!r} is not one of {', '.join(REGULARIZE)}")
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
-        if isinstance(self.random_subnets, bool) or not isinstance(self.random_subnets, int) \
-                or self.random_subnets < 0:
-            raise ConfigError(f"random_subnets: must be an integer >= 0, got {self.random_subnets!r}")
-        if self.resolution is not None and (isinstance(self.resolution, bool)
-                                            or not isinstance(self.resolution, int) or self.resolution < 8):
-            raise ConfigError(f"resolution: must be an integer >= 8 pixels or null, got {self.resolution!r}")
+            check_int(name, getattr(self, name), 1)
+        check_int("random_subnets", self.random_subnets, 0)
+        check_int("resolution", self.resolution, 8, allow_none=True)
         self.train_config()  # lr, weight_decay, warmup, label smoothing checked there
 
     def train_config(self) -> TrainConfig:
@@ -416,9 +411,8 @@ class SupernetEvaluator:
     def __init__(self, ckpt: str, data: Mapping[str, Any] | None = None, calib_batches: int = 4,
                  finetune_steps: int = 0, finetune_lr: float = 0.001, device: str = "auto",
                  threads: int | None = None, seed: int = 0) -> None:
-        for key, value, low in (("calib_batches", calib_batches, 1), ("finetune_steps", finetune_steps, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{key}: must be an integer >= {low}, got {value!r}")
+        check_int("calib_batches", calib_batches, 1)
+        check_int("finetune_steps", finetune_steps, 0)
         self.device = resolve_device(device)
         self.supernet, state = load_supernet(ckpt, self.device)
         self.state = {k: v for k, v in state.items() if k not in ("model", "optimizer", "scheduler")}

@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from evaluators.base import EvaluationFailed
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -44,12 +45,8 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
-        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
-                                       or self.steps < 1):
-            raise ConfigError(f"steps: must be an integer >= 1 or null, got {self.steps!r}")
+            check_int(name, getattr(self, name), 1)
+        check_int("steps", self.steps, 1, allow_none=True)
         for name in ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "momentum"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

@@ -26,8 +26,9 @@ from evaluators.data import dataset_from_options
 from evaluators.proxy import arch_seed, require_architectures, scaled_resolution
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
+from search_spaces.checks import check_int
 from search_spaces.cost import cost
-from search_spaces.errors import ConfigError, unknown
+from search_spaces.errors import unknown
 
 PROXIES = ("synflow", "naswot", "grad_norm", "snip", "params", "macs")
 INPUTS = ("data", "random")
@@ -111,11 +112,8 @@ class ZeroCostEvaluator:
             raise unknown("proxy", proxy, PROXIES)
         if inputs not in INPUTS:
             raise unknown("inputs", inputs, INPUTS)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-            raise ConfigError(f"batch_size: must be an integer >= 2, got {batch_size!r}")
-        if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
-                                       or resolution < 8):
-            raise ConfigError(f"resolution: must be an integer >= 8 pixels or null, got {resolution!r}")
+        check_int("batch_size", batch_size, 2)
+        check_int("resolution", resolution, 8, allow_none=True)
         self.proxy = proxy
         # A repeat scores another initialisation; params and MACs do not depend on one.
         self.noisy = proxy not in ("params", "macs")

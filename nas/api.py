@@ -35,6 +35,7 @@ from nas.runstore import RunFiles, RunMemory
 from nas.selection import Selection
 from nas.store import RunDir, run_dir
 from nas.strategies.base import Problem
+from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, NasError, describe_choices, unknown
 from search_spaces.limits import BuildLimits, check_buildable, check_space_buildable
 from search_spaces.space import SearchSpace
@@ -280,7 +281,8 @@ def start(
     limits = BuildLimits.from_options(cfg["limits"])
     check_space_buildable(space_obj, limits)
     for baseline in baselines:
-        check_buildable(baseline.arch, limits=limits)
+        if isinstance(baseline.arch, Architecture):  # a categorical space's members are plain dicts
+            check_buildable(baseline.arch, limits=limits)
 
     from nas.strategies import make_strategy
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError
 
 SCALE_HELP = """\
@@ -119,9 +120,7 @@ def default_name(text: str) -> str:
 
 def _check(cfg: dict[str, Any]) -> None:
     for key in ("num_classes", "res_multiple"):
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key}: must be an integer >= 1, got {value!r}")
+        check_int(key, cfg[key], 1)
     if cfg["latency"]["name"] not in LATENCY_MODES:
         from search_spaces.errors import describe_choices
 

@@ -31,6 +31,7 @@ from evaluators.latency.profile import (
 from evaluators.latency.store import ProfileStore
 from evaluators.latency.table import Calibration
 from search_spaces.arch import Architecture
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError
 from search_spaces.registry import load_space
 from search_spaces.space import SearchSpace
@@ -58,10 +59,7 @@ class Session:
 def open_session(cfg: Mapping[str, Any], need_local: bool = True) -> Session:
     """The space, measurer and profile store a latency command works on (all checked)."""
     for key in ("num_classes", "calibrate", "n", "passes"):
-        value = cfg[key]
-        low = 2 if key == "n" else (0 if key == "calibrate" else 1)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{key}: must be an integer >= {low}, got {value!r}")
+        check_int(key, cfg[key], 2 if key == "n" else (0 if key == "calibrate" else 1))
     if cfg["calibrate"] == 1:
         raise ConfigError("calibrate: 0 (leave the table uncalibrated) or at least 2 networks, got 1")
     settings = LatencySettings(**{k: cfg[k] for k in (

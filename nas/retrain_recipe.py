@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from evaluators.training import TrainConfig
-from nas.config import check_auto, check_int
+from search_spaces.checks import check_auto, check_int
 from search_spaces.errors import ConfigError, unknown
 
 AUGMENTS = ("none", "randaugment", "autoaugment")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces.arch import Architecture
+from search_spaces.checks import check_int
 from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.scaling import compound_multipliers, scale_architecture
@@ -66,8 +67,7 @@ class ResolutionRule:
     budget: float | None = 2.0  # MACs growth per unit of phi; None: the coefficients' product
 
     def __post_init__(self) -> None:
-        if isinstance(self.multiple, bool) or not isinstance(self.multiple, int) or self.multiple < 1:
-            raise ConfigError(f"res_multiple: must be an integer >= 1, got {self.multiple!r}")
+        check_int("res_multiple", self.multiple, 1)
         budget = self.budget
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
             raise ConfigError(f"budget: must be a number > 0 or null (alpha*beta^2*gamma^2), got {budget!r}")

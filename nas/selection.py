@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError, describe_choices, unknown
 
 METHODS = ("race", "halving", "none")
@@ -32,8 +33,7 @@ SELECT_DEFAULTS: dict[str, Any] = {"name": "race", "top": 3, "repeats": 3, "star
 
 
 def _positive_int(key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"select.{key}: must be an integer >= {minimum}, got {value!r}")
+    check_int(f"select.{key}", value, minimum)
     return value
 
 

@@ -28,7 +28,7 @@ from evaluators.supernet import (
 )
 from evaluators.supernet import log as supernet_log
 from nas.archs import resolve_arch
-from nas.config import check_auto, check_int
+from search_spaces.checks import check_auto, check_int
 from search_spaces.errors import ConfigError, NasError
 
 

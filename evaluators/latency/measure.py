@@ -40,6 +40,7 @@ from evaluators.latency.reference import SpeedReference
 from evaluators.threads import intra_op_threads
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError, unknown
 
 
@@ -81,9 +82,7 @@ class LatencySettings:
         if not (self.device == "cpu" or self.device == "cuda" or re.fullmatch(r"cuda:\d+", self.device)):
             raise ConfigError(f"device: {self.device!r} is not one of cpu, cuda, cuda:N")
         for name, low in (("threads", 1), ("batch", 1), ("warmup", 0), ("repeats", 1), ("rounds", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{name}: must be an integer >= {low}, got {value!r}")
+            check_int(name, getattr(self, name), low)
         if self.dtype not in DTYPES:
             raise unknown("dtype", self.dtype, DTYPES)
         if self.runtime not in RUNTIMES:

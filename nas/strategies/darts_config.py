@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError, unknown
 
 MODES = ("gumbel", "soft")
@@ -42,8 +43,7 @@ class DartsConfig:
         if self.order == 2 and self.mode != "soft":
             raise ConfigError("order: second-order DARTS needs mode=soft")
         for name in ("epochs", "batch_size", "train_resolution", "collapse_patience"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"{name}: must be an integer >= 1, got {getattr(self, name)!r}")
+            check_int(name, getattr(self, name), 1)
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError(f"warmup_epochs: must be in [0, epochs), got {self.warmup_epochs!r}")
         if self.latency_weight < 0 or not 0 < self.tau_min <= self.tau_max:
