@@ -64,8 +64,9 @@ from search_spaces import load_space
 from search_spaces.arch import Architecture
 from search_spaces.checks import check_int
 from search_spaces.cost import cost
-from search_spaces.elastic import ElasticSupernet, extreme_member, kind_groups
+from search_spaces.elastic import ElasticSupernet, kind_groups
 from search_spaces.errors import ConfigError, NasError
+from search_spaces.macro import extreme_member
 
 log = logging.getLogger(__name__)
 

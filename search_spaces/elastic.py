@@ -42,7 +42,7 @@ from search_spaces import layout as L
 from search_spaces.arch import Architecture, Head, Stem
 from search_spaces.blocks import BLOCKS, make_head, make_stem
 from search_spaces.builder import Network, build_model
-from search_spaces.errors import NasError, SpaceError
+from search_spaces.errors import SpaceError
 from search_spaces.layout import LayerLayout, resolve
 from search_spaces.macro import MacroSpace
 
@@ -432,32 +432,3 @@ def _initial(slot: Slot) -> torch.Tensor:
     else:
         nn.init.zeros_(tensor)
     return tensor
-
-
-def extreme_member(space: MacroSpace, measure: Callable[[Architecture], float], largest: bool,
-                   rounds: int = 3, seed: int = 0) -> Architecture:
-    """The member with the largest (or smallest) ``measure`` (e.g. MACs) by coordinate search
-    over the space's dimensions: OFA's largest and smallest subnets, for spaces whose choices
-    are not all ordered numbers."""
-    sign = 1.0 if largest else -1.0
-    choices = dict(space.to_choices(space.sample(random.Random(seed))))
-    best = sign * measure(space.from_choices(choices))
-    for _ in range(rounds):
-        improved = False
-        for dim in space.dimensions():
-            if not dim.active(choices):
-                continue
-            for value in dim.values:
-                trial = {**choices, dim.name: value}
-                try:
-                    arch = space.from_choices(trial)
-                except NasError:  # a combination the space's rules exclude
-                    arch = None
-                if arch is None:
-                    continue
-                score = sign * measure(arch)
-                if score > best + 1e-9:
-                    best, choices, improved = score, dict(space.to_choices(arch)), True
-        if not improved:
-            break
-    return space.canonical(space.from_choices(choices))

@@ -19,6 +19,7 @@ from search_spaces.arch import Architecture
 from search_spaces.cost import cost
 from search_spaces.errors import ArchitectureError, ConfigError, describe_choices
 from search_spaces.layout import NetworkLayout, resolve
+from search_spaces.macro import MacroSpace, extreme_member
 from search_spaces.space import SearchSpace
 
 
@@ -90,9 +91,6 @@ def check_buildable(arch: Architecture, num_classes: int = 1000, limits: BuildLi
 def check_space_buildable(space: SearchSpace, limits: BuildLimits | None = None) -> None:
     """Refuse a YAML space whose largest member (by parameters) cannot be built; other spaces
     (categorical, tabular) have no layout to check."""
-    from search_spaces.elastic import extreme_member
-    from search_spaces.macro import MacroSpace
-
     if not isinstance(space, MacroSpace):
         return
     largest = extreme_member(space, lambda a: cost(a).params, largest=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from search_spaces.arch import Architecture, Block, Head, Stem
-from search_spaces.errors import SpaceError
+from search_spaces.errors import NasError, SpaceError
 from search_spaces.schema import BlockChoice, SpaceSpec, StageSpec
 from search_spaces.space import Choices, Dimension, SearchSpace
 
@@ -331,3 +332,32 @@ class MacroSpace(SearchSpace):
         if not dims or not all(d.name.endswith(".op") and not d.when and len(d.values) <= 10 for d in dims):
             raise SpaceError(f"space {self.name}: digit codes need a space made only of fixed op lists")
         return dims
+
+
+def extreme_member(space: MacroSpace, measure: Callable[[Architecture], float], largest: bool,
+                   rounds: int = 3, seed: int = 0) -> Architecture:
+    """The member with the largest (or smallest) ``measure`` (e.g. MACs) by coordinate search
+    over the space's dimensions: OFA's largest and smallest subnets, for spaces whose choices
+    are not all ordered numbers."""
+    sign = 1.0 if largest else -1.0
+    choices = dict(space.to_choices(space.sample(random.Random(seed))))
+    best = sign * measure(space.from_choices(choices))
+    for _ in range(rounds):
+        improved = False
+        for dim in space.dimensions():
+            if not dim.active(choices):
+                continue
+            for value in dim.values:
+                trial = {**choices, dim.name: value}
+                try:
+                    arch = space.from_choices(trial)
+                except NasError:  # a combination the space's rules exclude
+                    arch = None
+                if arch is None:
+                    continue
+                score = sign * measure(arch)
+                if score > best + 1e-9:
+                    best, choices, improved = score, dict(space.to_choices(arch)), True
+        if not improved:
+            break
+    return space.canonical(space.from_choices(choices))

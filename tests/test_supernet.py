@@ -16,8 +16,9 @@ from nas.cli import main
 from nas.retrain import load_model
 from nas.supernet import train_supernet
 from search_spaces import load_space
-from search_spaces.elastic import ElasticSupernet, extreme_member, kind_groups
+from search_spaces.elastic import ElasticSupernet, kind_groups
 from search_spaces.errors import ConfigError
+from search_spaces.macro import extreme_member
 
 # A small, fast setting: nasbench_macro's space (per-layer ops), 300 digits, 2 epochs.
 DATA = {"name": "digits", "limit": 300}
