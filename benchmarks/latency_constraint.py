@@ -53,7 +53,7 @@ def main() -> None:
             measured = []
             for start in range(0, len(archs), latency.NETWORK_CHUNK):
                 chunk = archs[start:start + latency.NETWORK_CHUNK]
-                measured += [m.median_ms for m in session.measurer.networks(chunk, session.num_classes)]
+                measured += [m.latency_ms for m in session.measurer.networks(chunk, session.num_classes)]
             predicted = ok["latency_ms"].astype(float).to_numpy()
             measured = np.asarray(measured)
             over = int(np.sum(measured > limit))

@@ -19,8 +19,12 @@ within 5% and 10%, Kendall tau). Protocols differ in one thing at a time:
   (``placement=per-round``): the median spans 10 placements.
 - ``reference``: ``chunks`` with each group of runs scaled by a reference matrix product timed
   right before it (``reference=matmul``), one nominal reference time for both passes.
-- ``default``: both (what ``nas latency`` does now).
-- ``rounds=R``: ``default`` with ``R`` rounds of one run each (``R`` placements, ``R`` repeats).
+- ``default``: both, with ``nas latency``'s own settings (20 rounds of one run each).
+- ``rounds=R``: ``default`` with ``R`` rounds of one run each (``R`` placements, ``R`` repeats);
+  ``KEY=VALUE``: ``default`` with one other measurement setting (e.g. ``reference=matmul``).
+
+Protocols measured with nas's ``Measurer`` print two rows from the same runs: the median of each
+network's runs, and the mean of their faster half (``statistic=lower-half``, nas's default now).
 
 ``--denormals N`` instead counts subnormal floats in the weights and activations of N members (6,
 seed 3) at inference: if there were many, ``torch.set_flush_denormal`` would be the fix.
@@ -38,7 +42,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from evaluators.latency.measure import LatencySettings, Measurer, replace_weights
+from evaluators.latency.measure import LatencySettings, Measurement, Measurer, replace_weights
 from search_spaces import load_space
 from search_spaces.builder import build_model
 
@@ -65,29 +69,30 @@ def plain(archs, order) -> list[float]:
     return [statistics.median(times[i]) for i in range(len(archs))]
 
 
-def chunked(archs, order, chunk: int, measurer: Measurer) -> list[float]:
-    out = [0.0] * len(archs)
+def chunked(archs, order, chunk: int, measurer: Measurer) -> list[Measurement]:
+    out: list[Measurement] = [None] * len(archs)  # type: ignore[list-item]
     for start in range(0, len(order), chunk):
         part = order[start:start + chunk]
         for i, m in zip(part, measurer.networks([archs[i] for i in part])):
-            out[i] = m.median_ms
+            out[i] = m
     return out
 
 
-def same_build(archs, chunk: int, measurer: Measurer, move: bool) -> tuple[list[float], list[float]]:
+def same_build(archs, chunk: int, measurer: Measurer, move: bool) -> tuple[list[Measurement], list[Measurement]]:
     """Two passes over the same built networks (per chunk), the weights moved between them if ``move``."""
-    first, second = [0.0] * len(archs), [0.0] * len(archs)
+    first: list[Measurement] = [None] * len(archs)  # type: ignore[list-item]
+    second: list[Measurement] = [None] * len(archs)  # type: ignore[list-item]
     for start in range(0, len(archs), chunk):
         idx = list(range(start, min(start + chunk, len(archs))))
         torch.manual_seed(0)
         items = [(build_model(archs[i], 1000), (3, archs[i].resolution, archs[i].resolution)) for i in idx]
         for i, m in zip(idx, measurer.measure_many(items)):
-            first[i] = m.median_ms
+            first[i] = m
         if move:
             for module, _ in items:
                 replace_weights(module)
         for i, m in zip(idx, measurer.measure_many(items)):
-            second[i] = m.median_ms
+            second[i] = m
     return first, second
 
 
@@ -148,7 +153,7 @@ def main() -> None:
     old = Measurer(LatencySettings(warmup=3, repeats=30, rounds=10, placement="fixed", reference="none"))
     moved = Measurer(LatencySettings(warmup=3, repeats=30, rounds=10, placement="per-round", reference="none"))
     scaled = Measurer(LatencySettings(warmup=3, repeats=30, rounds=10, placement="fixed", reference="matmul"))
-    default = Measurer(LatencySettings(warmup=3, repeats=30, rounds=10))
+    default = Measurer(LatencySettings(warmup=3))  # nas latency's own: 20 rounds of one run
     runs = {
         "plain": lambda reverse: plain(archs, backward if reverse else forward),
         "chunks": lambda reverse: chunked(archs, backward if reverse else forward, args.chunk, old),
@@ -163,17 +168,22 @@ def main() -> None:
     for name in args.protocols.split(","):
         torch.set_flush_denormal(name == "chunks-flush-denormal")
         start = time.perf_counter()
-        if name.startswith("rounds="):
-            rounds = int(name.partition("=")[2])
-            measurer = Measurer(LatencySettings(warmup=3, repeats=rounds, rounds=rounds))
+        if "=" in name:
+            key, _, value = name.partition("=")
+            setting = {"repeats": int(value), "rounds": int(value)} if key == "rounds" else {key: value}
+            measurer = Measurer(LatencySettings(warmup=3, **setting))
             first = chunked(archs, forward, args.chunk, measurer)
             second = chunked(archs, backward, args.chunk, measurer)
         elif name in ("same-build", "replaced"):
             first, second = same_build(archs, args.chunk, old, move=name == "replaced")
         else:
             first, second = runs[name](False), runs[name](True)
-        print(f"{name:<22} {agreement(first, second)}   {min(first):.1f}-{max(first):.1f} ms, "
-              f"{time.perf_counter() - start:.0f} s", flush=True)
+        seconds = time.perf_counter() - start
+        rows = [(name, first, second)] if not isinstance(first[0], Measurement) else [
+            (f"{name} ({stat})", [getattr(m, attr) for m in first], [getattr(m, attr) for m in second])
+            for stat, attr in (("median", "median_ms"), ("lower-half", "latency_ms"))]
+        for label, a, b in rows:
+            print(f"{label:<34} {agreement(a, b)}   {min(a):.1f}-{max(a):.1f} ms, {seconds:.0f} s", flush=True)
     torch.set_flush_denormal(False)
 
 

@@ -28,9 +28,12 @@ Settings: device=cpu|cuda|cuda:N threads=1 batch=1 dtype=float32|float16|bfloat1
   channels_last=true runtime=torch|onnxruntime num_classes=1000
   warmup=3 repeats=20 rounds=20 (timed runs per module, spread over interleaved rounds)
   placement=per-round|fixed (per-round: the weights move to new memory before each round, so the
-      median spans as many placements as rounds; where weights lie changes a network's speed)
-  reference=matmul|none (matmul: each group of runs is scaled by a small matrix product timed just
-      before it, against the profile's stored time of it: cancels the machine's speed drift)
+      runs span as many placements as rounds; where weights lie changes a network's speed)
+  statistic=lower-half|median (one latency from a module's runs: the mean of their faster half,
+      which repeats better between measurements, or their median)
+  reference=block|matmul|none (each group of runs is scaled by a fixed workload timed just before
+      it, against the profile's stored time of it: cancels the machine's speed drift; block: an
+      inverted-residual block, which follows CNNs closer than matmul: two matrix products)
   out=results profile=DIR (a profile directory; its fingerprint must match these settings)
   json=true (eval: print the report as JSON) progress=true
 """

@@ -29,7 +29,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     # settings of ``nas latency`` (fewer timed runs than a profile's: a run times every candidate).
     "latency": {
         "name": "auto", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
-        "runtime": "torch", "warmup": 3, "repeats": 10, "rounds": 10, "placement": "per-round", "reference": "matmul", "profile": None, "num_classes": None,
+        "runtime": "torch", "warmup": 3, "repeats": 10, "rounds": 10, "placement": "per-round", "reference": "block", "statistic": "lower-half", "profile": None, "num_classes": None,
         "target_ms": None, "w": -0.07,
     },
     # How the winner is confirmed against the evaluator's noise (nas/selection.py): race keeps the

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from evaluators.latency.accuracy import PredictionAccuracy, prediction_accuracy
-from evaluators.latency.measure import LatencySettings, Measurer
-from evaluators.latency.parts import network_keys
+from evaluators.latency.measure import SETTING_KEYS, LatencySettings, Measurer, setting_defaults
+from evaluators.latency.parts import clear_key_caches
 from evaluators.latency.predictors import LearnedPredictor, MacsLinear, TablePredictor
 from evaluators.latency.profile import (
     NETWORK_CHUNK,
@@ -40,8 +40,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 LATENCY_DEFAULTS: dict[str, Any] = {
-    "space": "mbconv", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
-    "runtime": "torch", "warmup": 3, "repeats": 20, "rounds": 20, "placement": "per-round", "reference": "matmul", "num_classes": 1000, "out": "results", "profile": None,
+    "space": "mbconv", **setting_defaults(), "num_classes": 1000, "out": "results", "profile": None,
     "calibrate": 40, "n": 200, "passes": 2, "seed": 0, "progress": True, "json": False,
 }
 # Seeds of the network sets, apart so that no set reuses another's architectures by chance.
@@ -62,8 +61,7 @@ def open_session(cfg: Mapping[str, Any], need_local: bool = True) -> Session:
         check_int(key, cfg[key], 2 if key == "n" else (0 if key == "calibrate" else 1))
     if cfg["calibrate"] == 1:
         raise ConfigError("calibrate: 0 (leave the table uncalibrated) or at least 2 networks, got 1")
-    settings = LatencySettings(**{k: cfg[k] for k in (
-        "device", "threads", "batch", "dtype", "channels_last", "runtime", "warmup", "repeats", "rounds", "placement", "reference")})
+    settings = LatencySettings(**{k: cfg[k] for k in SETTING_KEYS})
     space = load_space(cfg["space"])
     space_parts(space, cfg["num_classes"])  # refuses spaces without a layout
     fingerprint = settings.fingerprint()
@@ -108,7 +106,7 @@ def profile(s: Session, calibrate_n: int, progress: Progress | None = None) -> P
 def _measured(s: Session) -> tuple[list[Architecture], np.ndarray]:
     nets = s.store.networks(s.space.name)
     nets = nets[nets["num_classes"] == s.num_classes]
-    return [Architecture.parse(a) for a in nets["arch"]], nets["median_ms"].astype(float).to_numpy()
+    return [Architecture.parse(a) for a in nets["arch"]], nets["latency_ms"].astype(float).to_numpy()
 
 
 def fit(s: Session, n: int, progress: Progress | None = None) -> LearnedPredictor:
@@ -140,7 +138,7 @@ class EvalReport:
 
 
 def _throughput(fn: Callable[[list[Architecture]], np.ndarray], archs: list[Architecture]) -> float:
-    network_keys.cache_clear()  # fresh architectures: no memoised layouts
+    clear_key_caches()  # a cold start: no memoised keys or layout steps from the networks measured before
     start = time.perf_counter()
     fn(archs)
     return len(archs) / (time.perf_counter() - start)
@@ -158,7 +156,7 @@ def evaluate(s: Session, n: int, passes: int = 2, progress: Progress | None = No
         for start in range(0, len(order), NETWORK_CHUNK):
             chunk = order[start:start + NETWORK_CHUNK]
             for i, m in zip(chunk, s.measurer.networks([held_out[i] for i in chunk], s.num_classes)):
-                rows[p, i] = m.median_ms
+                rows[p, i] = m.latency_ms
             if progress is not None:
                 progress(f"pass {p + 1}/{passes}", start + len(chunk), len(held_out))
     measured = rows.mean(axis=0)

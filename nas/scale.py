@@ -367,7 +367,7 @@ class MemberLatency:
         measured = Measurer(self.settings).measure_many([part_module(p, self.num_classes) for p in parts.values()])
         by_key = dict(zip(parts, measured))
         self.store.add_parts(by_key)
-        self.table.update({k: m.median_ms for k, m in by_key.items()})
+        self.table.update({k: m.latency_ms for k, m in by_key.items()})
 
 
 def member_latency(settings: Any, num_classes: int, out: str | Path = "results",

@@ -65,7 +65,7 @@ def test_a_profile_calibrates_a_known_non_linear_table(tmp_path):
     store = session.store
     from evaluators.latency.measure import Measurement
 
-    store.add_parts({k: Measurement(rng.uniform(0.05, 2.0), 0, 0, 1) for k in keys})
+    store.add_parts({k: Measurement(*[rng.uniform(0.05, 2.0)] * 2, 0, 0, 1) for k in keys})
     table = store.table()
 
     def truth(arch):
@@ -76,7 +76,7 @@ def test_a_profile_calibrates_a_known_non_linear_table(tmp_path):
     archs = nas_latency.sample_distinct(session.space, 60, seed=1)
     for arch in archs[:40]:
         ms = truth(arch)
-        store.add_network(session.space.name, "calibration", str(arch), 10, Measurement(ms, ms, ms, 1))
+        store.add_network(session.space.name, "calibration", str(arch), 10, Measurement(ms, ms, ms, ms, 1))
     c = calibrate(session.space, store, 10)
     assert c.form == "kinds" and c.networks == 40
     fitted = store.table()  # as a later process reads it

@@ -19,7 +19,8 @@ from search_spaces.errors import ConfigError
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 RUNTIMES = ("torch", "onnxruntime")
 PLACEMENTS = ("per-round", "fixed")
-REFERENCES = ("matmul", "none")
+REFERENCES = ("block", "matmul", "none")
+STATISTICS = ("lower-half", "median")  # what one latency is made of: see measure.py
 
 
 def cpu_model() -> str:
@@ -46,7 +47,8 @@ class Fingerprint:
     runtime: str  # "torch" or "onnxruntime"
     runtime_version: str
     placement: str = "fixed"  # where the weights lay while timed; profiles before this field: "fixed"
-    reference: str = "none"  # times scaled by a reference workload ("matmul") or raw; before: "none"
+    reference: str = "none"  # times scaled by a reference workload ("block", "matmul") or raw; before: "none"
+    statistic: str = "median"  # how a module's runs make one latency; profiles before this field: "median"
 
     @property
     def slug(self) -> str:
@@ -59,7 +61,7 @@ class Fingerprint:
     def describe(self) -> str:
         threads = f", {self.threads} thread{'s' * (self.threads != 1)}" if self.device == "cpu" else ""
         return (f"{self.hardware} ({self.device}{threads}), batch {self.batch}, {self.dtype}, {self.layout}, "
-                f"{self.runtime} {self.runtime_version}, weights placed {self.placement}, reference {self.reference}")
+                f"{self.runtime} {self.runtime_version}, weights placed {self.placement}, reference {self.reference}, {self.statistic} of the runs")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

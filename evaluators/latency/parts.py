@@ -56,9 +56,15 @@ def _stem_step(stem: Stem, resolution: int, width: float, act: str) -> tuple[str
     return stem_key(layout), layout.out_channels, layout.out_size
 
 
+@lru_cache(maxsize=1 << 16)
+def _single_layer(block: Block, first: bool) -> Block:
+    """``block.layer``, memoised: a space has few distinct blocks, and copying one is most of a step."""
+    return block.layer(0 if first else 1)
+
+
 @lru_cache(maxsize=1 << 18)
 def _layer_step(block: Block, first: bool, in_channels: int, size: int, width: float, act: str) -> tuple[str, int, int]:
-    layer = layer_layout(block.layer(0 if first else 1), 0, in_channels, size, width, act)
+    layer = layer_layout(_single_layer(block, first), 0, in_channels, size, width, act)
     return layer_key(layer), layer.out_channels, layer.out_size
 
 
@@ -89,6 +95,12 @@ def network_keys(arch: Architecture, num_classes: int) -> tuple[str, ...]:
             keys.extend(group)
     keys.append(head_key(head_layout(arch.head, channels, size, arch.width, arch.act), num_classes))
     return tuple(keys)
+
+
+def clear_key_caches() -> None:
+    """Forget every memoised key and layout step (to time predictions on a cold start)."""
+    for cached in (network_keys, _group_steps, _layer_step, _single_layer, _stem_step):
+        cached.cache_clear()
 
 
 def part_module(part: Part, num_classes: int) -> tuple[nn.Module, tuple[int, ...]]:

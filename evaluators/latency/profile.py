@@ -83,7 +83,7 @@ def measure_networks(space: SearchSpace, archs: Sequence[Architecture], measurer
                      role: str, num_classes: int = 1000, progress: Progress | None = None) -> list[float]:
     """Median latency of each network, measured unless the store has it for ``role`` already."""
     known = store.networks(space.name, role)
-    have = dict(zip(zip(known["arch"], known["num_classes"]), known["median_ms"]))
+    have = dict(zip(zip(known["arch"], known["num_classes"]), known["latency_ms"]))
     todo = [a for a in dict.fromkeys(archs) if (str(a), num_classes) not in have]
     if todo:
         store.keep_reference(measurer.reference_ms)
@@ -91,7 +91,7 @@ def measure_networks(space: SearchSpace, archs: Sequence[Architecture], measurer
         chunk = todo[start:start + NETWORK_CHUNK]
         for arch, m in zip(chunk, measurer.networks(chunk, num_classes)):
             store.add_network(space.name, role, str(arch), num_classes, m)
-            have[(str(arch), num_classes)] = m.median_ms
+            have[(str(arch), num_classes)] = m.latency_ms
         if progress is not None:
             progress(len(archs) - len(todo) + start + len(chunk), len(archs))
     return [float(have[(str(a), num_classes)]) for a in archs]
@@ -105,8 +105,8 @@ def calibrate(space: SearchSpace, store: ProfileStore, num_classes: int = 1000) 
     archs = [Architecture.parse(a) for a in nets["arch"]]
     kind_sums = [table.kind_sums(a, num_classes) for a in archs]
     sums = [sum(k.values()) for k in kind_sums]
-    calibration = fit_table_calibration(sums, nets["median_ms"].astype(float).to_numpy(), kind_sums)
+    calibration = fit_table_calibration(sums, nets["latency_ms"].astype(float).to_numpy(), kind_sums)
     store.save_calibration(calibration)
-    ratio = np.median(np.asarray(nets["median_ms"], float) / np.asarray(sums))
+    ratio = np.median(np.asarray(nets["latency_ms"], float) / np.asarray(sums))
     log.info("calibration %s (median measured/sum %.3f)", calibration.describe(), ratio)
     return calibration

@@ -6,16 +6,24 @@ moves with it. A small matrix product timed right before each of a module's grou
 the same way, so ``time / reference * nominal`` keeps a module's latency at the speed the machine
 had when the nominal reference was taken (a profile stores it, so all of a profile's measurements,
 parts and whole networks, today's and tomorrow's, are in the same units).
+
+Two workloads: ``block``, a fixed inverted-residual block (1x1 expand, depthwise 3x3, 1x1 project:
+the operators CNNs spend their time in), and ``matmul``, two 256x256 matrix products. The machine
+does not slow every operator alike: on a stretch where the matrix product's speed swung by several
+times a network's, the block followed the networks and the product did not
+(benchmarks/latency_repeatability.py compares them).
 """
 from __future__ import annotations
 
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 
 import torch
+from torch import nn
 
-SIZE = 256  # a 256x256 float32 product: ~1 ms a pair on one core, cache-resident, no allocation churn
+SIZE = 256  # a 256x256 float32 product: cache-resident, no allocation churn
 WINDOW = 5  # the normaliser is the median of the last few reference timings: one slow run is not a slow machine
 # The machine drifts over seconds, not milliseconds: within this many seconds of the last reference
 # timing the factor stands, so thousands of sub-millisecond parts do not each pay for a reference.
@@ -25,18 +33,16 @@ REFRESH_S = 0.1
 class SpeedReference:
     """Times the reference workload and keeps a running median of its last ``WINDOW`` timings."""
 
-    def __init__(self, nominal_ms: float | None = None) -> None:
-        self.x = torch.randn(SIZE, SIZE)
-        self.out = torch.empty(SIZE, SIZE)
+    def __init__(self, nominal_ms: float | None = None, workload: str = "block") -> None:
+        self.run = _workload(workload)
         self.recent: deque[float] = deque(maxlen=WINDOW)
         self._nominal = nominal_ms
         self._timed_at = -float("inf")
 
     def time_once(self) -> float:
-        """Milliseconds of one reference run (two products), remembered in the running window."""
+        """Milliseconds of one reference run, remembered in the running window."""
         begin = time.perf_counter()
-        torch.mm(self.x, self.x, out=self.out)
-        torch.mm(self.out, self.x, out=self.out)
+        self.run()
         self._timed_at = time.perf_counter()
         ms = (self._timed_at - begin) * 1e3
         self.recent.append(ms)
@@ -61,3 +67,26 @@ class SpeedReference:
         if time.perf_counter() - self._timed_at >= REFRESH_S or not self.recent:
             self.time_once()
         return self.nominal / self.current
+
+
+def _workload(name: str) -> Callable[[], object]:
+    """The reference workload ``name`` (``block`` or ``matmul``), built once with fixed values."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        if name == "matmul":
+            x, out = torch.randn(SIZE, SIZE), torch.empty(SIZE, SIZE)
+            return lambda: (torch.mm(x, x, out=out), torch.mm(out, x, out=out))
+        if name != "block":
+            raise ValueError(f"unknown reference workload {name!r}")
+        block = nn.Sequential(
+            nn.Conv2d(40, 240, 1, bias=False), nn.BatchNorm2d(240), nn.SiLU(),
+            nn.Conv2d(240, 240, 3, padding=1, groups=240, bias=False), nn.BatchNorm2d(240), nn.SiLU(),
+            nn.Conv2d(240, 40, 1, bias=False), nn.BatchNorm2d(40),
+        ).eval().to(memory_format=torch.channels_last)
+        x = torch.randn(1, 40, 28, 28).to(memory_format=torch.channels_last)
+
+    def run() -> object:
+        with torch.inference_mode():
+            return block(x)
+
+    return run

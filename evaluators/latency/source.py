@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from evaluators.latency.measure import LatencySettings, Measurer
+from evaluators.latency.measure import SETTING_KEYS, LatencySettings, Measurer
 from evaluators.latency.parts import network_keys, part_module
 from evaluators.latency.predictors import LearnedPredictor
 from evaluators.latency.profile import space_parts
@@ -21,7 +21,6 @@ from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
 SOURCES = ("auto", "none", "measured", "table", "learned")
-SETTING_KEYS = ("device", "threads", "batch", "dtype", "channels_last", "runtime", "warmup", "repeats", "rounds", "placement", "reference")
 
 
 class LatencySource:
@@ -108,7 +107,7 @@ class LatencySource:
             measured = self.measurer.measure(*part_module(part, self.num_classes))
             self.store.keep_reference(self.measurer.reference_ms)
             self.store.add_parts({key: measured})
-            self.table.update({key: measured.median_ms})
+            self.table.update({key: measured.latency_ms})
         return self.table.entries[key]
 
     def __call__(self, arch: Any) -> float:
@@ -117,7 +116,7 @@ class LatencySource:
         key = str(arch)
         if key not in self._cache:
             if self.source == "measured":
-                value = self.measurer.network(arch, self.num_classes).median_ms
+                value = self.measurer.network(arch, self.num_classes).latency_ms
             else:
                 self._fill(arch)
                 if self.source == "learned":

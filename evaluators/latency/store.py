@@ -1,8 +1,9 @@
 """A device profile on disk: ``<out>/latency/<fingerprint slug>/``.
 
 - ``fingerprint.json``: what was measured on (checked on every load);
-- ``parts.csv``: one row per timed part (key, median, quartiles), appended as profiling goes, so an
-  interrupted profile resumes where it stopped;
+- ``parts.csv``: one row per timed part (key, latency, median, quartiles), appended as profiling
+  goes, so an interrupted profile resumes where it stopped (files from before the ``latency_ms``
+  column read their median as the latency, which is what their fingerprint's statistic says);
 - ``networks.csv``: whole networks measured for calibration and for the learned predictor;
 - ``reference.json``: the nominal time of the speed reference every measurement here is scaled to
   (``evaluators/latency/reference.py``), fixed by the profile's first measurement;
@@ -23,13 +24,30 @@ from evaluators.latency.measure import Measurement
 from evaluators.latency.table import Calibration, LatencyTable
 from search_spaces.errors import ConfigError
 
-PART_COLUMNS = ["key", "median_ms", "p25_ms", "p75_ms", "repeats"]
-NETWORK_COLUMNS = ["space", "role", "arch", "num_classes", "median_ms", "p25_ms", "p75_ms", "repeats"]
+MEASUREMENT_COLUMNS = ["latency_ms", "median_ms", "p25_ms", "p75_ms", "repeats"]
+PART_COLUMNS = ["key", *MEASUREMENT_COLUMNS]
+NETWORK_COLUMNS = ["space", "role", "arch", "num_classes", *MEASUREMENT_COLUMNS]
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """A profile CSV; one written before the ``latency_ms`` column gets it from its median."""
+    frame = pd.read_csv(path)
+    if "latency_ms" not in frame.columns:
+        frame.insert(frame.columns.get_loc("median_ms"), "latency_ms", frame["median_ms"])
+    return frame
 
 
 def _append(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if rows:
-        pd.DataFrame(rows, columns=columns).to_csv(path, mode="a", header=not path.exists(), index=False)
+    if not rows:
+        return
+    if path.exists() and pd.read_csv(path, nrows=0).columns.tolist() != columns:
+        _read(path)[columns].to_csv(path, index=False)  # an older layout: rewritten once, nothing lost
+    pd.DataFrame(rows, columns=columns).to_csv(path, mode="a", header=not path.exists(), index=False)
+
+
+def _measurement(m: Measurement) -> dict[str, Any]:
+    return {"latency_ms": m.latency_ms, "median_ms": m.median_ms, "p25_ms": m.p25_ms, "p75_ms": m.p75_ms,
+            "repeats": m.repeats}
 
 
 log = logging.getLogger(__name__)
@@ -74,13 +92,12 @@ class ProfileStore:
         file = self.path / "parts.csv"
         if not file.exists():
             return {}
-        frame = pd.read_csv(file)
-        return dict(zip(frame["key"], frame["median_ms"].astype(float)))
+        frame = _read(file)
+        return dict(zip(frame["key"], frame["latency_ms"].astype(float)))
 
     def add_parts(self, measured: dict[str, Measurement]) -> None:
         self._ensure()
-        rows = [{"key": k, "median_ms": m.median_ms, "p25_ms": m.p25_ms, "p75_ms": m.p75_ms,
-                 "repeats": m.repeats} for k, m in measured.items()]
+        rows = [{"key": k, **_measurement(m)} for k, m in measured.items()]
         _append(self.path / "parts.csv", rows, PART_COLUMNS)
 
     # -- whole networks ------------------------------------------------------------------------
@@ -88,7 +105,7 @@ class ProfileStore:
         file = self.path / "networks.csv"
         if not file.exists():
             return pd.DataFrame(columns=NETWORK_COLUMNS)
-        frame = pd.read_csv(file)
+        frame = _read(file)
         if space is not None:
             frame = frame[frame["space"] == space]
         if role is not None:
@@ -98,8 +115,7 @@ class ProfileStore:
     def add_network(self, space: str, role: str, arch: str, num_classes: int, m: Measurement) -> None:
         self._ensure()
         _append(self.path / "networks.csv", [{
-            "space": space, "role": role, "arch": arch, "num_classes": num_classes, "median_ms": m.median_ms,
-            "p25_ms": m.p25_ms, "p75_ms": m.p75_ms, "repeats": m.repeats,
+            "space": space, "role": role, "arch": arch, "num_classes": num_classes, **_measurement(m),
         }], NETWORK_COLUMNS)
 
     # -- the speed reference -------------------------------------------------------------------
