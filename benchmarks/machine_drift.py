@@ -5,8 +5,9 @@ matmul with ``--matmul``), 1 thread, batch 1, built once, run continuously for `
 the median of each ``--window``-second window relative to the first window, and the spread of the
 window medians. If these move by more than a latency target's tolerance, no measurement protocol
 on this machine can meet it, and the number says by how much. ``--reference`` alternates each run
-with a 256x256 matmul and prints the spread of the ratio too: whether timing a fixed reference
-beside a network would cancel the drift.
+with nas's two reference workloads (``block``: an inverted-residual block; ``matmul``: two 256x256
+matrix products, ``evaluators/latency/reference.py``) and prints the spread of each ratio too:
+whether timing that reference beside a network cancels the drift.
 
     python benchmarks/machine_drift.py [--seconds 120] [--window 5] [--matmul] [--reference]
 """
@@ -20,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+from evaluators.latency.reference import reference_workload
 from search_spaces import load_space
 from search_spaces.builder import build_model
 
@@ -42,31 +44,31 @@ def main() -> None:
         model = build_model(arch, 1000).eval().to(memory_format=torch.channels_last)
         inp = torch.randn(1, 3, arch.resolution, arch.resolution).to(memory_format=torch.channels_last)
         run, what = (lambda: model(inp)), f"mbconv member at {arch.resolution} px"
-    ref_x = torch.randn(256, 256)
+    references = {name: reference_workload(name) for name in ("block", "matmul")}
     windows: list[float] = []
-    refs: list[float] = []
+    refs: dict[str, list[float]] = {name: [] for name in references}
     with torch.inference_mode():
         for _ in range(3):
             run()
         end = time.perf_counter() + args.seconds
         while time.perf_counter() < end:
-            stop, times, ref_times = time.perf_counter() + args.window, [], []
+            stop, times = time.perf_counter() + args.window, []
+            ref_times: dict[str, list[float]] = {name: [] for name in references}
             while time.perf_counter() < stop:
                 t = time.perf_counter()
                 run()
                 times.append((time.perf_counter() - t) * 1e3)
-                if args.reference:
+                for name, workload in references.items() if args.reference else ():
                     t = time.perf_counter()
-                    for _ in range(4):
-                        ref_x @ ref_x
-                    ref_times.append((time.perf_counter() - t) * 1e3)
+                    workload()
+                    ref_times[name].append((time.perf_counter() - t) * 1e3)
             windows.append(statistics.median(times))
-            if args.reference:
-                refs.append(statistics.median(ref_times))
+            for name in references if args.reference else ():
+                refs[name].append(statistics.median(ref_times[name]))
     report(what, np.array(windows), args.window)
-    if args.reference:
-        report("reference (4 matmuls 256x256)", np.array(refs), args.window)
-        report(f"{what} / reference", np.array(windows) / np.array(refs), args.window)
+    for name in references if args.reference else ():
+        report(f"reference {name}", np.array(refs[name]), args.window)
+        report(f"{what} / reference {name}", np.array(windows) / np.array(refs[name]), args.window)
 
 
 def report(what: str, windows: np.ndarray, window_s: float) -> None:

@@ -29,6 +29,14 @@ class Evaluator(Protocol):
     def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> dict[str, float]: ...
 
 
+@runtime_checkable
+class ChecksSpace(Protocol):
+    """An evaluator that scores only some spaces (a tabular benchmark, a supernet's own space, an
+    image-size limit) refuses the others with one line before a run writes anything."""
+
+    def check_space(self, space: Any) -> None: ...
+
+
 class EvaluationFailed(Exception):
     """An evaluation that cannot give a result; ``reason`` goes into the trial row (e.g. diverged)."""
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from evaluators.base import ChecksSpace
 from nas.baselines import refuse_infeasible, resolve_baselines
 from nas.defaults import GROUPS, RUN_DEFAULTS, run_defaults
 from nas.problem import (
@@ -262,7 +263,7 @@ def start(
         evaluator_obj = as_evaluator(evaluator)
         cfg["evaluator"] = {"name": f"python:{evaluator_obj.name}"}
         cfg["data"] = None
-    if hasattr(evaluator_obj, "check_space"):
+    if isinstance(evaluator_obj, ChecksSpace):
         evaluator_obj.check_space(space_obj)
 
     problem = _problem(cfg, explicit, space_obj, evaluator_obj)
@@ -290,8 +291,7 @@ def start(
     strategy_opts = {k: v for k, v in cfg["strategy"].items() if k != "name"}
     strategy = make_strategy(strategy_name, space_obj, problem, seed, **strategy_opts)
 
-    if hasattr(strategy, "bind"):  # DARTS trains a supernet on the run's data (checked here)
-        strategy.bind(cfg.get("data"), latency)
+    strategy.bind(cfg.get("data"), latency)  # DARTS trains a supernet on the run's data (checked here)
     from nas.backends import make_backend
 
     backend = make_backend(cfg["backend"], cfg.get("ray"))
@@ -318,8 +318,7 @@ def start(
     rdir.path.mkdir(parents=True, exist_ok=True)
     cfg["run_id"] = rdir.run_id
     write_config(rdir, cfg, space_obj if space is not None else None)
-    if hasattr(strategy, "bind"):
-        strategy.run_dir = rdir.path
+    strategy.run_dir = rdir.path
     strategy = _with_run_storage(strategy, strategy_name, strategy_opts, space_obj, problem, seed, rdir)
     if screen is not None:
         from nas.strategies.prescreen import Prescreened

@@ -80,7 +80,7 @@ class LearnedPredictor:
         if table is None:
             macs = np.array([[np.log(cost(a, self.num_classes).macs)] for a in archs])
             return np.hstack([rows, macs]), None
-        base = np.array([table.predict(a, self.num_classes) for a in archs])
+        base = table.predict_many(archs, self.num_classes)
         return np.hstack([rows, np.log(base)[:, None]]), base
 
     def fit(self, space: SearchSpace, archs: Sequence[Architecture], measured_ms: Sequence[float],

@@ -34,7 +34,7 @@ class SpeedReference:
     """Times the reference workload and keeps a running median of its last ``WINDOW`` timings."""
 
     def __init__(self, nominal_ms: float | None = None, workload: str = "block") -> None:
-        self.run = _workload(workload)
+        self.run = reference_workload(workload)
         self.recent: deque[float] = deque(maxlen=WINDOW)
         self._nominal = nominal_ms
         self._timed_at = -float("inf")
@@ -69,7 +69,7 @@ class SpeedReference:
         return self.nominal / self.current
 
 
-def _workload(name: str) -> Callable[[], object]:
+def reference_workload(name: str) -> Callable[[], object]:
     """The reference workload ``name`` (``block`` or ``matmul``), built once with fixed values."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

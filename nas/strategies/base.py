@@ -6,6 +6,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from search_spaces.space import SearchSpace
@@ -64,6 +65,7 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str]
+    run_dir: Path | None = None  # the run's folder, set before the search starts (DARTS writes its history there)
 
     def __init__(self, space: SearchSpace, problem: Problem | None = None, seed: int = 0) -> None:
         self.space = space
@@ -72,6 +74,11 @@ class Strategy(ABC):
         self.rng = random.Random(seed)
         self.seen: set[str] = set()  # keys proposed so far (evaluated, pending or rejected)
         self.rejected = 0  # proposals refused because their known costs break a constraint
+
+    def bind(self, data: Mapping[str, Any] | None, latency: Any = None) -> None:
+        """The run's data settings and latency source, before anything is written: a strategy that
+        trains on the run's data (DARTS) checks and keeps them; the others need neither."""
+        return None
 
     def _claim(self, arch: Any) -> bool:
         """Reserve a candidate: False if its key was seen or it is known to be infeasible."""
