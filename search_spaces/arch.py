@@ -24,18 +24,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from search_spaces.errors import ArchitectureError
+from search_spaces.kinds import block_kind, kind_names
 
-BLOCK_KINDS = ("mb", "fmb", "basic", "bottleneck", "convnext", "skip")
+BLOCK_KINDS = kind_names()  # each kind's grammar, options, layout rule and cost: search_spaces/kinds/
 ACTIVATIONS = ("relu", "relu6", "silu", "hswish", "gelu")
 HEAD_KINDS = ("conv", "pool", "norm")
 STEM_KINDS = ("conv", "patch")
 
-# Which fields a block kind uses; the others are fixed to their neutral value.
-_USES_KERNEL = {"mb", "fmb", "basic", "bottleneck", "convnext"}
-_USES_EXPANSION = {"mb", "fmb", "bottleneck", "convnext"}
-_USES_SE = {"mb", "fmb"}
-_USES_GROUPS = {"bottleneck"}
-_USES_ACT = {"mb", "fmb", "basic", "bottleneck", "convnext"}
+
+# The value a Block field takes where its kind does not read it.
+_NEUTRAL: dict[str, Any] = {"kernel": 1, "expansion": 1.0, "se": 0.0, "groups": 1, "act": None}
 
 _TOKEN = re.compile(r"^([a-z]+?)(-?[0-9][0-9.e+-]*)$")
 
@@ -89,24 +87,18 @@ class Block:
             raise ArchitectureError(
                 f"unknown block type {self.kind!r}; allowed: {', '.join(BLOCK_KINDS)}"
             )
+        uses = block_kind(self.kind).uses
         # Fields a kind does not use are pinned so that equal networks are equal values.
-        if self.kind not in _USES_KERNEL:
-            object.__setattr__(self, "kernel", 1)
-        if self.kind not in _USES_EXPANSION:
-            object.__setattr__(self, "expansion", 1.0)
-        if self.kind not in _USES_SE:
-            object.__setattr__(self, "se", 0.0)
+        for name, neutral in _NEUTRAL.items():
+            if name not in uses:
+                object.__setattr__(self, name, neutral)
         if self.se == 0:
             object.__setattr__(self, "se_hard", False)
-        if self.kind not in _USES_GROUPS:
-            object.__setattr__(self, "groups", 1)
-        if self.kind not in _USES_ACT:
-            object.__setattr__(self, "act", None)
         object.__setattr__(self, "expansion", float(self.expansion))
         object.__setattr__(self, "se", float(self.se))
         if int(self.channels) != self.channels or self.channels < 1:
             raise ArchitectureError(f"{where}: channels must be a positive integer, got {self.channels}")
-        if self.kernel < 1 or (self.kind in _USES_KERNEL and self.kernel % 2 == 0):
+        if self.kernel < 1 or ("kernel" in uses and self.kernel % 2 == 0):
             raise ArchitectureError(f"{where}: kernel must be a positive odd integer, got {self.kernel}")
         if self.stride not in (1, 2):
             raise ArchitectureError(f"{where}: stride must be 1 or 2, got {self.stride}")
@@ -119,6 +111,9 @@ class Block:
         if self.repeats < 1:
             raise ArchitectureError(f"{where}: repeats must be >= 1, got {self.repeats}")
         _check_act(self.act, where)
+        problem = block_kind(self.kind).check(self)
+        if problem:
+            raise ArchitectureError(f"{where}: {problem}")
 
     def layer(self, index: int) -> Block:
         """The single layer at ``index`` inside this group (stride only on the first)."""
@@ -133,10 +128,10 @@ class Block:
                 self.act)
 
     def __str__(self) -> str:
-        parts = [self.kind]
-        if self.kind in _USES_KERNEL:
+        parts, uses = [self.kind], block_kind(self.kind).uses
+        if "kernel" in uses:
             parts.append(f"k{self.kernel}")
-        if self.kind in _USES_EXPANSION:
+        if "expansion" in uses:
             parts.append(f"e{format_number(self.expansion)}")
         parts.append(f"c{self.channels}")
         if self.stride != 1:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torchvision.ops import Conv2dNormActivation, SqueezeExcitation, StochasticDepth
 
+from search_spaces.kinds import block_kind
 from search_spaces.layout import HeadLayout, LayerLayout, StemLayout
 
 _ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
@@ -215,14 +216,40 @@ class Skip(nn.Module):
         return self.proj(x)
 
 
-BLOCKS: dict[str, type[nn.Module]] = {
-    "mb": MBConv,
-    "fmb": FusedMBConv,
-    "basic": BasicBlock,
-    "bottleneck": Bottleneck,
-    "convnext": ConvNeXtBlock,
-    "skip": Skip,
-}
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2 unit (torchvision's ``InvertedResidual`` with a kxk kernel): split the channels,
+    run one half through 1x1, depthwise kxk, 1x1 and concatenate it with the other; where the shape
+    changes, a second branch (depthwise kxk, 1x1) takes the whole input instead; then shuffle."""
+
+    def __init__(self, layer: LayerLayout) -> None:
+        super().__init__()
+        half, k, stride, pad = layer.mid_channels, layer.kernel, layer.stride, (layer.kernel - 1) // 2
+        self.split = not layer.downsample
+        act = _inplace(layer.act)
+        cin = half if self.split else layer.in_channels
+        self.branch1 = nn.Sequential() if self.split else nn.Sequential(
+            nn.Conv2d(cin, cin, k, stride, pad, groups=cin, bias=False), nn.BatchNorm2d(cin),
+            nn.Conv2d(cin, half, 1, bias=False), nn.BatchNorm2d(half), act(inplace=True),
+        )
+        self.branch2 = nn.Sequential(
+            nn.Conv2d(cin, half, 1, bias=False), nn.BatchNorm2d(half), act(inplace=True),
+            nn.Conv2d(half, half, k, stride, pad, groups=half, bias=False), nn.BatchNorm2d(half),
+            nn.Conv2d(half, half, 1, bias=False), nn.BatchNorm2d(half), act(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.split:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        n, c, h, w = out.shape
+        return out.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+def make_block(layer: LayerLayout) -> nn.Module:
+    """The module of one layer, whatever its kind (the kind's record names its class)."""
+    return block_kind(layer.kind).build(layer)
 
 
 def make_stem(stem: StemLayout) -> nn.Module:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from search_spaces.arch import Architecture
-from search_spaces.blocks import BLOCKS, make_head, make_stem
+from search_spaces.blocks import make_block, make_head, make_stem
 from search_spaces.layout import resolve
 
 
@@ -29,7 +29,7 @@ def build_model(arch: Architecture | str, num_classes: int = 1000) -> Network:
     layout = resolve(arch)
     stages: list[list[nn.Module]] = [[] for _ in arch.stages]
     for layer in layout.layers:
-        stages[layer.stage].append(BLOCKS[layer.kind](layer))
+        stages[layer.stage].append(make_block(layer))
     model = Network(
         make_stem(layout.stem),
         nn.Sequential(*(nn.Sequential(*s) for s in stages)),

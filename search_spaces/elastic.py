@@ -40,7 +40,7 @@ from torchvision.ops import StochasticDepth
 
 from search_spaces import layout as L
 from search_spaces.arch import Architecture, Head, Stem
-from search_spaces.blocks import BLOCKS, make_head, make_stem
+from search_spaces.blocks import make_block, make_head, make_stem
 from search_spaces.builder import Network, build_model
 from search_spaces.errors import SpaceError
 from search_spaces.layout import LayerLayout, resolve
@@ -240,7 +240,7 @@ class ElasticSupernet(nn.Module):
                 if i == last:
                     top = max(top, *(lay.out_channels for layers in group.values() for lay in layers))
                 for layer in _covering(group):
-                    block = BLOCKS[layer.kind](layer)
+                    block = make_block(layer)
                     for name, shape, init, buf in _entries(block, f"stages.{i}.{j}"):
                         self._grow(slot_name(name, {(i, j): layer}), shape, init, buf)
                     end = _branch_end(block)
@@ -286,7 +286,7 @@ class ElasticSupernet(nn.Module):
         layout = resolve(arch)
         stages: list[list[nn.Module]] = [[] for _ in arch.stages]
         for (i, j), layer in _layer_index(layout).items():
-            stages[i].append(self._part((i, j), layer, BLOCKS[layer.kind]))
+            stages[i].append(self._part((i, j), layer, make_block))
         stem = replace(layout.stem, in_size=0, out_size=0)
         head = replace(layout.head, in_size=0)
         module = Network(self._part("stem", stem, make_stem), nn.Sequential(*(nn.Sequential(*s) for s in stages)),

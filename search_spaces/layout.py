@@ -5,11 +5,10 @@ the network that is costed cannot drift apart. Rounding rules follow torchvision
 - block and stem channels: ``make_divisible(c * width, 8)`` when width != 1;
 - head conv channels: scaled by ``max(1, width)`` (MobileNetV2 never shrinks its head);
 - repeats per stage: ``ceil(n * depth)`` (shared out in proportion when a stage has several groups);
-- MBConv / fused-MBConv expanded channels: ``make_divisible(in * expansion, 8)`` (``in`` if e == 1);
+- inner channels by each kind's rule (``search_spaces/kinds/``), e.g. MBConv's expanded channels
+  ``make_divisible(in * expansion, 8)`` (``in`` if e == 1);
 - SE squeeze: ``max(1, int(in * ratio))`` on the block input (EfficientNet) or, for ``hse``,
   ``make_divisible(expanded * ratio, 8)`` (MobileNetV3);
-- bottleneck inner width: ``out * expansion`` rounded to a multiple of ``groups``; ConvNeXt MLP
-  width: ``round(channels * expansion)``;
 - stochastic depth of layer i (0-based) of n: ``drop_path * i / n`` (torchvision EfficientNet).
 """
 from __future__ import annotations
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 from search_spaces.arch import Architecture, Block, Head, Stem
 from search_spaces.errors import ArchitectureError
+from search_spaces.kinds import block_kind
 from search_spaces.scaling import make_divisible, scale_channels, scale_stage_depth
 
 
@@ -62,7 +62,7 @@ class LayerLayout:
     @property
     def residual(self) -> bool:
         """Whether the layer adds its input back (a shape-preserving residual path)."""
-        if self.kind in ("basic", "bottleneck"):
+        if block_kind(self.kind).always_residual:
             return True
         return self.stride == 1 and self.in_channels == self.out_channels
 
@@ -96,17 +96,6 @@ class NetworkLayout:
     head: HeadLayout
 
 
-def _mid_channels(block: Block, in_ch: int, out_ch: int) -> int:
-    if block.kind in ("mb", "fmb"):
-        return in_ch if block.expansion == 1 else make_divisible(in_ch * block.expansion, 8)
-    if block.kind == "convnext":
-        return max(1, round(out_ch * block.expansion))
-    if block.kind == "bottleneck":
-        g = block.groups
-        return max(g, round(out_ch * block.expansion / g) * g)
-    return out_ch
-
-
 def _se_channels(block: Block, in_ch: int, mid: int) -> int:
     if not block.se:
         return 0
@@ -131,8 +120,9 @@ def layer_layout(block: Block, stage: int, in_channels: int, size: int, width: f
                  drop_path: float = 0.0) -> LayerLayout:
     """One layer of ``block`` fed ``in_channels`` x ``size`` x ``size`` features."""
     out_ch = scale_channels(block.channels, width)
-    mid = _mid_channels(block, in_channels, out_ch)
-    if block.kind == "convnext" and (block.stride != 1 or in_channels != out_ch):
+    kind = block_kind(block.kind)
+    mid = kind.mid_channels(block, in_channels, out_ch)
+    if kind.patchify and (block.stride != 1 or in_channels != out_ch):
         out_size = conv_out(size, block.stride, block.stride, 0)
     else:
         out_size = conv_out(size, 1, block.stride)

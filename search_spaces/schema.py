@@ -40,16 +40,10 @@ from search_spaces.arch import (
     Stem,
 )
 from search_spaces.errors import ArchitectureError, SpaceError, describe_choices
+from search_spaces.kinds import block_kind
 
 # Options each block type accepts in a space file, with the value used when a file omits it.
-BLOCK_OPTIONS: dict[str, dict[str, Any]] = {
-    "mb": {"kernel": 3, "expansion": 1, "se": 0, "se_hard": False, "act": None},
-    "fmb": {"kernel": 3, "expansion": 1, "se": 0, "se_hard": False, "act": None},
-    "basic": {"kernel": 3, "act": None},
-    "bottleneck": {"kernel": 3, "cardinality": 1, "width_per_group": 64, "act": None},
-    "convnext": {"kernel": 7, "expansion": 4, "act": None},
-    "skip": {},
-}
+BLOCK_OPTIONS: dict[str, dict[str, Any]] = {kind: dict(block_kind(kind).options) for kind in BLOCK_KINDS}
 _STAGE_KEYS = ("channels", "stride", "depth", "granularity", "block", "blocks", "ops")
 _TOP_KEYS = ("name", "description", "resolution", "width", "act", "drop_path", "stem", "head", "stages",
              "baselines")

@@ -17,7 +17,7 @@ from torch import nn
 
 from search_spaces import layout as L
 from search_spaces.arch import Architecture, Head, Stem
-from search_spaces.blocks import BLOCKS, make_head, make_stem
+from search_spaces.blocks import make_block, make_head, make_stem
 from search_spaces.errors import SpaceError
 from search_spaces.layout import LayerLayout
 from search_spaces.macro import MacroSpace
@@ -87,7 +87,7 @@ class Supernet(nn.Module):
                     block = replace(space.unit_block(i, name, option, stride), channels=widest)
                     layouts.append(L.layer_layout(block, i, channels, size, width, spec.act))
                 gate = (depth_unit, j) if depth_unit is not None and j >= min(stage.depths) else None
-                self.layers.append(MixedLayer([BLOCKS[lay.kind](lay) for lay in layouts], u, gate, layouts))
+                self.layers.append(MixedLayer([make_block(lay) for lay in layouts], u, gate, layouts))
                 channels, size = layouts[0].out_channels, layouts[0].out_size
         self.head = make_head(L.head_layout(Head(**spec.head), channels, size, width, spec.act), num_classes)
         self.alphas = nn.ParameterList(nn.Parameter(torch.zeros(len(u.options))) for u in self.units)

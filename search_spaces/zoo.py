@@ -64,6 +64,14 @@ _STRINGS = {
         "bottleneck_k3_e0.5_c512_s2_g32_r4:bottleneck_k3_e0.5_c1024_s2_g32_r6:"
         "bottleneck_k3_e0.5_c2048_s2_g32_r3:head_pool"
     ),
+    "shufflenet_v2_x0_5": (
+        "shufflenet@224_relu:stem_k3_s2_c24_pool:shuffle_k3_c48_s2_r4:shuffle_k3_c96_s2_r8:"
+        "shuffle_k3_c192_s2_r4:head_c1024"
+    ),
+    "shufflenet_v2_x1_0": (
+        "shufflenet@224_relu:stem_k3_s2_c24_pool:shuffle_k3_c116_s2_r4:shuffle_k3_c232_s2_r8:"
+        "shuffle_k3_c464_s2_r4:head_c1024"
+    ),
     "convnext_tiny": (
         "convnext@224_gelu_sd0.1:stem_patch_k4_s4_c96:convnext_k7_e4_c96_r3:"
         "convnext_k7_e4_c192_s2_r3:convnext_k7_e4_c384_s2_r9:convnext_k7_e4_c768_s2_r3:head_norm"

@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import random
 
-from search_spaces.arch import ACTIVATIONS, Architecture, Block, Head, Stem
+from search_spaces.arch import ACTIVATIONS, BLOCK_KINDS, Architecture, Block, Head, Stem
 from search_spaces.errors import ArchitectureError
+from search_spaces.kinds import block_kind
 from search_spaces.layout import resolve
 
 
 def random_block(rng: random.Random) -> Block:
-    kind = rng.choice(["mb", "fmb", "basic", "bottleneck", "convnext", "skip"])
-    expansion = {
-        "mb": rng.choice([1, 3, 4, 6, 2.5]),
-        "fmb": rng.choice([1, 4]),
-        "bottleneck": rng.choice([0.25, 0.5]),
-        "convnext": rng.choice([2, 3, 4]),
-    }.get(kind, 1)
-    se = rng.choice([0, 0.25]) if kind == "mb" or (kind == "fmb" and expansion != 1) else 0
+    """A random block of any registered kind (the kind's record says which fields it reads)."""
+    kind = rng.choice(BLOCK_KINDS)
+    uses = block_kind(kind).uses
+    expansion = rng.choice([0.25, 0.5, 1, 2.5, 3, 4, 6]) if "expansion" in uses else 1
+    # a fused-MBConv that does not widen has no place for squeeze-excite
+    se = rng.choice([0, 0.25]) if "se" in uses and (kind != "fmb" or expansion >= 2) else 0
     return Block(
         kind,
         channels=rng.choice([8, 16, 24, 40, 64]),

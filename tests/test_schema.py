@@ -55,7 +55,7 @@ def test_invalid_spaces_give_one_line_errors(tmp_path, old, new, expected):
 
 
 def test_unknown_block_lists_the_allowed_types(tmp_path):
-    with pytest.raises(SpaceError, match="did you mean mb.*allowed: mb, fmb, basic, bottleneck, convnext, skip"):
+    with pytest.raises(SpaceError, match="did you mean mb.*allowed: mb, fmb, basic, bottleneck, convnext, skip, shuffle"):
         load_text(tmp_path, VALID.replace("block: mb", "block: mbb"))
 
 

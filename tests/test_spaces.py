@@ -21,7 +21,7 @@ fast = settings(max_examples=25, deadline=None, suppress_health_check=[HealthChe
 
 
 def test_all_issue_spaces_ship():
-    assert {"mbconv", "fused_mbconv", "resnet", "convnext", "mixed", "nasbench_macro"} <= set(SPACES)
+    assert {"mbconv", "fused_mbconv", "resnet", "convnext", "mixed", "nasbench_macro", "shufflenet"} <= set(SPACES)
 
 
 @pytest.mark.parametrize("name", SPACES)

@@ -32,11 +32,33 @@ def test_zoo_names_cover_the_issue_list():
     assert set(NAMES) == {
         *(f"efficientnet_b{i}" for i in range(8)), "efficientnet_v2_s", "mobilenet_v2",
         "mobilenet_v3_large", "mobilenet_v3_small", "resnet18", "resnet50", "resnext50_32x4d",
-        "convnext_tiny",
+        "convnext_tiny", "shufflenet_v2_x1_0", "shufflenet_v2_x0_5",
     }
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ["shufflenet_v2_x1_0", "shufflenet_v2_x0_5"])
+def test_shufflenet_has_torchvisions_parameters_and_flop_counter_macs(name):
+    """Added through the block-kind registry alone (search_spaces/kinds/shuffle.py)."""
+    arch = zoo.reference(name)
+    with torch.device("meta"):
+        ours, theirs = build_model(arch).eval(), getattr(torchvision.models, name)().eval()
+    params = sum(p.numel() for p in theirs.parameters())
+    assert params == {"shufflenet_v2_x1_0": 2_278_604, "shufflenet_v2_x0_5": 1_366_792}[name]
+    assert sum(p.numel() for p in ours.parameters()) == cost(arch).params == params
+    assert cost(arch).macs == flop_counter_macs(ours, 224) == flop_counter_macs(theirs, 224)
+
+
+def test_a_shufflenet_unit_computes_what_torchvisions_does():
+    """Same weights in, same outputs out: the split, both branches and the shuffle in torchvision's order."""
+    torch.manual_seed(0)
+    ours, theirs = build_model(zoo.reference("shufflenet_v2_x0_5")).eval(), torchvision.models.shufflenet_v2_x0_5().eval()
+    ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), theirs(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith("shufflenet")])
 def test_params_exact_and_macs_within_one_percent(name, reference_rows):
     row = reference_rows[name]
     arch = zoo.reference(name)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from torch import nn
 
 from search_spaces.arch import Architecture, Block, Stem
-from search_spaces.blocks import BLOCKS, make_head, make_stem
+from search_spaces.blocks import make_block, make_head, make_stem
 from search_spaces.layout import (
     HeadLayout,
     LayerLayout,
@@ -109,7 +109,7 @@ def part_module(part: Part, num_classes: int) -> tuple[nn.Module, tuple[int, ...
         return make_stem(part), (3, part.in_size, part.in_size)
     if isinstance(part, HeadLayout):
         return make_head(part, num_classes), (part.in_channels, part.in_size, part.in_size)
-    return BLOCKS[part.kind](part), (part.in_channels, part.in_size, part.in_size)
+    return make_block(part), (part.in_channels, part.in_size, part.in_size)
 
 
 def keyed_parts(parts: Iterable[Part], num_classes: int) -> dict[str, Part]:
