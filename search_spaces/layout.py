@@ -15,9 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["HeadLayout", "LayerLayout", "NetworkLayout", "StemLayout", "conv_out", "head_layout",
+           "layer_layout", "resolve", "stem_layout"]
+
 from search_spaces.arch import Architecture, Block, Head, Stem
 from search_spaces.errors import ArchitectureError
 from search_spaces.kinds import block_kind
+from search_spaces.kinds.record import LayerLayout
 from search_spaces.scaling import make_divisible, scale_channels, scale_stage_depth
 
 
@@ -38,38 +42,6 @@ class StemLayout:
     act: str
     in_size: int
     out_size: int
-
-
-@dataclass(frozen=True)
-class LayerLayout:
-    """One concrete layer of the network."""
-
-    kind: str
-    stage: int
-    in_channels: int
-    out_channels: int
-    mid_channels: int
-    kernel: int
-    stride: int
-    groups: int
-    se_channels: int
-    se_hard: bool
-    act: str
-    in_size: int
-    out_size: int
-    drop_path: float
-
-    @property
-    def residual(self) -> bool:
-        """Whether the layer adds its input back (a shape-preserving residual path)."""
-        if block_kind(self.kind).always_residual:
-            return True
-        return self.stride == 1 and self.in_channels == self.out_channels
-
-    @property
-    def downsample(self) -> bool:
-        """Whether the shortcut (or, for ConvNeXt, the layer's entry) needs a projection."""
-        return self.stride != 1 or self.in_channels != self.out_channels
 
 
 @dataclass(frozen=True)
@@ -131,6 +103,7 @@ def layer_layout(block: Block, stage: int, in_channels: int, size: int, width: f
         kernel=block.kernel, stride=block.stride, groups=block.groups,
         se_channels=_se_channels(block, in_channels, mid), se_hard=block.se_hard, act=block.act or act,
         in_size=size, out_size=out_size, drop_path=drop_path,
+        residual=kind.always_residual or (block.stride == 1 and in_channels == out_ch),
     )
 
 

@@ -5,17 +5,12 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from search_spaces.rounding import make_divisible
+
 if TYPE_CHECKING:
     from search_spaces.arch import Architecture
 
-
-def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor`` without dropping more than 10%."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
+__all__ = ["make_divisible", "scale_architecture", "scale_channels", "scale_depth", "scale_stage_depth"]
 
 
 def scale_channels(channels: int, width: float, divisor: int = 8) -> int:

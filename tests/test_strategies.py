@@ -137,3 +137,23 @@ def test_unknown_strategy_and_options_are_one_line_errors():
         make_strategy("evolution", SPACE, population="ten")
     with pytest.raises(ConfigError, match="sampler: unknown sampler 'tpx'"):
         make_strategy("optuna", SPACE, sampler="tpx")
+
+
+def test_a_strategy_registered_with_one_call_is_made_by_name_and_joins_the_contract(monkeypatch):
+    from nas import strategies
+    from nas.strategies.random_search import RandomSearch
+
+    monkeypatch.setattr(strategies, "STRATEGIES", dict(strategies.STRATEGIES))
+    monkeypatch.setattr(strategies, "ASK_TELL", dict(strategies.ASK_TELL))
+
+    @strategies.register
+    class Mine(RandomSearch):
+        name = "mine"
+
+    assert strategies.ASK_TELL["mine"] is Mine and strategies.STRATEGIES["mine"] is Mine
+    keys = drive(make_strategy("mine", SPACE, seed=0), 20)
+    assert len(set(keys)) == 20
+    with pytest.raises(ValueError, match="strategy 'mine' is registered already"):
+        strategies.register(Mine)
+    with pytest.raises(TypeError, match="is not a Strategy subclass"):
+        strategies.register(dict)  # type: ignore[arg-type]

@@ -12,14 +12,34 @@ from nas.strategies.random_search import RandomSearch
 from search_spaces.errors import ConfigError, describe_choices, unknown
 from search_spaces.space import SearchSpace
 
-# Strategies that search any space through ask/tell alone; DARTS also needs a supernet (a YAML
-# space) and training data, and proposes only once its supernet is trained.
-ASK_TELL: dict[str, type[Strategy]] = {cls.name: cls for cls in (RandomSearch, RegularizedEvolution, OptunaStrategy)}
-# NNI's strategies (strategy=nni.TPE...) need the optional extra: pip install 'nas[nni]'. They
-# speak ask/tell too; their tests (tests/test_nni.py) run where NNI is installed.
-STRATEGIES: dict[str, type[Strategy]] = {
-    **ASK_TELL, DartsStrategy.name: DartsStrategy, **{cls.name: cls for cls in NNI_STRATEGIES},
-}
+STRATEGIES: dict[str, type[Strategy]] = {}  # every strategy by name (strategy=NAME)
+# Strategies that search any space through ask/tell alone: the contract tests
+# (tests/test_strategies.py) run each of them.
+ASK_TELL: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy], *, ask_tell: bool = True) -> type[Strategy]:
+    """Make a `Strategy` subclass available as ``strategy=<cls.name>`` (also a class decorator).
+    ``ask_tell=False`` for one that needs more than ask/tell (DARTS trains a supernet first) or an
+    optional extra (NNI's, tested in tests/test_nni.py where NNI is installed)."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise TypeError(f"strategy: {cls!r} is not a Strategy subclass")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"strategy: {cls.__name__} has no name")
+    if name in STRATEGIES:
+        raise ValueError(f"strategy {name!r} is registered already")
+    STRATEGIES[name] = cls
+    if ask_tell:
+        ASK_TELL[name] = cls
+    return cls
+
+
+for _cls in (RandomSearch, RegularizedEvolution, OptunaStrategy):
+    register(_cls)
+register(DartsStrategy, ask_tell=False)
+for _cls in NNI_STRATEGIES:
+    register(_cls, ask_tell=False)
 
 
 def make_strategy(
@@ -58,4 +78,4 @@ def strategy_options(name: str) -> list[tuple[str, Any, str]]:
     return list(STRATEGIES[name].options())
 
 
-__all__ = ["STRATEGIES", "Objective", "Problem", "Strategy", "make_strategy", "strategy_options"]
+__all__ = ["ASK_TELL", "STRATEGIES", "Objective", "Problem", "Strategy", "make_strategy", "register", "strategy_options"]

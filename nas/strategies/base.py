@@ -78,7 +78,6 @@ class Strategy(ABC):
     def bind(self, data: Mapping[str, Any] | None, latency: Any = None) -> None:
         """The run's data settings and latency source, before anything is written: a strategy that
         trains on the run's data (DARTS) checks and keeps them; the others need neither."""
-        return None
 
     def _claim(self, arch: Any) -> bool:
         """Reserve a candidate: False if its key was seen or it is known to be infeasible."""

@@ -4,7 +4,7 @@ A kind's record (`BlockKind`) gives its grammar token, the `Block` fields it rea
 space file may set and their defaults, how wide its inner layers are, its analytic cost and where
 its ``nn.Module`` lives. The grammar (`arch`), space files (`schema`), layouts (`layout`), the cost
 model (`cost`), the builders and the test generators all read the record, so adding a kind is one
-module that calls `register` plus one line in `BUILTIN` below.
+module whose ``KINDS`` lists its records plus one line in `BUILTIN` below.
 
 The records are torch-free (the module is named as ``"package.module:Class"`` and imported when a
 network is built), so parsing, validating and costing architectures never imports torch.
@@ -12,37 +12,8 @@ network is built), so parsing, validating and costing architectures never import
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from search_spaces.arch import Block
-    from search_spaces.layout import LayerLayout
-
-FIELDS = ("kernel", "expansion", "se", "groups", "act")  # the optional Block fields a kind may read
-
-
-@dataclass(frozen=True)
-class BlockKind:
-    """Everything about one block kind; see the module docstring."""
-
-    name: str  # the grammar token: "mb" in mb_k3_e6_c24
-    description: str
-    uses: frozenset[str]  # which of FIELDS the kind reads; the others are pinned to neutral values
-    options: Mapping[str, Any]  # space-file options and their defaults (besides channels)
-    module: str  # "package.module:Class", built as Class(layer: LayerLayout)
-    mid_channels: Callable[[Block, int, int], int]  # (block, in channels, out channels) -> inner width
-    cost: Callable[[LayerLayout], tuple[int, int]]  # (params, MACs) of one layer
-    always_residual: bool = False  # adds a (projected) shortcut even where the shape changes
-    patchify: bool = False  # downsamples with a kernel = stride conv (ConvNeXt): size // stride
-    check: Callable[[Block], str | None] = field(default=lambda block: None)  # an error, or None
-
-    def build(self, layer: LayerLayout) -> Any:
-        """The layer's ``nn.Module`` (imports the module that defines it)."""
-        module, _, attr = self.module.partition(":")
-        return getattr(importlib.import_module(module), attr)(layer)
-
+from search_spaces.kinds.record import FIELDS, BlockKind
 
 _KINDS: dict[str, BlockKind] = {}
 
@@ -70,7 +41,7 @@ def kind_names() -> tuple[str, ...]:
     return tuple(_KINDS)
 
 
-# The built-in kinds, each one module that registers itself; the order is the grammar's listing order.
+# The built-in kinds: each module's ``KINDS`` is registered, in this order (the grammar's listing order).
 BUILTIN = (
     "search_spaces.kinds.mbconv",
     "search_spaces.kinds.resnet",
@@ -78,5 +49,6 @@ BUILTIN = (
     "search_spaces.kinds.skip",
     "search_spaces.kinds.shuffle",
 )
-for _name in BUILTIN:
-    importlib.import_module(_name)
+for _module in BUILTIN:
+    for _kind in importlib.import_module(_module).KINDS:
+        register(_kind)

@@ -1,13 +1,8 @@
 """The ConvNeXt block: depthwise kxk, LayerNorm, inverted MLP, layer scale; a patchify downsample."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from search_spaces.kinds import BlockKind, register
 from search_spaces.kinds.ops import Cost, add, conv, linear, norm
-
-if TYPE_CHECKING:
-    from search_spaces.layout import LayerLayout
+from search_spaces.kinds.record import BlockKind, LayerLayout
 
 
 def convnext_cost(layer: LayerLayout) -> Cost:
@@ -19,9 +14,11 @@ def convnext_cost(layer: LayerLayout) -> Cost:
                (fc1[0], fc1[1] * tokens), (fc2[0], fc2[1] * tokens), (cout, 0))  # the last: layer scale
 
 
-register(BlockKind(
-    "convnext", "ConvNeXt block: depthwise kxk, LayerNorm, MLP of expansion x channels, layer scale",
-    frozenset({"kernel", "expansion", "act"}), {"kernel": 7, "expansion": 4, "act": None},
-    "search_spaces.blocks:ConvNeXtBlock", lambda block, in_ch, out_ch: max(1, round(out_ch * block.expansion)),
-    convnext_cost, patchify=True,
-))
+KINDS = (
+    BlockKind(
+        "convnext", "ConvNeXt block: depthwise kxk, LayerNorm, MLP of expansion x channels, layer scale",
+        frozenset({"kernel", "expansion", "act"}), {"kernel": 7, "expansion": 4, "act": None},
+        "search_spaces.blocks:ConvNeXtBlock", lambda block, in_ch, out_ch: max(1, round(out_ch * block.expansion)),
+        convnext_cost, patchify=True,
+    ),
+)

@@ -1,15 +1,9 @@
 """MBConv (MobileNetV2/V3, EfficientNet) and fused-MBConv (EfficientNetV2)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from search_spaces.kinds import BlockKind, register
 from search_spaces.kinds.ops import Cost, add, conv, norm, squeeze_excite
-from search_spaces.scaling import make_divisible
-
-if TYPE_CHECKING:
-    from search_spaces.arch import Block
-    from search_spaces.layout import LayerLayout
+from search_spaces.kinds.record import Block, BlockKind, LayerLayout
+from search_spaces.rounding import make_divisible
 
 OPTIONS = {"kernel": 3, "expansion": 1, "se": 0, "se_hard": False, "act": None}
 USES = frozenset({"kernel", "expansion", "se", "act"})
@@ -35,11 +29,13 @@ def fused_cost(layer: LayerLayout) -> Cost:
     return add(conv(cin, mid, k, 1, out), norm(mid), se, conv(mid, cout, 1, 1, out), norm(cout))
 
 
-register(BlockKind(
-    "mb", "inverted residual: 1x1 expand, depthwise kxk, squeeze-excite, 1x1 project", USES, OPTIONS,
-    "search_spaces.blocks:MBConv", expanded, mbconv_cost,
-))
-register(BlockKind(
-    "fmb", "fused inverted residual: kxk expand, squeeze-excite, 1x1 project", USES, OPTIONS,
-    "search_spaces.blocks:FusedMBConv", expanded, fused_cost,
-))
+KINDS = (
+    BlockKind(
+        "mb", "inverted residual: 1x1 expand, depthwise kxk, squeeze-excite, 1x1 project", USES, OPTIONS,
+        "search_spaces.blocks:MBConv", expanded, mbconv_cost,
+    ),
+    BlockKind(
+        "fmb", "fused inverted residual: kxk expand, squeeze-excite, 1x1 project", USES, OPTIONS,
+        "search_spaces.blocks:FusedMBConv", expanded, fused_cost,
+    ),
+)

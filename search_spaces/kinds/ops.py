@@ -5,10 +5,7 @@ count times output positions; biases and norms cost parameters, not MACs.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from search_spaces.layout import LayerLayout
+from search_spaces.kinds.record import LayerLayout
 
 Cost = tuple[int, int]  # (params, MACs)
 

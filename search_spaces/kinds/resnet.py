@@ -1,14 +1,8 @@
 """ResNet's basic block and the ResNet/ResNeXt bottleneck (v1.5: stride on the kxk conv)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from search_spaces.kinds import BlockKind, register
 from search_spaces.kinds.ops import Cost, add, conv, norm, projection
-
-if TYPE_CHECKING:
-    from search_spaces.arch import Block
-    from search_spaces.layout import LayerLayout
+from search_spaces.kinds.record import Block, BlockKind, LayerLayout
 
 
 def basic_cost(layer: LayerLayout) -> Cost:
@@ -28,14 +22,16 @@ def bottleneck_cost(layer: LayerLayout) -> Cost:
                conv(mid, cout, 1, 1, out), norm(cout), projection(layer))
 
 
-register(BlockKind(
-    "basic", "ResNet basic block: two kxk convs and a shortcut", frozenset({"kernel", "act"}),
-    {"kernel": 3, "act": None}, "search_spaces.blocks:BasicBlock", lambda block, in_ch, out_ch: out_ch,
-    basic_cost, always_residual=True,
-))
-register(BlockKind(
-    "bottleneck", "ResNet/ResNeXt bottleneck: 1x1, grouped kxk, 1x1 and a shortcut",
-    frozenset({"kernel", "expansion", "groups", "act"}),
-    {"kernel": 3, "cardinality": 1, "width_per_group": 64, "act": None}, "search_spaces.blocks:Bottleneck",
-    bottleneck_width, bottleneck_cost, always_residual=True,
-))
+KINDS = (
+    BlockKind(
+        "basic", "ResNet basic block: two kxk convs and a shortcut", frozenset({"kernel", "act"}),
+        {"kernel": 3, "act": None}, "search_spaces.blocks:BasicBlock", lambda block, in_ch, out_ch: out_ch,
+        basic_cost, always_residual=True,
+    ),
+    BlockKind(
+        "bottleneck", "ResNet/ResNeXt bottleneck: 1x1, grouped kxk, 1x1 and a shortcut",
+        frozenset({"kernel", "expansion", "groups", "act"}),
+        {"kernel": 3, "cardinality": 1, "width_per_group": 64, "act": None}, "search_spaces.blocks:Bottleneck",
+        bottleneck_width, bottleneck_cost, always_residual=True,
+    ),
+)

@@ -6,14 +6,8 @@ ShuffleNet space (3, 5, 7).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from search_spaces.kinds import BlockKind, register
 from search_spaces.kinds.ops import Cost, add, conv, norm
-
-if TYPE_CHECKING:
-    from search_spaces.arch import Block
-    from search_spaces.layout import LayerLayout
+from search_spaces.kinds.record import Block, BlockKind, LayerLayout
 
 
 def branch_width(block: Block, in_ch: int, out_ch: int) -> int:
@@ -38,8 +32,10 @@ def even_channels(block: Block) -> str | None:
     return None
 
 
-register(BlockKind(
-    "shuffle", "ShuffleNetV2 unit: channel split, 1x1, depthwise kxk, 1x1, channel shuffle",
-    frozenset({"kernel", "act"}), {"kernel": 3, "act": None}, "search_spaces.blocks:ShuffleUnit",
-    branch_width, shuffle_cost, check=even_channels,
-))
+KINDS = (
+    BlockKind(
+        "shuffle", "ShuffleNetV2 unit: channel split, 1x1, depthwise kxk, 1x1, channel shuffle",
+        frozenset({"kernel", "act"}), {"kernel": 3, "act": None}, "search_spaces.blocks:ShuffleUnit",
+        branch_width, shuffle_cost, check=even_channels,
+    ),
+)
