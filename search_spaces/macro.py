@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +43,9 @@ class MacroSpace(SearchSpace):
         self._blocks: dict[tuple, Block] = {}  # (stage, stride, choices) -> block
         self._choices_of: dict[tuple[int, tuple], tuple[tuple[str, Any], ...]] = {}
         self._keys: dict[Architecture, str] = {}
+        # A stage's choices from its blocks: spaces have few distinct stages, and encoding thousands
+        # of candidates (the learned latency predictor) walks the same ones again and again.
+        self._stage_choices: dict[tuple[int, tuple[Block, ...]], Choices] = {}
 
     @property
     def base_resolution(self) -> int:
@@ -259,26 +262,37 @@ class MacroSpace(SearchSpace):
             if name in ("resolution", "width") and len(allowed) > 1:
                 choices[name] = match[0]
         for i, (stage, blocks) in enumerate(zip(spec.stages, arch.stages)):
-            layers = [(b, b.stride if k == 0 else 1) for b in blocks for k in range(b.repeats)]
-            if len(layers) not in stage.depths:
-                raise self._not_member(f"stage {i + 1} ", "depth", len(layers), stage.depths)
-            if len(stage.depths) > 1:
-                choices[f"s{i + 1}.depth"] = len(layers)
-            units = self._units(i, stage)
-            for j, (layer, stride) in enumerate(layers):
-                where = f"stage {i + 1} layer {j} "
-                expected = stage.stride if j == 0 else 1
-                if stride != expected:
-                    raise self._not_member(where, "stride", stride, (expected,))
-                unit = units[0][0] if stage.granularity == "stage" else units[j][0]
-                found = self._unit_choices(i, unit, stage, layer, where)
-                for key, value in found.items():
-                    if key in choices and choices[key] != value:
-                        raise SpaceError(
-                            f"arch not in space {self.name}: stage {i + 1} layers differ, but this "
-                            "space makes one choice per stage"
-                        )
-                    choices[key] = value
+            memo = (i, tuple(blocks))
+            found = self._stage_choices.get(memo)
+            if found is None:
+                if len(self._stage_choices) >= 1 << 16:
+                    self._stage_choices.clear()
+                found = self._stage_choices[memo] = self._choices_of_stage(i, stage, blocks)
+            choices.update(found)
+        return choices
+
+    def _choices_of_stage(self, i: int, stage: StageSpec, blocks: Sequence[Block]) -> Choices:
+        """The choices naming stage ``i`` of a member made of ``blocks`` (SpaceError if none does)."""
+        choices: Choices = {}
+        layers = [(b, b.stride if k == 0 else 1) for b in blocks for k in range(b.repeats)]
+        if len(layers) not in stage.depths:
+            raise self._not_member(f"stage {i + 1} ", "depth", len(layers), stage.depths)
+        if len(stage.depths) > 1:
+            choices[f"s{i + 1}.depth"] = len(layers)
+        units = self._units(i, stage)
+        for j, (layer, stride) in enumerate(layers):
+            where = f"stage {i + 1} layer {j} "
+            expected = stage.stride if j == 0 else 1
+            if stride != expected:
+                raise self._not_member(where, "stride", stride, (expected,))
+            unit = units[0][0] if stage.granularity == "stage" else units[j][0]
+            for key, value in self._unit_choices(i, unit, stage, layer, where).items():
+                if key in choices and choices[key] != value:
+                    raise SpaceError(
+                        f"arch not in space {self.name}: stage {i + 1} layers differ, but this "
+                        "space makes one choice per stage"
+                    )
+                choices[key] = value
         return choices
 
     # -- equivalence and strings ---------------------------------------------------------------

@@ -201,6 +201,7 @@ def _search(out: Path, resume: bool = False) -> subprocess.Popen:
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.integration  # a subprocess killed mid-run
 def test_sigkill_mid_run_then_resume_gives_the_same_trials(tmp_path):
     reference = _search(tmp_path / "ref")
     victim = _search(tmp_path / "cut")
