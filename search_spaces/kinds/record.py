@@ -52,13 +52,12 @@ class LayerLayout:
         return self.stride != 1 or self.in_channels != self.out_channels
 
 
-
 FIELDS = ("kernel", "expansion", "se", "groups", "act")  # the optional Block fields a kind may read
 
 
 @dataclass(frozen=True)
 class BlockKind:
-    """Everything about one block kind; see the module docstring."""
+    """Everything nas knows about one block kind (see ``search_spaces.kinds``)."""
 
     name: str  # the grammar token: "mb" in mb_k3_e6_c24
     description: str
