@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HeadLayout", "LayerLayout", "NetworkLayout", "StemLayout", "conv_out", "head_layout",
-           "layer_layout", "resolve", "stem_layout"]
-
 from search_spaces.arch import Architecture, Block, Head, Stem
 from search_spaces.errors import ArchitectureError
 from search_spaces.kinds import block_kind
 from search_spaces.kinds.record import LayerLayout
 from search_spaces.scaling import make_divisible, scale_channels, scale_stage_depth
+
+# LayerLayout is defined beside the block-kind records (every kind builds and costs one) and
+# re-exported here, where architectures are resolved into layers.
+__all__ = ["HeadLayout", "LayerLayout", "NetworkLayout", "StemLayout", "conv_out", "head_layout",
+           "layer_layout", "resolve", "stem_layout"]
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int | None = None) -> int:
