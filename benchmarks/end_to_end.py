@@ -6,7 +6,7 @@ baselines=auto) with ``--budget`` and ``--search-seed``; (b) ``strategy=random``
 evaluations as (a) made (its trials less the baseline rows) and (a)'s other settings but the seed
 ``--random-seed`` (default: the search seed + 1). Evolution's first members (8) are drawn like
 random search's, so with the same seed (b) would start from (a)'s networks. Then (a)'s
-winner, (b)'s winner and each baseline of (a)'s best.yaml are retrained with ``nas.retrain.retrain``
+winner, (b)'s winner and each baseline of (a)'s best.yaml are retrained with ``nas.deploy.retrain.retrain``
 (the entry point of ``nas retrain``; one Ray cluster shared by all the retrains), ``--retrain-seeds``
 seeds each, all with the same recipe. Each network retrains at its own resolution scaled like the
 proxy's (the space's base resolution becomes ``--resolution`` pixels), so the searched resolution
@@ -71,8 +71,8 @@ def networks(evolution: Any, random: Any) -> list[dict[str, Any]]:
 def retrain_all(nets: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
     """``--retrain-seeds`` retrains of each network, same recipe; fills ``test`` and ``val`` lists."""
     from evaluators.proxy import scaled_resolution
-    from nas.ray_cluster import connect
-    from nas.retrain import retrain
+    from nas.backends.ray_cluster import connect
+    from nas.deploy.retrain import retrain
     from search_spaces import load_space
     from search_spaces.arch import Architecture
 

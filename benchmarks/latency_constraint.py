@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from nas import latency, search
+from nas import search
+from nas.profile import latency
 from search_spaces.arch import Architecture
 
 

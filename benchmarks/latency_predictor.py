@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from nas import latency
+from nas.profile import latency
 
 
 def measure_setting(args: argparse.Namespace, overrides: dict[str, object]) -> dict[str, object]:

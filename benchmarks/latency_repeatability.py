@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from evaluators.latency.measure import LatencySettings, Measurement, Measurer, replace_weights
+from evaluators.latency.measure import LatencySettings, Measurement, Measurer
+from evaluators.latency.runtimes.eager import replace_weights
 from search_spaces import load_space
 from search_spaces.builder import build_model
 

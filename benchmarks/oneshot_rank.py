@@ -38,7 +38,7 @@ from scipy.stats import kendalltau, spearmanr
 from evaluators.proxy import ProxyEvaluator
 from evaluators.supernet import SupernetConfig, SupernetEvaluator
 from nas.config import parse_overrides
-from nas.supernet import train_supernet
+from nas.oneshot.supernet import train_supernet
 from search_spaces import load_space
 
 SCORING = {name: p.default for name, p in inspect.signature(SupernetEvaluator).parameters.items()

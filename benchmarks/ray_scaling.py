@@ -19,7 +19,7 @@ import time
 
 import ray
 
-from nas.api import search
+from nas.run.api import search
 
 
 def rate(workers: int, args: argparse.Namespace, out: str, run: int) -> float:

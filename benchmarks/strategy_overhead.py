@@ -16,7 +16,7 @@ import statistics
 import tempfile
 import time
 
-from nas.runner import Run
+from nas.run.runner import Run
 from nas.strategies import Objective, Problem, make_strategy
 from search_spaces import load_space
 

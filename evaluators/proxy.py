@@ -20,6 +20,7 @@ import torch
 
 from evaluators.base import EvaluationFailed, Reporter
 from evaluators.data import dataset_from_options
+from evaluators.devices import resolve_device
 from evaluators.threads import intra_op_threads
 from evaluators.training import TrainConfig, fit
 from search_spaces.arch import Architecture
@@ -29,9 +30,6 @@ from search_spaces.cost import cost
 from search_spaces.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cpu", "cuda")
-
 
 def arch_seed(seed: int, key: str, repeat: int = 0) -> int:
     """A 63-bit seed from the evaluator's seed, an architecture's canonical string and the repeat.
@@ -98,16 +96,11 @@ class ProxyEvaluator:
         )
         check_int("resolution", resolution, 8, allow_none=True)
         check_int("threads", threads, 1, allow_none=True)
-        if device not in DEVICES:
-            raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device: cuda was asked for but torch sees no CUDA device")
+        self.device = resolve_device(device)
         if timeout_s is not None and not timeout_s > 0:
             raise ConfigError(f"timeout_s: must be > 0 seconds or null, got {timeout_s!r}")
         self.resolution = resolution
         self.threads = threads
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                                   ("cpu" if device == "auto" else device))
         self.seed = seed
         self.timeout_s = timeout_s
         self.data = dataset_from_options(data or {"name": "digits"})

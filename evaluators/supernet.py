@@ -50,7 +50,8 @@ from torch import nn
 
 from evaluators.base import Reporter
 from evaluators.data import dataset_from_options
-from evaluators.proxy import DEVICES, require_architectures, scaled_resolution
+from evaluators.devices import resolve_device
+from evaluators.proxy import require_architectures, scaled_resolution
 from evaluators.threads import intra_op_threads
 from evaluators.training import (
     TrainConfig,
@@ -122,18 +123,6 @@ class EpochStats:
     largest: float  # val accuracy (%) of the largest member after BN recalibration
     smallest: float
     seconds: float
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):  # already chosen (a Ray Train worker's GPU)
-        return device
-    if device not in DEVICES:
-        raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for but torch sees no CUDA device")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def process_group() -> tuple[int, int]:

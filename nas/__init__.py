@@ -13,9 +13,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "search": "nas.api",
-    "leaderboard": "nas.results",
-    "SearchResult": "nas.api",
+    "search": "nas.run.api",
+    "leaderboard": "nas.run.results",
+    "SearchResult": "nas.run.api",
     "CategoricalSpace": "search_spaces.space",
     "SearchSpace": "search_spaces.space",
     "Architecture": "search_spaces.arch",
@@ -23,8 +23,8 @@ _EXPORTS = {
     "list_spaces": "search_spaces.registry",
     "build_model": "search_spaces.builder",
     "NasError": "search_spaces.errors",
-    "train_supernet": "nas.supernet",
-    "extract_member": "nas.supernet",
+    "train_supernet": "nas.oneshot.supernet",
+    "extract_member": "nas.oneshot.supernet",
 }
 
 __all__ = [  # the names of _EXPORTS

@@ -14,7 +14,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from nas.trial import Progress as RunProgress
+from nas.run.trial import Progress as RunProgress
 
 
 def task_bar(console: Console) -> Progress:

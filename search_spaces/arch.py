@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from search_spaces.errors import ArchitectureError
@@ -114,6 +115,11 @@ class Block:
         problem = block_kind(self.kind).check(self)
         if problem:
             raise ArchitectureError(f"{where}: {problem}")
+        # Not a field (asdict, eq, repr skip it); a str caches its hash, which memos on blocks reuse.
+        object.__setattr__(self, "_text", self._format())
+
+    def __hash__(self) -> int:
+        return hash(self._text)  # type: ignore[attr-defined]  (equal blocks have equal strings)
 
     def layer(self, index: int) -> Block:
         """The single layer at ``index`` inside this group (stride only on the first)."""
@@ -128,6 +134,9 @@ class Block:
                 self.act)
 
     def __str__(self) -> str:
+        return self._text  # type: ignore[attr-defined]
+
+    def _format(self) -> str:
         parts, uses = [self.kind], block_kind(self.kind).uses
         if "kernel" in uses:
             parts.append(f"k{self.kernel}")
@@ -325,7 +334,13 @@ def _merge_groups(blocks: tuple[Block, ...]) -> tuple[Block, ...]:
             runs[-1][1] += block.repeats
         else:
             runs.append([block, block.repeats])
-    return tuple(first if first.repeats == total else replace(first, repeats=total) for first, total in runs)
+    return tuple(first if first.repeats == total else _repeated(first, total) for first, total in runs)
+
+
+@lru_cache(maxsize=1 << 14)
+def _repeated(block: Block, repeats: int) -> Block:
+    """``block`` with ``repeats`` layers, one object per group (memos on blocks match by identity)."""
+    return replace(block, repeats=repeats)
 
 
 @dataclass(frozen=True)

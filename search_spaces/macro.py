@@ -43,9 +43,7 @@ class MacroSpace(SearchSpace):
         self._blocks: dict[tuple, Block] = {}  # (stage, stride, choices) -> block
         self._choices_of: dict[tuple[int, tuple], tuple[tuple[str, Any], ...]] = {}
         self._keys: dict[Architecture, str] = {}
-        # A stage's choices from its blocks: spaces have few distinct stages, and encoding thousands
-        # of candidates (the learned latency predictor) walks the same ones again and again.
-        self._stage_choices: dict[tuple[int, tuple[Block, ...]], Choices] = {}
+        self._stage_choices: dict[tuple[int, tuple[Block, ...]], tuple[Choices, list[tuple[int, float]]]] = {}
 
     @property
     def base_resolution(self) -> int:
@@ -241,6 +239,37 @@ class MacroSpace(SearchSpace):
         return tuple(found.items())
 
     def to_choices(self, arch: Any) -> Choices:
+        choices = self._fixed_choices(arch)
+        for i, blocks in enumerate(arch.stages):
+            choices.update(self._stage_memo(i, blocks)[0])
+        return choices
+
+    def encode(self, arch: Any) -> list[float]:
+        """As ``SearchSpace.encode``, from each stage's memoised placements."""
+        vector = [0.0] * self._encoding[0]
+        placed = self._placed(self._fixed_choices(arch))
+        for i, blocks in enumerate(arch.stages):
+            placed += self._stage_memo(i, blocks)[1]
+        for position, value in placed:
+            vector[position] = value
+        return vector
+
+    def _stage_memo(self, i: int, blocks: Sequence[Block]) -> tuple[Choices, list[tuple[int, float]]]:
+        """Stage ``i``'s choices and their places in the encoding, memoised: spaces have few distinct
+        stages, and encoding thousands of candidates (the learned latency predictor) meets the same
+        ones again and again."""
+        memo = (i, tuple(blocks))
+        found = self._stage_choices.get(memo)
+        if found is None:
+            if len(self._stage_choices) >= 1 << 16:
+                self._stage_choices.clear()
+            choices = self._choices_of_stage(i, self.spec.stages[i], blocks)
+            found = self._stage_choices[memo] = (choices, self._placed(choices))
+        return found
+
+    def _fixed_choices(self, arch: Any) -> Choices:
+        """The choices outside the stages (resolution, width); SpaceError if ``arch`` leaves the
+        space there or has another number of stages."""
         if not isinstance(arch, Architecture):
             raise SpaceError(f"space {self.name}: expected an Architecture, got {type(arch).__name__}")
         spec = self.spec
@@ -256,19 +285,14 @@ class MacroSpace(SearchSpace):
         ]
         choices: Choices = {}
         for name, value, allowed in fixed:
-            match = [v for v in allowed if _same(v, value)]
+            if value in allowed:  # the common case: equal (or the very object), no tolerance needed
+                match = [allowed[allowed.index(value)]]
+            else:
+                match = [v for v in allowed if _same(v, value)]
             if not match:
                 raise self._not_member("", name, value, allowed)
             if name in ("resolution", "width") and len(allowed) > 1:
                 choices[name] = match[0]
-        for i, (stage, blocks) in enumerate(zip(spec.stages, arch.stages)):
-            memo = (i, tuple(blocks))
-            found = self._stage_choices.get(memo)
-            if found is None:
-                if len(self._stage_choices) >= 1 << 16:
-                    self._stage_choices.clear()
-                found = self._stage_choices[memo] = self._choices_of_stage(i, stage, blocks)
-            choices.update(found)
         return choices
 
     def _choices_of_stage(self, i: int, stage: StageSpec, blocks: Sequence[Block]) -> Choices:
@@ -296,6 +320,11 @@ class MacroSpace(SearchSpace):
         return choices
 
     # -- equivalence and strings ---------------------------------------------------------------
+    def forget_memos(self) -> None:
+        self._keys.clear()
+        self._stage_choices.clear()
+        self._choices_of.clear()
+
     def key(self, arch: Any) -> str:
         # Memoised: a search asks for the key of the same member several times (claim, tell, store).
         if not isinstance(arch, Architecture):

@@ -69,6 +69,9 @@ class SearchSpace(ABC):
     def to_string(self, arch: Any) -> str:
         return str(arch)
 
+    def forget_memos(self) -> None:
+        """Drop memoised conversions (keys, choices), so that converting can be timed cold."""
+
     def from_string(self, text: str) -> Any:
         raise NotImplementedError
 
@@ -175,22 +178,32 @@ class SearchSpace(ABC):
                 offset += len(dim.values)
         return offset, tuple(slots)
 
+    @cached_property
+    def _slot_of(self) -> dict[str, tuple[int, dict[Any, int] | None]]:
+        return {name: (offset, positions) for name, offset, positions in self._encoding[1]}
+
     def encode(self, arch: Any) -> list[float]:
         """Fixed-length numeric vector: numeric dimensions by value, others one-hot; 0 if inactive."""
-        choices = self.to_choices(arch)
-        length, slots = self._encoding
-        vector = [0.0] * length
-        for name, offset, positions in slots:
-            value = choices.get(name, _MISSING)
-            if value is _MISSING:
+        vector = [0.0] * self._encoding[0]
+        for position, value in self._placed(self.to_choices(arch)):
+            vector[position] = value
+        return vector
+
+    def _placed(self, choices: Choices) -> list[tuple[int, float]]:
+        """Where ``choices`` put a non-zero in the encoding, and the value there."""
+        placed, slots = [], self._slot_of
+        for name, value in choices.items():
+            slot = slots.get(name)
+            if slot is None:
                 continue
+            offset, positions = slot
             if positions is None:
-                vector[offset] = float(value)
+                placed.append((offset, float(value)))
             else:
                 position = positions.get(_hashable(value))
                 if position is not None:
-                    vector[position] = 1.0
-        return vector
+                    placed.append((position, 1.0))
+        return placed
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, size={self.size})"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from nas.problem import arch_summary, best_row, noise_std
-from nas.store import RunDir, atomic_write_text
+from nas.run.problem import arch_summary, best_row, noise_std
+from nas.run.store import RunDir, atomic_write_text
 from nas.strategies.base import Objective, Problem
 from search_spaces import zoo
 
@@ -71,7 +71,7 @@ def best_yaml(table: pd.DataFrame) -> dict:
 
 def write_run(root: Path, run_id: str = "rep", best: bool = True) -> RunDir:
     """A run folder with config.yaml, trials.csv, best.yaml (unless ``best`` is false) and plots."""
-    from nas.plots import progress_plot, tradeoff_plot
+    from nas.report.plots import progress_plot, tradeoff_plot
 
     rdir = RunDir(Path(root) / "runs" / run_id)
     rdir.path.mkdir(parents=True)

@@ -6,8 +6,8 @@ from functools import cache
 
 import pytest
 
-from nas.archplot import arch_figure, arch_plot
-from nas.cli import main
+from nas.cli.commands import main
+from nas.report.archplot import arch_figure, arch_plot
 from search_spaces import zoo
 from search_spaces.arch import Architecture
 from search_spaces.errors import NasError

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import nas
-from nas.cli import main
+from nas.cli.commands import main
 from search_spaces.errors import NasError
 
 GOOD_STAGE = "{block: mb, channels: 16, stride: 1, depth: [1, 2], kernel: [3, 5], expansion: [1, 6], se: [0]}"
@@ -86,7 +86,7 @@ def test_a_space_whose_members_cannot_be_built_is_refused(capsys, tmp_path, resu
 
 
 def test_the_python_retrain_refuses_an_absurd_architecture(results):
-    from nas.retrain import retrain
+    from nas.deploy.retrain import retrain
 
     with pytest.raises(NasError, match="kernel 99999"):
         retrain(HUGE_KERNEL, out=results)

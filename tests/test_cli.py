@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from nas.cli import main
+from nas.cli.commands import main
 from search_spaces import zoo
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.cli import main
+from nas.cli.commands import main
 from nas.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[1]

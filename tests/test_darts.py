@@ -10,9 +10,9 @@ import torch
 from evaluators.data import load_dataset
 from evaluators.latency import LatencySettings
 from evaluators.latency.source import LatencySource
-from nas import latency as nas_latency
-from nas.api import search
-from nas.cli import main
+from nas.cli.commands import main
+from nas.profile import latency as nas_latency
+from nas.run.api import search
 from nas.strategies.darts import DartsConfig
 from nas.strategies.darts_training import darts_search, expected_latency
 from search_spaces import load_space

@@ -42,9 +42,9 @@ from evaluators.latency.fingerprint import cpu_model
 from evaluators.proxy import ProxyEvaluator
 from evaluators.supernet import SupernetConfig, SupernetEvaluator, SupernetTraining, load_checkpoint
 from evaluators.training import TrainConfig, autocast, fit
+from nas.oneshot.supernet import extract_member, train_supernet
 from nas.strategies.darts import DartsConfig
 from nas.strategies.darts_training import darts_search
-from nas.supernet import extract_member, train_supernet
 from search_spaces import load_space
 from search_spaces.builder import build_model
 from search_spaces.supernet import Supernet
@@ -278,7 +278,7 @@ def test_supernet_trains_on_a_ray_train_gpu_worker(cluster, tmp_path):
 
 
 def test_retrain_runs_on_a_ray_train_gpu_worker(cluster, tmp_path):
-    from nas.retrain import retrain
+    from nas.deploy.retrain import retrain
 
     arch = "tiny@32_relu_sd0.1:stem_k3_s2_c16:mb_k3_e1_c16:mb_k3_e3_c24_s2_se0.25:head_c64_d0.1"
     # amp and channels_last stay auto: on with CUDA, as a user gets them

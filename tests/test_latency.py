@@ -15,9 +15,9 @@ from evaluators.latency import LatencySettings, Measurer, ProfileStore
 from evaluators.latency.parts import network_keys
 from evaluators.latency.source import LatencySource
 from evaluators.latency.table import fit_calibration
-from nas import latency as nas_latency
-from nas.api import search
-from nas.cli import main
+from nas.cli.commands import main
+from nas.profile import latency as nas_latency
+from nas.run.api import search
 from search_spaces import Architecture, load_space
 from search_spaces.errors import ConfigError
 from search_spaces.layout import resolve
@@ -57,6 +57,24 @@ def test_every_part_of_every_member_is_reachable(name):
         layout = resolve(space.sample(rng))
         assert layout.stem in parts.stems and layout.head in parts.heads
         assert all(replace(layer, stage=0, drop_path=0.0) in parts.layers for layer in layout.layers)
+
+
+@pytest.mark.parametrize("name", ["mbconv", "resnet", "mixed", "convnext", "fused_mbconv", "shufflenet",
+                                  "nasbench_macro"])
+def test_memoised_network_keys_are_the_keys_of_the_resolved_network(name):
+    from dataclasses import replace
+
+    from evaluators.latency.parts import clear_key_caches, part_key
+
+    space, rng = load_space(name), random.Random(1)
+    clear_key_caches()
+    for depth in (1.0, 1.0, 1.4):  # twice at 1.0: the second walk is served from the memos
+        for _ in range(50):
+            arch = replace(space.sample(rng), depth=depth)
+            layout = resolve(arch)
+            expected = (part_key(layout.stem, 10), *(part_key(p, 10) for p in layout.layers),
+                        part_key(layout.head, 10))
+            assert network_keys(arch, 10) == expected
 
 
 def test_fingerprint_names_everything_that_changes_latency():

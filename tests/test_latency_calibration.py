@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from evaluators.latency import LatencySettings, Measurer, ProfileStore
-from evaluators.latency.measure import replace_weights
 from evaluators.latency.profile import calibrate
+from evaluators.latency.runtimes.eager import replace_weights
 from evaluators.latency.table import Calibration, LatencyTable, fit_table_calibration
-from nas import latency as nas_latency
-from nas.cli import main
+from nas.cli.commands import main
+from nas.profile import latency as nas_latency
 from search_spaces.errors import ConfigError, NasError
 from tests.spaces import TINY
 
@@ -117,11 +117,11 @@ def test_weights_move_to_new_memory_with_the_same_values():
 
 
 def test_per_round_placement_moves_the_weights_between_rounds_and_is_in_the_fingerprint(monkeypatch):
-    from evaluators.latency import measure
+    from evaluators.latency.runtimes import eager
 
     moved = []
-    real = measure.replace_weights
-    monkeypatch.setattr(measure, "replace_weights", lambda m: moved.append(m) or real(m))
+    real = eager.replace_weights
+    monkeypatch.setattr(eager, "replace_weights", lambda m: moved.append(m) or real(m))
     conv = torch.nn.Conv2d(4, 4, 3, padding=1)
     Measurer(LatencySettings(warmup=0, repeats=6, rounds=3)).measure(conv, (4, 8, 8))
     assert len(moved) == 2  # before rounds 2 and 3

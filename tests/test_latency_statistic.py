@@ -10,9 +10,9 @@ import pytest
 
 from evaluators.latency import LatencySettings, ProfileStore
 from evaluators.latency.measure import Measurement, setting_defaults, summarise
-from nas import latency as nas_latency
-from nas.cli_scale import LATENCY_DEFAULTS as SCALE_LATENCY
-from nas.defaults import RUN_DEFAULTS
+from nas.cli.scale import LATENCY_DEFAULTS as SCALE_LATENCY
+from nas.profile import latency as nas_latency
+from nas.run.defaults import RUN_DEFAULTS
 from search_spaces.errors import ConfigError, NasError
 
 

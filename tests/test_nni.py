@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import nas
-from nas.cli import main
-from nas.runconfig import config_from_overrides
+from nas.cli.commands import main
+from nas.run.runconfig import config_from_overrides
 from nas.strategies import STRATEGIES, Objective, Problem, make_strategy, nni_loader
 from search_spaces import CategoricalSpace
 from search_spaces.errors import ConfigError

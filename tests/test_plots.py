@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from matplotlib.container import ErrorbarContainer
 
-from nas.plots import (
+from nas.report.plots import (
     pareto_figure,
     pareto_plot,
     progress_figure,

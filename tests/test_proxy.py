@@ -101,6 +101,23 @@ def test_bad_options_are_one_line_errors(options, fragment):
     assert fragment in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_asked_for_without_cuda_is_the_same_one_line_error_everywhere():
+    from evaluators.devices import resolve_device
+    from nas.strategies import make_strategy
+
+    message = "device: cuda was asked for but torch sees no CUDA device"
+    with pytest.raises(ConfigError, match=message):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match=message):
+        ProxyEvaluator(data=DATA, device="cuda")
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match=message):  # DARTS: when it would train, before it loads anything
+        make_strategy("darts", load_space("mbconv"), device="cuda").ask()
+    with pytest.raises(ConfigError, match="device: 'tpu' is not one of auto, cpu, cuda"):
+        make_strategy("darts", load_space("mbconv"), device="tpu")
+
+
 def test_a_space_of_dicts_is_refused():
     with pytest.raises(ConfigError, match="yields dict"):
         ProxyEvaluator(data=DATA).check_space(CategoricalSpace({"a": [1, 2]}))

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 import nas
-from nas.cli import main
-from nas.store import read_rows
+from nas.cli.commands import main
+from nas.run.store import read_rows
 
 SPACE = {"q": list(range(1, 11)), "r": list(range(6))}
 EPOCHS = 9

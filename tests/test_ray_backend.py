@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.api import search
-from nas.cli import main
-from nas.store import read_rows
+from nas.cli.commands import main
+from nas.run.api import search
+from nas.run.store import read_rows
 from search_spaces.space import CategoricalSpace
 from tests.ray_evaluators import SPACE, Curves, DiesOnce, Scored
 
@@ -117,7 +117,7 @@ def test_asha_stops_trials_that_trail(tmp_path):
 SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})
-from nas.api import search
+from nas.run.api import search
 from search_spaces.space import CategoricalSpace
 from tests.ray_evaluators import SPACE, Scored
 search(space=CategoricalSpace(SPACE), evaluator=Scored(sleep={sleep}), budget=6, out={out!r},

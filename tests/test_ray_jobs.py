@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.store import read_rows
+from nas.run.store import read_rows
 from tests.ports import free_ports
 
 pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks

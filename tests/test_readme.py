@@ -92,7 +92,7 @@ def _argv(command: str, out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
-    from nas.cli import main
+    from nas.cli.commands import main
 
     out = tmp_path_factory.mktemp("readme")
     assert main(["run", "evaluator=cost", "budget=2", f"out={out}", "run_id=readme", "progress=false"]) == 0
@@ -104,27 +104,27 @@ def _check_settings(argv: list[str], out: Path) -> None:
     """The settings of a long command, through its own parser (raises on a bad key or value)."""
     settings = [a for a in argv[1:] if "=" in a]
     if argv[0] == "run":
-        from nas.runconfig import config_from_overrides
+        from nas.run.runconfig import config_from_overrides
 
         config_from_overrides([s for s in settings if not s.startswith("resume=")])
     elif argv[0] == "retrain":
-        from nas.cli_retrain import parse
+        from nas.cli.retrain import parse
 
         parse(argv[1:])
     elif argv[0] == "supernet":
-        from nas.cli_supernet import extract_defaults, parse, train_defaults
+        from nas.cli.supernet import extract_defaults, parse, train_defaults
 
         parse(argv[2:], train_defaults() if argv[1] == "train" else extract_defaults())
     elif argv[0] == "latency":
-        from nas import latency
         from nas.config import parse_overrides
+        from nas.profile import latency
 
         parse_overrides(settings, latency.LATENCY_DEFAULTS)
 
 
 @pytest.mark.parametrize("command", readme_commands())
 def test_readme_command(command, scratch, request, capsys, monkeypatch):
-    from nas.cli import main
+    from nas.cli.commands import main
 
     argv = _argv(command, scratch)
     if any("TABLE" in a for a in argv):  # only this command needs the benchmark table
@@ -147,7 +147,7 @@ def test_readme_command(command, scratch, request, capsys, monkeypatch):
         _check_settings(argv, scratch)
         return
     if "search=true" in argv:  # a grid search trains dozens of networks: its settings only
-        from nas.cli_scale import parse_config
+        from nas.cli.scale import parse_config
 
         parse_config(argv[2:])
         return
@@ -171,7 +171,7 @@ def test_readme_command(command, scratch, request, capsys, monkeypatch):
     (["leaderboard"], ["--top", "--sort", "default: results"]),
 ])
 def test_help_lists_the_keys_with_their_defaults(argv, shown, capsys):
-    from nas.cli import main
+    from nas.cli.commands import main
 
     with pytest.raises(SystemExit) as done:
         main([*argv, "--help"])

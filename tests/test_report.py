@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from nas.api import search
-from nas.cli import main
+from nas.cli.commands import main
+from nas.run.api import search
 from search_spaces.space import CategoricalSpace
 
 SPACE = {"a": list(range(5)), "b": list(range(5))}
@@ -91,7 +91,7 @@ def test_report_of_a_run_with_repeats_and_baselines(tmp_path):
 
 
 def test_report_without_best_yaml_computes_the_winner_and_names_baselines_plainly(tmp_path):
-    from nas.report import render
+    from nas.report.report import render
     from tests.runfiles import WINNER, write_run
 
     page = render(write_run(tmp_path, "nobest", best=False))
@@ -105,8 +105,8 @@ def test_report_without_best_yaml_computes_the_winner_and_names_baselines_plainl
 def test_report_of_a_space_that_is_no_network_has_no_winner_picture(tmp_path):
     search(space=CategoricalSpace(SPACE), strategy="random", evaluator=flaky, budget=4, out=tmp_path,
            run_id="r3", seed=1)
-    from nas.report import render
-    from nas.store import run_dir
+    from nas.report.report import render
+    from nas.run.store import run_dir
 
     page = render(run_dir(tmp_path, "r3"))
     winner = section(page, "Winner")
@@ -119,7 +119,7 @@ def test_a_pareto_run_against_latency_shows_one_front(tmp_path):
 
     import yaml
 
-    from nas.report import render
+    from nas.report.report import render
     from tests.runfiles import write_run
 
     rdir = write_run(tmp_path, "pareto")

@@ -16,9 +16,9 @@ import yaml
 
 from evaluators.data import load_dataset
 from evaluators.training import evaluate
-from nas.cli import main
-from nas.retrain import RetrainRecipe, load_model, resolve_source, retrain
-from nas.store import read_table
+from nas.cli.commands import main
+from nas.deploy.retrain import RetrainRecipe, load_model, resolve_source, retrain
+from nas.run.store import read_table
 from search_spaces.builder import build_model
 
 pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
@@ -119,7 +119,7 @@ def test_a_killed_retrain_resumes_from_its_checkpoint(cluster, tmp_path, digits,
             "ema=0.99", "augment=randaugment", f"out={tmp_path}", "run_id=killed", "progress=false"]
     log = (tmp_path / "driver.log").open("w")
     # its own session: the SIGKILL takes the driver's process group, as a crash or a lost node would
-    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *argv, f"ray.address={cluster}"],
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli.commands", *argv, f"ray.address={cluster}"],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
@@ -148,7 +148,7 @@ def test_a_killed_retrain_resumes_from_its_checkpoint(cluster, tmp_path, digits,
 
 
 def test_augmentation_keeps_images_on_the_data_scale(digits):
-    from nas.retrain_worker import train_set
+    from nas.deploy.retrain_worker import train_set
 
     x, _ = digits.at("train", 32)
     augmented = train_set(digits, 32, "autoaugment")

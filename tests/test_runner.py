@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from evaluators.base import TrialPruned
-from nas.api import search
-from nas.runner import Run
-from nas.store import read_rows
+from nas.run.api import search
+from nas.run.runner import Run
+from nas.run.store import read_rows
 from nas.strategies import ASK_TELL, Problem, Strategy, make_strategy
 from search_spaces.errors import NasError
 from search_spaces.space import CategoricalSpace

@@ -12,8 +12,8 @@ import yaml
 
 from evaluators.latency import LatencySettings, Measurer, ProfileStore
 from evaluators.latency.parts import network_keys, part_module
-from nas.cli import main
-from nas.scale import (
+from nas.cli.commands import main
+from nas.deploy.scale import (
     Grid,
     ResolutionRule,
     ScaleCoefficients,

@@ -41,7 +41,7 @@ class _Boom:
 
 
 def test_a_model_file_carrying_code_is_refused(tmp_path):
-    from nas.retrain import load_model
+    from nas.deploy.retrain import load_model
 
     marker = Path("/tmp/nas-security-pwned")
     marker.unlink(missing_ok=True)
@@ -58,7 +58,7 @@ def test_a_private_ray_cluster_has_no_dashboard():
         pytest.skip("Ray is already running in this process")
     from ray._private.worker import global_worker
 
-    from nas.ray_cluster import connect
+    from nas.backends.ray_cluster import connect
 
     assert connect(None, num_cpus=1) is True
     try:

@@ -11,8 +11,8 @@ import pytest
 import nas
 from evaluators.proxy import ProxyEvaluator, arch_seed
 from evaluators.tabular import NasBenchMacro
-from nas.cli import main
-from nas.selection import Selection
+from nas.cli.commands import main
+from nas.select.selection import Selection
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import CategoricalSpace
 
@@ -156,7 +156,7 @@ def test_baselines_are_evaluated_like_finalists_and_never_win(tmp_path):
 
 
 def test_auto_baselines_of_mbconv_and_their_repeats(tmp_path):
-    from nas.baselines import resolve_baselines
+    from nas.select.baselines import resolve_baselines
 
     (b0,) = resolve_baselines("auto", nas.load_space("mbconv"))
     assert b0.name == "efficientnet_b0" and b0.key.startswith("mbconv@224")

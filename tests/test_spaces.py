@@ -43,6 +43,24 @@ def test_members_round_trip(name, seed):
 
 
 @pytest.mark.parametrize("name", SPACES)
+def test_memoised_encoding_and_choices_equal_the_plain_walk_cold_and_warm(name):
+    import pickle
+
+    from search_spaces.space import SearchSpace
+
+    space, rng = load_space(name), random.Random(3)
+    archs = [space.sample(rng) for _ in range(40)]
+    for _ in range(2):  # cold, then served from the per-stage memos
+        for arch in archs:
+            assert space.encode(arch) == SearchSpace.encode(space, arch)  # the generic walk over choices
+            assert space.from_choices(space.to_choices(arch)) == arch
+        space.forget_memos()
+    copy = pickle.loads(pickle.dumps(archs))  # blocks hash their text, which a new object rehashes
+    assert copy == archs and [hash(a) for a in copy] == [hash(a) for a in archs]
+    assert {b for a in copy for s in a.stages for b in s} == {b for a in archs for s in a.stages for b in s}
+
+
+@pytest.mark.parametrize("name", SPACES)
 @fast
 @given(seed=seeds)
 def test_mutation_and_crossover_stay_in_the_space(name, seed):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.results import leaderboard
-from nas.store import (
+from nas.run.results import leaderboard
+from nas.run.store import (
     LEADERBOARD_COLUMNS,
     append_leaderboard,
     append_rows,
@@ -59,7 +59,7 @@ def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path):
 _WRITER = textwrap.dedent(
     """
     import sys
-    from nas.store import append_leaderboard
+    from nas.run.store import append_leaderboard
     out, worker = sys.argv[1], int(sys.argv[2])
     for i in range(50):
         row = {"run_id": f"w{worker}", "trial": i, "arch": f"arch,{worker},{i}", "status": "ok",

@@ -12,9 +12,9 @@ from evaluators.proxy import scaled_resolution
 from evaluators.supernet import SupernetConfig, SupernetEvaluator, SupernetTraining, load_checkpoint
 from evaluators.threads import intra_op_threads
 from evaluators.training import evaluate, fit, recalibrate_batchnorm
-from nas.cli import main
-from nas.retrain import load_model
-from nas.supernet import train_supernet
+from nas.cli.commands import main
+from nas.deploy.retrain import load_model
+from nas.oneshot.supernet import train_supernet
 from search_spaces import load_space
 from search_spaces.elastic import ElasticSupernet, kind_groups
 from search_spaces.errors import ConfigError

@@ -13,8 +13,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from evaluators.supernet import SupernetConfig, SupernetTraining, load_checkpoint
-from nas.cli import main
-from nas.supernet import train_supernet
+from nas.cli.commands import main
+from nas.oneshot.supernet import train_supernet
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
@@ -82,7 +82,7 @@ def test_workers_on_ray_train_from_the_cli(tmp_path):
     argv = ["supernet", "train", "space=nasbench_macro", "data=digits", "data.limit=300", f"out={tmp_path}",
             "run_id=ray", "workers=2", "cpus_per_worker=1", "max_failures=0", "progress=false",
             *(f"{k}={v}" for k, v in {**FAST, "epochs": 1}.items())]
-    done = subprocess.run([sys.executable, "-m", "nas.cli", *argv], check=False, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "nas.cli.commands", *argv], check=False, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     ckpt = tmp_path / "supernets" / "ray" / "supernet.pt"

@@ -17,7 +17,6 @@ import torch
 from search_spaces.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-RUNTIMES = ("torch", "onnxruntime")
 PLACEMENTS = ("per-round", "fixed")
 REFERENCES = ("block", "matmul", "none")
 STATISTICS = ("lower-half", "median")  # what one latency is made of: see measure.py
@@ -44,7 +43,7 @@ class Fingerprint:
     batch: int
     dtype: str
     layout: str  # "channels_last" or "contiguous"
-    runtime: str  # "torch" or "onnxruntime"
+    runtime: str  # a registered runtime (evaluators/latency/runtimes/)
     runtime_version: str
     placement: str = "fixed"  # where the weights lay while timed; profiles before this field: "fixed"
     reference: str = "none"  # times scaled by a reference workload ("block", "matmul") or raw; before: "none"

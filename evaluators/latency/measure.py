@@ -1,8 +1,7 @@
 """Latency of a module on a device: eval mode, inference mode, warm-up, repeats, median and spread.
 
-CPU runs are timed with ``perf_counter`` around each call under a fixed intra-op thread count;
-CUDA runs with events recorded around each call, synchronised on the end event. With
-``runtime=onnxruntime`` the module is exported to ONNX and timed in an ORT session on the CPU.
+Runs happen under a fixed intra-op thread count, through the settings' runtime
+(``evaluators/latency/runtimes/``: eager torch on CPU or CUDA, or ONNX Runtime on the CPU).
 
 Where a module's weights lie in memory changes its speed: the same network built twice, or its
 weights merely copied to new memory, measures differently by more than the run-to-run noise of one
@@ -21,14 +20,10 @@ that collides in cache, a stretch the machine was busy); the faster half is the 
 """
 from __future__ import annotations
 
-import io
 import re
 import statistics
-import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from itertools import chain
 from typing import Any
 
 import torch
@@ -38,12 +33,12 @@ from evaluators.latency.fingerprint import (
     DTYPES,
     PLACEMENTS,
     REFERENCES,
-    RUNTIMES,
     STATISTICS,
     Fingerprint,
     cpu_model,
 )
 from evaluators.latency.reference import SpeedReference
+from evaluators.latency.runtimes import Runner, Runtime, Target, get_runtime
 from evaluators.threads import intra_op_threads
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
@@ -100,28 +95,22 @@ class LatencySettings:
             check_int(name, getattr(self, name), low)
         if self.dtype not in DTYPES:
             raise unknown("dtype", self.dtype, DTYPES)
-        if self.runtime not in RUNTIMES:
-            raise unknown("runtime", self.runtime, RUNTIMES)
+        runtime = get_runtime(self.runtime)
         if self.placement not in PLACEMENTS:
             raise unknown("placement", self.placement, PLACEMENTS)
         if self.reference not in REFERENCES:
             raise unknown("reference", self.reference, REFERENCES)
         if self.statistic not in STATISTICS:
             raise unknown("statistic", self.statistic, STATISTICS)
-        if self.device.startswith("cuda"):
-            if not torch.cuda.is_available():
-                raise ConfigError(f"device: {self.device} was asked for but torch sees no CUDA device")
-            if self.runtime != "torch":
-                raise ConfigError("runtime: onnxruntime is measured on the CPU; use device=cpu")
-        if self.runtime == "onnxruntime":
-            if self.dtype != "float32":
-                raise ConfigError("dtype: onnxruntime profiles are float32")
-            try:
-                import onnx  # noqa: F401  (torch's exporter writes through it)
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                raise ConfigError("runtime: onnxruntime needs onnxruntime and onnx installed "
-                                  "(pip install 'nas[onnx]')") from None
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device: {self.device} was asked for but torch sees no CUDA device")
+        problem = runtime.problem(self.device, self.dtype)
+        if problem:
+            raise ConfigError(problem)
+
+    @property
+    def runtime_record(self) -> Runtime:
+        return get_runtime(self.runtime)
 
     @property
     def torch_device(self) -> torch.device:
@@ -129,12 +118,6 @@ class LatencySettings:
 
     def fingerprint(self) -> Fingerprint:
         cuda = self.device.startswith("cuda")
-        if self.runtime == "onnxruntime":
-            import onnxruntime
-
-            version = onnxruntime.__version__
-        else:
-            version = torch.__version__
         return Fingerprint(
             device="cuda" if cuda else "cpu",
             hardware=torch.cuda.get_device_name(self.torch_device) if cuda else cpu_model(),
@@ -143,7 +126,7 @@ class LatencySettings:
             dtype=self.dtype,
             layout="channels_last" if self.channels_last else "contiguous",
             runtime=self.runtime,
-            runtime_version=version,
+            runtime_version=self.runtime_record.version(),
             placement="per-round" if self.moves_weights else "fixed",
             reference=self.reference if self.uses_reference else "none",
             statistic=self.statistic,
@@ -151,8 +134,8 @@ class LatencySettings:
 
     @property
     def moves_weights(self) -> bool:
-        """Whether weights move between rounds (ORT sessions own their weights: one placement each)."""
-        return self.placement == "per-round" and self.runtime != "onnxruntime"
+        """Whether weights move between rounds (not where the runtime owns its copy, as ORT does)."""
+        return self.placement == "per-round" and self.runtime_record.moves_weights
 
     @property
     def uses_reference(self) -> bool:
@@ -170,20 +153,6 @@ def setting_defaults(**overrides: Any) -> dict[str, Any]:
     if unknown_keys:
         raise TypeError(f"not a latency setting: {sorted(unknown_keys)}")
     return {**defaults, **overrides}
-
-
-Runner = tuple[Callable[[], float], Callable[[], None]]  # (run once -> ms, move the weights)
-
-
-def replace_weights(module: nn.Module) -> None:
-    """Copy every parameter and buffer of ``module`` to newly allocated memory, in place."""
-    with torch.inference_mode(False), torch.no_grad():
-        for tensor in chain(module.parameters(), module.buffers()):
-            tensor.data = tensor.data.clone(memory_format=torch.preserve_format)
-
-
-def _keep_weights() -> None:
-    return None
 
 
 class Measurer:
@@ -214,55 +183,8 @@ class Measurer:
         """A function that runs ``module`` once on a fixed random input and returns milliseconds,
         and one that moves its weights to new memory."""
         s = self.settings
-        x = torch.randn(s.batch, *shape)
-        module = module.eval()
-        if s.runtime == "onnxruntime":
-            return self._ort_runner(module, x), _keep_weights
-        device, dtype = s.torch_device, DTYPES[s.dtype]
-        layout = torch.channels_last if s.channels_last and x.ndim == 4 else torch.contiguous_format
-        module = module.to(device=device, dtype=dtype, memory_format=layout)
-        x = x.to(device=device, dtype=dtype, memory_format=layout)
-        move = (lambda: replace_weights(module)) if s.moves_weights else _keep_weights
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-
-            def run_cuda() -> float:
-                start.record()
-                module(x)
-                end.record()
-                end.synchronize()
-                return start.elapsed_time(end)
-
-            return run_cuda, move
-
-        def run_cpu() -> float:
-            begin = time.perf_counter()
-            module(x)
-            return (time.perf_counter() - begin) * 1e3
-
-        return run_cpu, move
-
-    def _ort_runner(self, module: nn.Module, x: torch.Tensor) -> Callable[[], float]:
-        import onnxruntime as ort
-
-        buffer = io.BytesIO()
-        # The TorchScript exporter: a part exports in milliseconds, where torch.export takes
-        # seconds, which a profile of thousands of parts cannot afford.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(module, (x,), buffer, input_names=["x"], dynamo=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.settings.threads
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-        feed = {"x": x.numpy()}
-
-        def run() -> float:
-            begin = time.perf_counter()
-            session.run(None, feed)
-            return (time.perf_counter() - begin) * 1e3
-
-        return run
+        target = Target(s.torch_device, s.threads, DTYPES[s.dtype], s.channels_last, s.moves_weights)
+        return s.runtime_record.make_runner(module.eval(), torch.randn(s.batch, *shape), target)
 
     def measure_many(self, items: Sequence[tuple[nn.Module, tuple[int, ...]]]) -> list[Measurement]:
         """Latency of each ``(module, input shape without batch)``, measured interleaved."""

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from torch import nn
 
-from search_spaces.arch import Architecture, Block, Stem
+from search_spaces.arch import Architecture, Block, Head, Stem
 from search_spaces.blocks import make_block, make_head, make_stem
 from search_spaces.layout import (
     HeadLayout,
@@ -57,26 +57,36 @@ def _stem_step(stem: Stem, resolution: int, width: float, act: str) -> tuple[str
 
 
 @lru_cache(maxsize=1 << 16)
+def _head_step(head: Head, channels: int, size: int, width: float, act: str, num_classes: int) -> str:
+    return head_key(head_layout(head, channels, size, width, act), num_classes)
+
+
+@lru_cache(maxsize=1 << 16)
 def _single_layer(block: Block, first: bool) -> Block:
     """``block.layer``, memoised: a space has few distinct blocks, and copying one is most of a step."""
     return block.layer(0 if first else 1)
 
 
 @lru_cache(maxsize=1 << 18)
-def _layer_step(block: Block, first: bool, in_channels: int, size: int, width: float, act: str) -> tuple[str, int, int]:
-    layer = layer_layout(_single_layer(block, first), 0, in_channels, size, width, act)
-    return layer_key(layer), layer.out_channels, layer.out_size
+def _layer_step(layer: Block, in_channels: int, size: int, width: float, act: str) -> tuple[str, int, int]:
+    out = layer_layout(layer, 0, in_channels, size, width, act)
+    return layer_key(out), out.out_channels, out.out_size
 
 
 @lru_cache(maxsize=1 << 18)
 def _group_steps(block: Block, count: int, in_channels: int, size: int, width: float,
                  act: str) -> tuple[tuple[str, ...], int, int]:
-    """The keys of a group's ``count`` layers: one lookup per group on a network's cold path."""
-    keys = []
-    for i in range(count):
-        key, in_channels, size = _layer_step(block, i == 0, in_channels, size, width, act)
-        keys.append(key)
-    return tuple(keys), in_channels, size
+    """The keys of a group's ``count`` layers: one lookup per group on a network's cold path.
+
+    Layers after the first repeat it at stride 1 with equal input and output, so they share one
+    key; keying the layer step on the single layer (not the group) lets groups that differ only in
+    depth share their layer steps.
+    """
+    first, in_channels, size = _layer_step(_single_layer(block, True), in_channels, size, width, act)
+    if count == 1:
+        return (first,), in_channels, size
+    rest, in_channels, size = _layer_step(_single_layer(block, False), in_channels, size, width, act)
+    return (first,) + (rest,) * (count - 1), in_channels, size
 
 
 @lru_cache(maxsize=1 << 16)
@@ -86,20 +96,25 @@ def network_keys(arch: Architecture, num_classes: int) -> tuple[str, ...]:
     The same walk as ``layout.resolve`` but memoised per block group and in its context, so keying a
     fresh network costs a few dictionary lookups per group (predictions for thousands per second).
     """
-    key, channels, size = _stem_step(arch.stem, arch.resolution, arch.width, arch.act)
+    width, act = arch.width, arch.act
+    key, channels, size = _stem_step(arch.stem, arch.resolution, width, act)
     keys = [key]
     for stage in arch.stages:
-        repeats = scale_stage_depth([b.repeats for b in stage], arch.depth)
-        for block, count in zip(stage, repeats):
-            group, channels, size = _group_steps(block, count, channels, size, arch.width, arch.act)
-            keys.extend(group)
-    keys.append(head_key(head_layout(arch.head, channels, size, arch.width, arch.act), num_classes))
+        if arch.depth == 1.0:
+            for block in stage:
+                group, channels, size = _group_steps(block, block.repeats, channels, size, width, act)
+                keys.extend(group)
+        else:
+            for block, count in zip(stage, scale_stage_depth([b.repeats for b in stage], arch.depth)):
+                group, channels, size = _group_steps(block, count, channels, size, width, act)
+                keys.extend(group)
+    keys.append(_head_step(arch.head, channels, size, width, act, num_classes))
     return tuple(keys)
 
 
 def clear_key_caches() -> None:
     """Forget every memoised key and layout step (to time predictions on a cold start)."""
-    for cached in (network_keys, _group_steps, _layer_step, _single_layer, _stem_step):
+    for cached in (network_keys, _group_steps, _layer_step, _single_layer, _stem_step, _head_step):
         cached.cache_clear()
 
 

@@ -192,12 +192,27 @@ class LatencyTable:
 
     def predict_many(self, archs: Sequence[Architecture], num_classes: int) -> np.ndarray:
         """Predicted latencies (ms) of many networks, calibrated in one vectorised step."""
-        if not self.calibration.kind_weights:  # the common case, kept to one pass over the keys
-            return self.calibration(np.array([self.block_sum(a, num_classes) for a in archs], dtype=float))
-        sums = [self.kind_sums(a, num_classes) for a in archs]
-        totals = np.array([sum(s.values()) for s in sums], dtype=float)
-        shares = {k: np.array([s.get(k, 0.0) for s in sums]) / totals for k, _ in self.calibration.kind_weights}
-        return self.calibration(totals, shares)
+        kinds = [k for k, _ in self.calibration.kind_weights]
+        totals, by_kind = self._sums(archs, num_classes, kinds)
+        return self.calibration(totals, {k: by_kind[k] / totals for k in kinds})
+
+    def _sums(self, archs: Sequence[Architecture], num_classes: int,
+              kinds: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Per network, the sum of its parts' latencies and, for each of ``kinds``, that of its
+        parts of the kind: one pass over all keys, summed with numpy rather than per network."""
+        keyed = [network_keys(a, num_classes) for a in archs]
+        flat = [k for keys in keyed for k in keys]
+        try:
+            values = np.array([self.entries[k] for k in flat], dtype=float)
+        except KeyError as exc:
+            raise self._no_entry(exc.args[0]) from None
+        owner = np.repeat(np.arange(len(keyed)), [len(keys) for keys in keyed])
+        totals = np.bincount(owner, weights=values, minlength=len(keyed))
+        if not kinds:
+            return totals, {}
+        of_kind = np.array([part_kind(k) for k in flat])
+        return totals, {kind: np.bincount(owner, weights=np.where(of_kind == kind, values, 0.0),
+                                          minlength=len(keyed)) for kind in kinds}
 
     def update(self, measured: Mapping[str, float]) -> None:
         self.entries.update(measured)

@@ -10,6 +10,6 @@ class LocalBackend:
     name = "local"
 
     def drive(self, run: Any) -> None:
-        """Run ``run`` (a ``nas.runner.Run``) to its budget."""
+        """Run ``run`` (a ``nas.run.runner.Run``) to its budget."""
         while (job := run.next_job()) is not None:
             run.finish(job, run.evaluate(job))

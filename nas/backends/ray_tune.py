@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.trial import error_text, now
+from nas.run.trial import error_text, now
 from search_spaces.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class RayBackend:
         return max(1, int(min(fits)))
 
     def drive(self, run: Any) -> None:
-        """Run ``run`` (a ``nas.runner.Run``) to its budget with Tune."""
+        """Run ``run`` (a ``nas.run.runner.Run``) to its budget with Tune."""
         import ray
         from ray import tune
         from ray.tune.search import ConcurrencyLimiter
@@ -145,7 +145,7 @@ class RayBackend:
         # A final report of a failed trial carries no objective: not an error for the scheduler.
         os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        from nas.ray_cluster import connect
+        from nas.backends.ray_cluster import connect
 
         started = connect(self.settings.address)
         try:

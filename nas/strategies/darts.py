@@ -28,6 +28,7 @@ from dataclasses import asdict
 from itertools import islice
 from typing import Any
 
+from evaluators.devices import check_device, resolve_device
 from nas.strategies.base import Strategy
 from nas.strategies.darts_config import DartsConfig, DartsResult
 from search_spaces.errors import ConfigError
@@ -62,8 +63,7 @@ class DartsStrategy(Strategy):
         self.width = width or min(spec.widths, key=lambda w: abs(w - 1.0))
         if self.resolution not in spec.resolutions or self.width not in spec.widths:
             raise ValueError(f"resolution/width must be the space's: {spec.resolutions} / {spec.widths}")
-        if device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device: {device!r} is not one of auto, cpu, cuda")
+        check_device(device)
         self.device = device
         self.data_options: Mapping[str, Any] | None = None
         self.latency_source: Any = None
@@ -117,12 +117,12 @@ class DartsStrategy(Strategy):
         from evaluators.data import dataset_from_options
         from nas.strategies.darts_training import candidate_latencies, darts_search
 
+        device = resolve_device(self.device)  # before anything is loaded or built
         data = dataset_from_options(self.data_options or {"name": "digits"})
         net = self.supernet(data.num_classes)
         latency = None
         if self.config.latency_weight > 0:
             latency = candidate_latencies(net, self.latency_source, data.num_classes)
-        device = torch.device("cuda" if self.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.result = darts_search(net, data, self.config, device, latency)
@@ -170,7 +170,7 @@ def write_history(result: DartsResult, net: Any, run_dir: Any) -> None:
         "derived": str(result.derived), "stopped": result.stopped, "seconds": result.seconds,
         "units": [asdict(u) for u in net.units], "history": result.history}, indent=1, default=str))
     try:
-        from nas.plots import alphas_plot
+        from nas.report.plots import alphas_plot
 
         alphas_plot(result.history, [u.name for u in net.units], path / "alphas.png")
     except Exception as exc:  # noqa: BLE001 - a plot is never worth a failed run

@@ -15,26 +15,27 @@ from typing import Any
 import pandas as pd
 
 from evaluators.base import ChecksSpace
-from nas.baselines import refuse_infeasible, resolve_baselines
-from nas.defaults import GROUPS, RUN_DEFAULTS, run_defaults
-from nas.problem import (
+from nas.run.defaults import GROUPS, RUN_DEFAULTS, run_defaults
+from nas.run.problem import (
     arch_summary,
     noise_std,
     pareto_rows,
     parse_constraints,
     parse_objectives,
 )
-from nas.runfolders import (
+from nas.run.runfolders import (
     claim_new_run,
     resume_config,
     run_id_for,
     write_config,
 )
-from nas.runlatency import latency_source, mnas_reward, with_latency_estimate
-from nas.runner import Progress, Run, RunInfo
-from nas.runstore import RunFiles, RunMemory
-from nas.selection import Selection
-from nas.store import RunDir, run_dir
+from nas.run.runlatency import latency_source, mnas_reward, with_latency_estimate
+from nas.run.runner import Run
+from nas.run.runstore import RunFiles, RunMemory
+from nas.run.store import RunDir, run_dir
+from nas.run.trial import Progress, RunInfo
+from nas.select.baselines import refuse_infeasible, resolve_baselines
+from nas.select.selection import Selection
 from nas.strategies.base import Problem
 from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, NasError, describe_choices, unknown
@@ -295,7 +296,7 @@ def start(
     from nas.backends import make_backend
 
     backend = make_backend(cfg["backend"], cfg.get("ray"))
-    from nas.pruning import PRUNERS
+    from nas.run.pruning import PRUNERS
 
     if cfg["pruner"] not in PRUNERS:
         raise unknown("pruner", cfg["pruner"], PRUNERS)

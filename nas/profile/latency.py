@@ -137,11 +137,18 @@ class EvalReport:
         return self.passes.mean(axis=0)
 
 
-def _throughput(fn: Callable[[list[Architecture]], np.ndarray], archs: list[Architecture]) -> float:
-    clear_key_caches()  # a cold start: no memoised keys or layout steps from the networks measured before
-    start = time.perf_counter()
-    fn(archs)
-    return len(archs) / (time.perf_counter() - start)
+def _throughput(fn: Callable[[list[Architecture]], np.ndarray], archs: list[Architecture],
+                space: SearchSpace, repeats: int = 3) -> float:
+    """Predictions per second over ``archs``, each time from a cold start (no memoised keys, layout
+    steps or space conversions); the median of ``repeats`` timings, as one is at the machine's mercy."""
+    rates = []
+    for _ in range(repeats):
+        clear_key_caches()
+        space.forget_memos()
+        start = time.perf_counter()
+        fn(archs)
+        rates.append(len(archs) / (time.perf_counter() - start))
+    return float(np.median(rates))
 
 
 def evaluate(s: Session, n: int, passes: int = 2, progress: Progress | None = None,
@@ -172,7 +179,7 @@ def evaluate(s: Session, n: int, passes: int = 2, progress: Progress | None = No
         predictors.append(("macs-linear", macs.predict))
     results = []
     for name, predict in predictors:
-        rate = _throughput(predict, fresh)
+        rate = _throughput(predict, fresh, s.space)
         results.append(prediction_accuracy(name, predict(held_out), measured, len(held_out) / rate))
     noise = prediction_accuracy("pass 2 vs pass 1", rows[1], rows[0], 0.0) if passes >= 2 else None
     return EvalReport(len(held_out), rows, results, noise)

@@ -1,10 +1,10 @@
 """The run loop: baselines, then ask -> dedupe -> evaluate -> record -> tell with the leaders
-confirmed by repeats, checkpointed after every evaluation (the resume protocol: ``nas.runstate``).
+confirmed by repeats, checkpointed after every evaluation (the resume protocol: ``nas.run.runstate``).
 
 Stages, in order: ``baseline`` (hand-designed references, evaluated as often as a finalist,
 outside the budget), ``search`` (the strategy's proposals; with ``select=race`` interleaved with
 repeats of the leading candidates, rows with stage ``select``) and a final ``select`` stage
-(halving's rungs, or racing's last confirmation with what budget is left; ``nas.selection``). A
+(halving's rungs, or racing's last confirmation with what budget is left; ``nas.select.selection``). A
 stage starts when the previous one has nothing in flight; within one, a parallel backend runs its
 jobs side by side.
 """
@@ -22,14 +22,15 @@ import pandas as pd
 from evaluators.base import TrialPruned
 from evaluators.registry import as_evaluator
 from nas.backends import make_backend
-from nas.problem import best_row, mean_metrics
-from nas.pruning import Pruning
-from nas.runstate import Counters, RunState
-from nas.runstore import RunFiles, RunMemory
-from nas.selection import Selection, rank
+from nas.report.summary import run_summary
+from nas.run.problem import best_row, mean_metrics
+from nas.run.pruning import Pruning
+from nas.run.runstate import Counters, RunState
+from nas.run.runstore import RunFiles, RunMemory
+from nas.run.trial import Baseline, Job, Progress, RunInfo, Trial, error_text, now
+from nas.run.trial import normalise_metrics as normalise
+from nas.select.selection import Selection, rank
 from nas.strategies.base import Problem, Strategy
-from nas.summary import run_summary
-from nas.trial import Baseline, Job, Progress, RunInfo, Trial, error_text, normalise_metrics, now
 from search_spaces.errors import NasError
 from search_spaces.space import SearchSpace
 
@@ -37,9 +38,6 @@ log = logging.getLogger(__name__)
 
 # Proposals in a row that bring nothing new (duplicates, known-infeasible) before the search stops.
 MAX_IDLE_PROPOSALS = 1000
-
-__all__ = ["Job", "Progress", "Run", "RunInfo", "Trial", "normalise_metrics"]
-
 
 class Run(RunState):
     """One search: a strategy proposing members of a space, scored by an evaluator, recorded.
@@ -120,7 +118,7 @@ class Run(RunState):
     # -- public ------------------------------------------------------------------------------------
     @property
     def dir(self) -> Any:
-        """The run's folder (``nas.store.RunDir``), or None for a run kept in memory."""
+        """The run's folder (``nas.run.store.RunDir``), or None for a run kept in memory."""
         return getattr(self.store, "dir", None)
 
     def run(self, resume: bool = False) -> pd.DataFrame:
@@ -172,7 +170,7 @@ class Run(RunState):
         summary = self.summary(trials)
         self.store.write_text("best.yaml", yaml.safe_dump(summary, sort_keys=False, width=10_000))
         try:
-            from nas.plots import run_plots
+            from nas.report.plots import run_plots
 
             run_plots(trials, self.problem, self.store.path, title=self.info.run_id,
                       baselines={b.key: b.name for b in self.baseline_list},
@@ -246,7 +244,7 @@ class Run(RunState):
     def outcome(self, job: Job, raw: Any, wall_s: float, stamp: str) -> Trial:
         """The trial of what an evaluator returned elsewhere (a Ray worker)."""
         try:
-            metrics, status, error = normalise_metrics(raw, self.problem)
+            metrics, status, error = normalise(raw, self.problem)
         except Exception as exc:  # noqa: BLE001 - a bad return value is a failed trial
             metrics, status, error = {}, "failed", error_text(exc)
         if status != "ok" and status != "pruned":
@@ -443,7 +441,7 @@ class Run(RunState):
             # Without a listener, no reporter: a training evaluator then skips per-epoch validation.
             listening = hook is not None or pruning is not None
             raw = self.evaluator(job.arch, report if listening else None, repeat=job.repeat)
-            metrics, status, error = normalise_metrics(raw, self.problem)
+            metrics, status, error = normalise(raw, self.problem)
         except TrialPruned as exc:
             metrics, status, error = dict(reported), "pruned", str(exc) or None
         except Exception as exc:  # noqa: BLE001 - any evaluator failure is an outcome, not a crash

@@ -13,7 +13,7 @@ from search_spaces.errors import ConfigError
 
 
 def train_defaults() -> dict[str, Any]:
-    from nas.supernet import config_keys
+    from nas.oneshot.supernet import config_keys
 
     return {"space": "mbconv", "data": {"name": "digits"}, "out": "results", "run_id": None, "resume": False,
             "device": "auto", "amp": False, "threads": None, "progress": True, "workers": 1, "use_gpu": "auto",
@@ -61,7 +61,7 @@ train (defaults shown):
 
 extract:
   ckpt=PATH                        a supernet.pt or its folder
-  to=<ckpt folder>/model.pt        where to write (nas.retrain.load_model reads it)
+  to=<ckpt folder>/model.pt        where to write (nas.deploy.retrain.load_model reads it)
   calib_batches=4                  training batches to recalibrate BatchNorm statistics on
 """
 
@@ -82,7 +82,7 @@ def cmd_supernet(args: argparse.Namespace, console: Console, err_console: Consol
 
 def _train(items: list[str], console: Console, err_console: Console) -> int:
     from evaluators.supernet import load_checkpoint
-    from nas.supernet import config_keys, train_supernet
+    from nas.oneshot.supernet import config_keys, train_supernet
 
     positional, cfg, given = parse(items, train_defaults())
     if cfg["use_gpu"] is None:
@@ -123,7 +123,7 @@ def _train(items: list[str], console: Console, err_console: Console) -> int:
 
 
 def _extract(items: list[str], console: Console) -> int:
-    from nas.supernet import extract_member
+    from nas.oneshot.supernet import extract_member
 
     positional, cfg, _ = parse(items, extract_defaults())
     if len(positional) != 1:

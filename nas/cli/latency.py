@@ -40,8 +40,8 @@ Settings: device=cpu|cuda|cuda:N threads=1 batch=1 dtype=float32|float16|bfloat1
 
 
 def cmd_latency(args: argparse.Namespace, console: Console, err_console: Console) -> int:
-    from nas import latency
     from nas.config import parse_command
+    from nas.profile import latency
 
     cfg = parse_command(args.overrides, latency.LATENCY_DEFAULTS, max_positional=0, what="latency").settings
     session = latency.open_session(cfg)

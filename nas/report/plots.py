@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from nas.problem import arch_summary, default_direction, pareto_rows
-from nas.store import atomic_write_bytes
+from nas.run.problem import arch_summary, default_direction, pareto_rows
+from nas.run.store import atomic_write_bytes
 from nas.strategies.base import Objective, Problem
 
 if TYPE_CHECKING:

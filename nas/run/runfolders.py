@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nas.defaults import RESUMABLE, run_defaults
-from nas.problem import parse_objectives
-from nas.store import RunDir, atomic_write_text, run_dir
+from nas.run.defaults import RESUMABLE, run_defaults
+from nas.run.problem import parse_objectives
+from nas.run.store import RunDir, atomic_write_text, run_dir
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import SearchSpace
 

@@ -1,6 +1,6 @@
 """A run's state on disk: ``state.json`` (the commit point), and resuming from it.
 
-``RunState`` is the part of ``nas.runner.Run`` that saves its counters and strategy after every
+``RunState`` is the part of ``nas.run.runner.Run`` that saves its counters and strategy after every
 committed trial and, on resume, restores them. The protocol (what makes a resumed run the run
 that was interrupted):
 
@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas.store import TRIAL_COLUMNS, TRIAL_TAIL, read_rows, rewrite_rows
-from nas.trial import Job
+from nas.run.store import TRIAL_COLUMNS, TRIAL_TAIL, read_rows, rewrite_rows
+from nas.run.trial import Job
 from search_spaces.errors import NasError
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ import torch
 import yaml
 from torch import nn
 
-from nas.retrain_recipe import EXECUTION_FIELDS, EXPORTS, RetrainRecipe, make_recipe
-from nas.retrain_worker import restore, train_loop
+from nas.deploy.retrain_recipe import EXECUTION_FIELDS, EXPORTS, RetrainRecipe, make_recipe
+from nas.deploy.retrain_worker import restore, train_loop
 from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, NasError, unknown
 from search_spaces.limits import NO_LIMITS, BuildLimits, check_buildable
@@ -130,14 +130,14 @@ def _family_member(path: Path, phi: int | None) -> Architecture:
 # -- the driver ------------------------------------------------------------------------------------
 def _start_ray(address: str | None, workers: int, cpus_per_worker: int | None, progress: bool) -> bool:
     """Join or start Ray; True when this call started it (and must shut it down)."""
-    from nas.ray_cluster import connect
+    from nas.backends.ray_cluster import connect
 
     cpus = max(os.cpu_count() or 1, workers * (cpus_per_worker or 1))
     return connect(address, num_cpus=cpus, log_to_driver=progress)
 
 
 def _scaling(recipe: RetrainRecipe) -> Any:
-    from nas.ray_cluster import train_scaling
+    from nas.backends.ray_cluster import train_scaling
 
     return train_scaling(recipe.workers, recipe.use_gpu, recipe.cpus_per_worker)
 
@@ -148,7 +148,7 @@ def _fit(settings: dict[str, Any], recipe: RetrainRecipe, scaling: Any, rdir: Pa
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
     from ray.train.torch import TorchTrainer
 
-    from nas.ray_cluster import first_error
+    from nas.backends.ray_cluster import first_error
 
     config = {"arch": settings["arch"], "data": settings["data"], "resolution": settings["resolution"],
               "recipe": asdict(recipe), "run_id": rdir.name, "progress": progress}
@@ -265,7 +265,7 @@ def retrain(
         log.info("retrain %s is finished already", rdir.name)
         return _finish(rdir, settings, None, export, begin, splits.num_classes)
 
-    from nas.store import atomic_write_text
+    from nas.run.store import atomic_write_text
 
     started = _start_ray(ray_address, recipe.workers, recipe.cpus_per_worker, progress)
     try:
@@ -284,7 +284,7 @@ def retrain(
 def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Sequence[str], begin: float,
             num_classes: int) -> RetrainResult:
     """model.pt, exports, the leaderboard row and result.yaml (last: it marks the run finished)."""
-    from nas.store import append_leaderboard, atomic_write_text
+    from nas.run.store import append_leaderboard, atomic_write_text
     from search_spaces.cost import cost
 
     done = rdir / "result.yaml"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from nas.problem import arch_summary, best_row, noise_std, pareto_rows, plain_rows
-from nas.selection import Selection
+from nas.run.problem import arch_summary, best_row, noise_std, pareto_rows, plain_rows
+from nas.run.trial import Baseline, RunInfo
+from nas.select.selection import Selection
 from nas.strategies.base import Problem
-from nas.trial import Baseline, RunInfo
 
 Z95 = 1.96  # two-sided 95 % normal quantile
 

@@ -2,7 +2,7 @@
 
 ``train_supernet`` writes ``<out>/supernets/<run_id>/supernet.pt`` (one checkpoint, replaced after
 every epoch) and ``history.csv``; ``extract_member`` writes a standalone ``model.pt`` in the
-format `nas.retrain.load_model` reads. With ``workers=N`` (N > 1) or a ``ray_address`` the training
+format `nas.deploy.retrain.load_model` reads. With ``workers=N`` (N > 1) or a ``ray_address`` the training
 runs data-parallel on Ray Train (DDP: gloo on CPUs, NCCL on GPUs), as ``nas retrain`` does.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from evaluators.devices import resolve_device
 from evaluators.supernet import (
     CHECKPOINT,
     EpochStats,
@@ -24,7 +25,6 @@ from evaluators.supernet import (
     SupernetTraining,
     load_checkpoint,
     load_supernet,
-    resolve_device,
 )
 from evaluators.supernet import log as supernet_log
 from nas.archs import resolve_arch
@@ -68,7 +68,7 @@ def _train_on_ray(space: str, data: dict[str, Any], rdir: Path, settings: dict[s
     from ray.train import FailureConfig, RunConfig
     from ray.train.torch import TorchTrainer
 
-    from nas.ray_cluster import connect, first_error, train_scaling
+    from nas.backends.ray_cluster import connect, first_error, train_scaling
 
     started = connect(ray_address, num_cpus=max(os.cpu_count() or 1, workers * (cpus_per_worker or 1)),
                       log_to_driver=progress)

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nas.config import flat_keys, parse_overrides
-from nas.defaults import GROUPS, OPEN_GROUPS, RUN_DEFAULTS, run_defaults
+from nas.run.defaults import GROUPS, OPEN_GROUPS, RUN_DEFAULTS, run_defaults
 from search_spaces.errors import ConfigError, unknown
 
 
@@ -80,8 +80,8 @@ def _saved_base(pairs: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
     are the known keys (and changing them is caught). ``config=FILE``: a run's config.yaml, to
     run those settings again as a new run.
     """
-    from nas.runfolders import find_run, saved_config
-    from nas.store import RunDir
+    from nas.run.runfolders import find_run, saved_config
+    from nas.run.store import RunDir
 
     head = {k: v for k, v in pairs if k in ("resume", "run_id", "out", "config")}
     if head.get("config", "").strip():

@@ -54,7 +54,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.plot:
         from pathlib import Path
 
-        from nas.archplot import arch_plot
+        from nas.report.archplot import arch_plot
         from search_spaces import zoo
 
         arch_plot(arch, Path(args.plot), title=args.arch if args.arch in zoo.names() else "")
@@ -125,8 +125,8 @@ def _frame_table(frame, columns: Sequence[str], title: str, caption: str | None 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nas.api import start
-    from nas.runconfig import config_from_overrides
+    from nas.run.api import start
+    from nas.run.runconfig import config_from_overrides
 
     cfg, explicit = config_from_overrides(args.overrides)
     started: list[str] = []
@@ -175,7 +175,7 @@ def _mean_std(row: object, metric: str) -> str:
 def print_summary(result) -> None:
     """The top architectures (mean ± std, n; strings below the table), the winner's noise line and
     the baselines beside it."""
-    from nas.summary import describe_best
+    from nas.report.summary import describe_best
 
     metrics = [o.metric for o in result.problem.objectives]
     extra = [c for c in ("accuracy", "latency_ms", "params", "macs") if c in result.trials and c not in metrics]
@@ -211,7 +211,7 @@ def print_summary(result) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from nas.results import leaderboard
+    from nas.run.results import leaderboard
 
     if args.top is not None and args.top < 1:
         raise NasError(f"--top: must be >= 1, got {args.top}")
@@ -262,9 +262,9 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nas.report import write_report
-    from nas.runfolders import find_run
-    from nas.store import RunDir
+    from nas.report.report import write_report
+    from nas.run.runfolders import find_run
+    from nas.run.store import RunDir
 
     if args.top < 1:
         raise NasError(f"--top: must be >= 1, got {args.top}")
@@ -279,7 +279,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_latency(args: argparse.Namespace) -> int:
-    from nas.cli_latency import cmd_latency as run
+    from nas.cli.latency import cmd_latency as run
 
     return run(args, console, err_console)
 
@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="space=S n=N seed=K json=BOOL")
     p.set_defaults(func=cmd_sample)
 
-    from nas.defaults import HELP
+    from nas.run.defaults import HELP
 
     p = sub.add_parser(
         "run", help="run a search: nas run space=S strategy=S evaluator=E budget=N ...",
@@ -342,11 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("strategies", help="list the search strategies and their options")
     p.set_defaults(func=cmd_strategies)
 
-    from nas.cli_latency import add_parser
+    from nas.cli.latency import add_parser
 
     add_parser(sub, cmd_latency)
-    from nas import cli_retrain, cli_scale, cli_supernet
-
+    from nas.cli import retrain as cli_retrain
+    from nas.cli import scale as cli_scale
+    from nas.cli import supernet as cli_supernet
     cli_scale.add_parser(sub, lambda args: cli_scale.cmd_scale(args, console, err_console))
     cli_retrain.add_parser(sub, lambda args: cli_retrain.cmd_retrain(args, console, err_console))
     cli_supernet.add_parser(sub, lambda args: cli_supernet.cmd_supernet(args, console, err_console))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from nas.selection import SELECT_DEFAULTS
+from nas.select.selection import SELECT_DEFAULTS
 
 # Group keys: ``strategy=evolution`` names the group's member, ``strategy.population=50`` sets one
 # of its options (checked against that member's own options; typed by their defaults).
@@ -32,7 +32,7 @@ RUN_DEFAULTS: dict[str, Any] = {
         "runtime": "torch", "warmup": 3, "repeats": 10, "rounds": 10, "placement": "per-round", "reference": "block", "statistic": "lower-half", "profile": None, "num_classes": None,
         "target_ms": None, "w": -0.07,
     },
-    # How the winner is confirmed against the evaluator's noise (nas/selection.py): race keeps the
+    # How the winner is confirmed against the evaluator's noise (nas/select/selection.py): race keeps the
     # top candidates at `repeats` evaluations during the search; halving is a final stage over the
     # top k; none: the single best evaluation wins.
     "select": dict(SELECT_DEFAULTS),

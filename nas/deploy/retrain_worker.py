@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.retrain_recipe import RetrainRecipe
+from nas.deploy.retrain_recipe import RetrainRecipe
 
-log = logging.getLogger("nas.retrain")
+log = logging.getLogger("nas.deploy.retrain")
 STATE_FILE = "state.pt"  # inside each Ray Train checkpoint directory
 
 class _Augmented(torch.utils.data.Dataset):

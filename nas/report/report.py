@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nas.problem import (
+from nas.run.problem import (
     CONSTRAINT_SHORTCUTS,
     arch_summary,
     best_row,
@@ -27,8 +27,8 @@ from nas.problem import (
     parse_constraints,
     parse_objectives,
 )
-from nas.selection import Selection
-from nas.store import RunDir, atomic_write_text, read_table
+from nas.run.store import RunDir, atomic_write_text, read_table
+from nas.select.selection import Selection
 from nas.strategies.base import Problem
 from search_spaces.errors import ConfigError, NasError
 
@@ -191,7 +191,7 @@ def _winner_picture(arch: str, params: Any, title: str) -> str:
     network string (tabular spaces) or cannot be drawn. ``params``: what the run measured."""
     import io
 
-    from nas.archplot import arch_figure
+    from nas.report.archplot import arch_figure
     from search_spaces.arch import Architecture
     from search_spaces.cost import cost
 

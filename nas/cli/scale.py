@@ -140,8 +140,8 @@ def _check(cfg: dict[str, Any]) -> None:
 def parse_config(overrides: Sequence[str]) -> dict[str, Any]:
     """The checked ``nas scale`` settings as plain values; ConfigError on any bad key or value."""
 
-    from nas import scale
     from nas.config import parse_command
+    from nas.deploy import scale
 
     cfg = parse_command(_only_proxy(overrides), scale_defaults(), groups=("data", "latency"), open_keys=("data",),
                         max_positional=0, what="scale").settings
@@ -164,8 +164,8 @@ def parse_config(overrides: Sequence[str]) -> dict[str, Any]:
 def build_family(text: str, cfg: dict[str, Any], on_point: Any = None) -> Any:
     """The family ``nas scale ARCH`` describes under ``cfg`` (from ``parse_config``); nothing written."""
     from evaluators.latency.source import latency_settings
-    from nas import scale
     from nas.archs import resolve_arch
+    from nas.deploy import scale
 
     base, _ = resolve_arch(text)
     name = str(cfg["name"]) if cfg["name"] is not None else default_name(text)
@@ -231,8 +231,7 @@ def _search_table(result: Any, top: int = 5) -> Table:
 
 
 def cmd_scale(args: argparse.Namespace, console: Console, err_console: Console) -> int:
-    from nas import scale
-
+    from nas.deploy import scale
     cfg = parse_config(args.overrides)
     bar, task = None, None
     if cfg["search"] and cfg["progress"]:

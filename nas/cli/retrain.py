@@ -1,4 +1,4 @@
-"""``nas retrain [ARCH] key=value ...``: parse the settings, run ``nas.retrain``, print a summary."""
+"""``nas retrain [ARCH] key=value ...``: parse the settings, run ``nas.deploy.retrain``, print a summary."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +13,7 @@ AUTO = ("amp", "channels_last", "use_gpu")  # null on the command line means aut
 
 
 def _recipe_defaults() -> dict[str, Any]:
-    from nas.retrain import RetrainRecipe
+    from nas.deploy.retrain import RetrainRecipe
 
     # auto settings default to null here: key=value typing would refuse true over a string default
     return {f.name: None if f.default == "auto" else f.default for f in fields(RetrainRecipe)}
@@ -55,7 +55,7 @@ Execution:
   limits.max_params=1e9          refuse a larger network before anything is built (also
   limits.max_activation_mb=8192  its float32 feature maps for one image, in MB)
 
-Load the result with nas.retrain.load_model(path) (torch.load weights_only=True + build_model).
+Load the result with nas.deploy.retrain.load_model(path) (torch.load weights_only=True + build_model).
 """
 
 
@@ -77,7 +77,7 @@ def parse(items: list[str]) -> tuple[str | None, dict[str, Any], set[str]]:
 
 
 def cmd_retrain(args: argparse.Namespace, console: Console, err_console: Console) -> int:
-    from nas.retrain import retrain
+    from nas.deploy.retrain import retrain
 
     arch, cfg, given = parse(args.items)
     export = cfg["export"] if isinstance(cfg["export"], list) else [cfg["export"]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from nas.run.trial import Baseline
 from nas.strategies.base import Problem
-from nas.trial import Baseline
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import SearchSpace
 

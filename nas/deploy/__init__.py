@@ -1,0 +1,1 @@
+"""After the search: compound scaling (`nas scale`) and retraining on a cluster (`nas retrain`)."""

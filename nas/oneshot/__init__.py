@@ -1,0 +1,1 @@
+"""Weight-sharing: train a supernet once, rank or extract its members (`nas supernet`)."""

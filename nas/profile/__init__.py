@@ -1,0 +1,1 @@
+"""Profiling the device: latency tables, calibration and predictors (`nas latency`)."""

@@ -1,0 +1,1 @@
+"""Choosing the winner: repeated evaluations ranked by mean and std, and hand-designed baselines."""
