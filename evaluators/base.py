@@ -4,6 +4,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+# What a training evaluator does after training (evaluators/quantize.py): int8 also scores the
+# network after post-training static quantization.
+QUANTIZE = ("none", "int8")
+
 # Called by long evaluations after each epoch/step: (step, metrics so far). It may raise
 # `TrialPruned` to stop the evaluation early (Optuna pruners, Ray Tune's ASHA).
 Reporter = Callable[[int, dict[str, float]], None]

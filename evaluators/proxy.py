@@ -18,16 +18,17 @@ from typing import Any
 
 import torch
 
-from evaluators.base import EvaluationFailed, Reporter
+from evaluators.base import QUANTIZE, EvaluationFailed, Reporter
 from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
+from evaluators.quantize import calibration_batches, check_engine, quantize_int8
 from evaluators.threads import intra_op_threads
-from evaluators.training import TrainConfig, fit
+from evaluators.training import TrainConfig, evaluate, fit
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
 from search_spaces.checks import check_int
 from search_spaces.cost import cost
-from search_spaces.errors import ConfigError
+from search_spaces.errors import ConfigError, unknown
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class ProxyEvaluator:
         amp: bool = False,
         seed: int = 0,
         timeout_s: float | None = None,
+        quantize: str = "none",
+        calibration_batches: int = 4,
     ) -> None:
         self.train = TrainConfig(
             epochs=epochs, steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
@@ -99,6 +102,12 @@ class ProxyEvaluator:
         self.device = resolve_device(device)
         if timeout_s is not None and not timeout_s > 0:
             raise ConfigError(f"timeout_s: must be > 0 seconds or null, got {timeout_s!r}")
+        if quantize not in QUANTIZE:
+            raise unknown("quantize", quantize, QUANTIZE)
+        check_int("calibration_batches", calibration_batches, 1)
+        self.quantize, self.calibration_batches = quantize, calibration_batches
+        if quantize == "int8":
+            check_engine()
         self.resolution = resolution
         self.threads = threads
         self.seed = seed
@@ -137,6 +146,7 @@ class ProxyEvaluator:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 raise EvaluationFailed("oom", " ".join(str(exc).split())[:200]) from None
+            int8 = self._int8(model, loader, val) if self.quantize == "int8" else {}
         c = cost(arch, self.num_classes)
         log.debug("%s: %.2f%% in %.1f s at %d px", key, result.accuracy, result.train_s, pixels)
         return {
@@ -149,4 +159,13 @@ class ProxyEvaluator:
             "epochs": result.epochs,
             "steps": result.steps,
             "train_s": result.train_s,
+            **int8,
         }
+
+    def _int8(self, model: torch.nn.Module, loader: Any, val: Any) -> dict[str, float]:
+        """The trained model quantized to int8 (calibrated on training batches) and scored on the
+        same validation images as the float model."""
+        begin = time.perf_counter()
+        quantized = quantize_int8(model, calibration_batches(loader, self.calibration_batches))
+        accuracy, loss = evaluate(quantized, val, torch.device("cpu"))
+        return {"accuracy_int8": accuracy, "loss_int8": loss, "quantize_s": time.perf_counter() - begin}

@@ -75,6 +75,7 @@ def test_a_supernet_derives_members_of_its_space(name):
     assert out.shape == (2, 10)
 
 
+@pytest.mark.integration
 def test_the_derived_architecture_is_a_member_and_the_same_for_the_same_seed(tiny, digits):
     first, _ = _search(tiny, digits, seed=3)
     again, _ = _search(tiny, digits, seed=3)
@@ -85,12 +86,14 @@ def test_the_derived_architecture_is_a_member_and_the_same_for_the_same_seed(tin
     assert len(first.history) == 3 and first.stopped is None
 
 
+@pytest.mark.integration
 def test_second_order_darts_moves_the_architecture_weights(tiny, digits):
     result, net = _search(tiny, digits, epochs=1, mode="soft", order=2, alpha_lr=0.01)
     assert all(torch.isfinite(a).all() for a in net.alphas)
     assert any(a.abs().sum() > 0 for a in net.alphas) and tiny.validate(result.derived) is not None
 
 
+@pytest.mark.integration
 def test_a_heavier_latency_weight_never_derives_a_slower_network(tiny, digits, tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
@@ -125,6 +128,7 @@ def test_expected_latency_is_the_weighted_table_latency(tiny, tmp_path):
         source.table.block_sum(arch, 10), rel=1e-6)
 
 
+@pytest.mark.integration
 def test_the_collapse_guard_stops_a_search_driven_onto_skips(digits, tmp_path):
     path = tmp_path / "skippy.yaml"
     path.write_text(SKIPPY)
@@ -145,6 +149,7 @@ def test_the_collapse_guard_stops_a_search_driven_onto_skips(digits, tmp_path):
     assert unguarded.stopped is None and unguarded.history[-1]["identity_share"] > 0.9
 
 
+@pytest.mark.integration
 def test_darts_runs_as_a_strategy_and_leaves_its_history(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
@@ -178,6 +183,7 @@ def test_darts_config_checks_its_fields():
         DartsConfig(epochs=2, warmup_epochs=2)
 
 
+@pytest.mark.integration
 def test_darts_candidates_go_through_the_selection_stage(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)

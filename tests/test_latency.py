@@ -194,6 +194,7 @@ def test_fit_and_eval_score_every_predictor(profiled):
     assert not {str(a) for a in held_out} & fitted
 
 
+@pytest.mark.integration
 def test_a_latency_constrained_search_trains_only_networks_under_the_bound(profiled, tiny, tmp_path):
     table = profiled.store.table()
     rng = random.Random(0)
@@ -209,6 +210,7 @@ def test_a_latency_constrained_search_trains_only_networks_under_the_bound(profi
         assert value == pytest.approx(table.predict(profiled.space.from_string(text), 10))
 
 
+@pytest.mark.integration
 def test_a_multi_objective_latency_search_draws_its_pareto_front(profiled, tiny, tmp_path):
     result = search(space=str(tiny), strategy="evolution", evaluator="proxy", budget=5, seed=1,
                     out=str(tmp_path / "out"), objectives=["accuracy", "latency_ms:min"],
@@ -217,6 +219,7 @@ def test_a_multi_objective_latency_search_draws_its_pareto_front(profiled, tiny,
     assert len(result.pareto) >= 1 and result.trials["latency_ms"].notna().all()
 
 
+@pytest.mark.integration
 def test_mnas_reward_combines_accuracy_and_latency(profiled, tiny, tmp_path):
     result = search(space=str(tiny), strategy="random", evaluator="proxy", budget=3, seed=0,
                     out=str(tmp_path / "out"), objectives="mnas",
@@ -238,6 +241,7 @@ def test_without_a_profile_or_a_latency_objective_nothing_is_timed(tiny, tmp_pat
     assert "latency_ms" not in result.trials
 
 
+@pytest.mark.integration
 def test_latency_cli_profiles_and_reports(tiny, tmp_path, capsys):
     out = tmp_path / "out"
     args = [f"space={tiny}", f"out={out}", "warmup=0", "repeats=1", "rounds=1", "progress=false", "num_classes=10"]
@@ -264,6 +268,7 @@ def test_bad_latency_input_is_a_one_line_error(argv, fragment, capsys, tmp_path)
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.integration
 def test_onnx_runtime_profiles_are_their_own_fingerprint(tiny, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     settings = LatencySettings(runtime="onnxruntime", **FAST)

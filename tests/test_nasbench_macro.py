@@ -36,6 +36,7 @@ def test_built_models_match_the_table_on_a_sample(table):
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # every slow test is also integration: -m "not integration" leaves them out
 def test_built_models_match_the_table_everywhere(table):
     space = load_space("nasbench_macro")
     for key, row in table.items():

@@ -69,6 +69,7 @@ def test_without_nni_the_error_is_one_line_naming_the_extra(monkeypatch, name, t
     assert not (tmp_path / "runs").exists()  # refused before anything is written
 
 
+@pytest.mark.integration
 @needs_nni
 @pytest.mark.parametrize("name", BRIDGED)
 def test_completes_a_run_on_nasbench_macro(name, table_path, table, tmp_path):
@@ -90,6 +91,7 @@ def test_completes_a_run_on_nasbench_macro(name, table_path, table, tmp_path):
     assert home_nni_entries() == before
 
 
+@pytest.mark.integration
 @needs_nni
 @pytest.mark.parametrize("name", BRIDGED)
 def test_completes_a_run_on_a_categorical_space(name, tmp_path):
@@ -116,6 +118,7 @@ def test_exhausting_a_small_space_stops_the_run(name, tmp_path):
     assert "nothing new" in result.stopped_because
 
 
+@pytest.mark.integration
 @needs_nni
 @pytest.mark.parametrize("name", BRIDGED)
 def test_ask_tell_same_seed_same_asks_and_exact_state_round_trip(name):

@@ -124,6 +124,7 @@ def test_time_budget_stops_between_trials(tmp_path):
     assert 1 <= len(trials) <= 4 and "time budget" in run.stopped_because
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("strategy", sorted(ASK_TELL))
 def test_resume_after_a_crash_gives_the_uninterrupted_trials(tmp_path, strategy):
     # Through nas.search, so strategies keeping their own store (Optuna) get it in the run folder.

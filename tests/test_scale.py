@@ -232,6 +232,7 @@ def test_latency_is_predicted_only_where_a_profile_exists(capsys, tmp_path):
     assert [m["latency_ms"] for m in json.loads(out)["members"]] == [None, None]
 
 
+@pytest.mark.integration
 def test_search_picks_the_most_accurate_grid_point_deterministically(capsys, tmp_path):
     args = ["scale", TINY, "phi=1", "search=true", "grid_step=0.5", "tolerance=0.6", "res_multiple=1",
             "evaluator.steps=4", "evaluator.threads=1", "evaluator.resolution=null", "data.limit=100", "progress=false", f"out={tmp_path}"]

@@ -52,6 +52,7 @@ def test_a_model_file_carrying_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.integration
 def test_a_private_ray_cluster_has_no_dashboard():
     ray = pytest.importorskip("ray")
     if ray.is_initialized():

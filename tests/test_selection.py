@@ -184,6 +184,7 @@ def crashing(after: int):
     return evaluate
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("strategy,select", [("evolution", "race"), ("optuna", "race"), ("evolution", "halving")])
 def test_a_run_killed_in_the_selection_stage_resumes_to_the_uninterrupted_trials(tmp_path, strategy, select):
     kw = {"strategy": strategy, "seed": 7, "budget": 40, "progress": False,

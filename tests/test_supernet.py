@@ -73,6 +73,7 @@ def test_extracted_weights_are_the_supernets_slices(mbconv_net):
     assert torch.allclose(model(x), mbconv_net(x, arch), atol=1e-5)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["mbconv", "mixed", "convnext", "nasbench_macro"])
 def test_every_sampled_member_is_cut_exactly(name):
     space = load_space(name)
@@ -196,6 +197,7 @@ def test_bn_recalibration_changes_only_bn_buffers(trained):
     assert scored["accuracy"] == pytest.approx(direct[0]) and scored["loss"] == pytest.approx(direct[1], abs=1e-4)
 
 
+@pytest.mark.integration
 def test_finetune_steps_train_a_copy_of_the_member_and_leave_the_supernet_alone(trained):
     _, ckpt = trained
     plain = SupernetEvaluator(str(ckpt), threads=1)
@@ -217,6 +219,7 @@ def test_finetune_steps_train_a_copy_of_the_member_and_leave_the_supernet_alone(
     assert (first["accuracy"], first["loss"]) == pytest.approx((result.accuracy, result.loss))
 
 
+@pytest.mark.integration
 def test_resumed_training_continues_from_its_checkpoint(trained, tmp_path):
     _, reference = trained
 
@@ -241,6 +244,7 @@ def test_resumed_training_continues_from_its_checkpoint(trained, tmp_path):
     assert len(pd.read_csv(tmp_path / "supernets" / "cut" / "history.csv")) == 2
 
 
+@pytest.mark.integration
 def test_evolution_with_the_supernet_evaluator_lands_in_the_leaderboard(trained, tmp_path):
     _, ckpt = trained
     result = nas.search("nasbench_macro", strategy="evolution", evaluator="supernet",
@@ -255,6 +259,7 @@ def test_evolution_with_the_supernet_evaluator_lands_in_the_leaderboard(trained,
     assert len(board) == 6 and set(board["evaluator"]) == {"supernet"}
 
 
+@pytest.mark.integration
 def test_a_latency_budget_works_with_the_supernet_evaluator(trained, tmp_path):
     _, ckpt = trained
     # The bound: the median measured latency of a few members, so that some meet it and some not.
@@ -270,6 +275,7 @@ def test_a_latency_budget_works_with_the_supernet_evaluator(trained, tmp_path):
     assert (ok["latency_ms"] <= bound).all() and ok["accuracy"].between(0, 100).all()
 
 
+@pytest.mark.integration
 def test_cli_train_extract_and_run(trained, tmp_path, capsys):
     out, ckpt = trained
     # The supernet's checkpoint is refused a second training, one line, nothing overwritten.

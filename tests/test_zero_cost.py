@@ -46,6 +46,7 @@ def test_bad_options_are_one_line_errors(options, fragment):
     assert fragment in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.integration
 def test_a_zero_cost_search_maximises_the_score(tmp_path):
     result = nas.search(space="nasbench_macro", strategy="random", evaluator="zero_cost", budget=3, seed=0,
                         out=tmp_path, data=DATA, evaluator_options={"proxy": "naswot", "batch_size": 16})

@@ -16,7 +16,8 @@ import torch
 
 from search_spaces.errors import ConfigError
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# int8: post-training static quantization (evaluators.quantize), timed on the CPU
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int8": torch.qint8}
 PLACEMENTS = ("per-round", "fixed")
 REFERENCES = ("block", "matmul", "none")
 STATISTICS = ("lower-half", "median")  # what one latency is made of: see measure.py

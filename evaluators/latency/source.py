@@ -135,11 +135,12 @@ def mnas_reward(accuracy: float, latency_ms: float, target_ms: float, w: float) 
 
 class WithLatency:
     """An evaluator whose metrics also carry ``latency_ms``, ``latency_source`` and, when asked,
-    the MnasNet reward ``mnas``; everything else is the wrapped evaluator's."""
+    the MnasNet reward ``mnas`` and the int8 latency ``latency_int8_ms``; everything else is the
+    wrapped evaluator's."""
 
-    def __init__(self, inner: Any, latency: LatencySource, mnas: tuple[float, float] | None = None,
-                 primary: str = "accuracy") -> None:
-        self.inner, self.latency, self.mnas, self.primary = inner, latency, mnas, primary
+    def __init__(self, inner: Any, latency: LatencySource | None, mnas: tuple[float, float] | None = None,
+                 primary: str = "accuracy", int8: LatencySource | None = None) -> None:
+        self.inner, self.latency, self.mnas, self.primary, self.int8 = inner, latency, mnas, primary, int8
         self.name = getattr(inner, "name", "evaluator")
 
     def __getattr__(self, name: str) -> Any:
@@ -150,14 +151,16 @@ class WithLatency:
         metrics = dict(raw) if isinstance(raw, Mapping) else {self.primary: raw}
         if metrics.get("status", "ok") != "ok":
             return metrics
+        start, timed = time.perf_counter(), False
         if "latency_ms" in metrics:
             metrics.setdefault("latency_source", "evaluator")
-        else:
-            start = time.perf_counter()
-            metrics["latency_ms"] = self.latency(arch)
-            metrics["latency_source"] = self.latency.source
+        elif self.latency is not None:
+            metrics["latency_ms"], metrics["latency_source"], timed = self.latency(arch), self.latency.source, True
+        if self.int8 is not None and "latency_int8_ms" not in metrics:
+            metrics["latency_int8_ms"], timed = self.int8(arch), True
+        if timed:
             metrics["latency_s"] = time.perf_counter() - start  # what knowing it cost this evaluation
-        if self.mnas is not None:
+        if self.mnas is not None and "latency_ms" in metrics:
             accuracy = metrics.get("accuracy")
             if isinstance(accuracy, (int, float)) and not math.isnan(accuracy):
                 metrics["mnas"] = mnas_reward(accuracy, metrics["latency_ms"], *self.mnas)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from evaluators.base import ChecksSpace
+from evaluators.base import QUANTIZE, ChecksSpace
 from nas.run.defaults import GROUPS, RUN_DEFAULTS, run_defaults
 from nas.run.problem import (
     arch_summary,
@@ -29,7 +29,12 @@ from nas.run.runfolders import (
     run_id_for,
     write_config,
 )
-from nas.run.runlatency import latency_source, mnas_reward, with_latency_estimate
+from nas.run.runlatency import (
+    int8_latency_source,
+    latency_source,
+    mnas_reward,
+    with_latency_estimate,
+)
 from nas.run.runner import Run
 from nas.run.runstore import RunFiles, RunMemory
 from nas.run.store import RunDir, run_dir
@@ -120,6 +125,7 @@ def search(
     limits: Mapping[str, float] | None = None,
     select: str | Mapping[str, Any] | None = None,
     baselines: str | Sequence[str] | None = RUN_DEFAULTS["baselines"],
+    quantize: str = RUN_DEFAULTS["quantize"],
     **options: Any,
 ) -> SearchResult:
     """Run a search and return its trials and best architecture.
@@ -141,6 +147,8 @@ def search(
     ``select``: the selection stage, ``"none"`` or ``{"k": 8, "eta": 2, "repeats": 3}`` (see
     ``nas run --help``); ``baselines``: ``"auto"``, ``"none"`` or reference names / arch strings.
     A callable evaluator is repeated only when it takes a ``repeat`` keyword.
+    ``quantize="int8"``: each trained candidate is also quantized and scored (``accuracy_int8``) and
+    timed (``latency_int8_ms``); ``max_latency_ms`` then bounds the int8 latency.
     ``out=None`` keeps the run in memory: nothing is written, and it cannot be resumed.
     ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
     With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
@@ -151,7 +159,7 @@ def search(
         seed=seed, out=None if out is None else str(out), budget=budget, budget_hours=budget_hours, resume=resume,
         run_id=run_id, backend=backend, pruner=pruner, prescreen=prescreen, prescreen_keep=prescreen_keep,
         max_params=max_params, max_macs=max_macs,
-        max_latency_ms=max_latency_ms, progress=bool(progress),
+        max_latency_ms=max_latency_ms, progress=bool(progress), quantize=quantize,
     )
     if space is not None:
         cfg["space"] = space.name if isinstance(space, SearchSpace) else str(space)
@@ -251,16 +259,27 @@ def start(
 
     space_obj = load_space(space if space is not None else cfg["space"])
     cfg["space"] = space_obj.name if space is not None else cfg["space"]
+    quantize = cfg.get("quantize", "none")
+    if quantize not in QUANTIZE:
+        raise unknown("quantize", quantize, QUANTIZE)
     if evaluator is None:
         name = cfg["evaluator"]["name"]
         opts = {k: v for k, v in cfg["evaluator"].items() if k != "name"}
-        _, takes_data, _ = evaluator_options(name)
+        options, takes_data, _ = evaluator_options(name)
+        if quantize == "int8":
+            if "quantize" not in {o.name for o in options}:
+                raise ConfigError(f"quantize: int8 scores the trained network after quantization; evaluator {name} "
+                                  "trains none (use evaluator=proxy)")
+            opts["quantize"] = cfg["evaluator"]["quantize"] = "int8"
         if not takes_data:
             if any(k.startswith("data") for k in explicit):
                 raise ConfigError(f"evaluator {name} does not use data: remove the data settings")
             cfg["data"] = None
         evaluator_obj = make_evaluator(name, data=cfg["data"] if takes_data else None, **opts)
     else:
+        if quantize != "none":
+            raise ConfigError("quantize: int8 needs a registered evaluator that trains (evaluator=proxy), "
+                              "not a Python callable")
         evaluator_obj = as_evaluator(evaluator)
         cfg["evaluator"] = {"name": f"python:{evaluator_obj.name}"}
         cfg["data"] = None
@@ -270,13 +289,15 @@ def start(
     problem = _problem(cfg, explicit, space_obj, evaluator_obj)
     cfg["objectives"] = [f"{o.metric}:{o.direction}" for o in problem.objectives]
     latency = latency_source(cfg, problem, space_obj, evaluator_obj)
-    if latency is not None:
+    int8 = int8_latency_source(cfg, problem, space_obj, evaluator_obj) if quantize == "int8" else None
+    if latency is None and "mnas" in [o.metric for o in problem.objectives]:
+        raise ConfigError("objectives: mnas needs latency_ms of each candidate; set latency=measured|table|learned")
+    if latency is not None or int8 is not None:
         from evaluators.latency.source import WithLatency
 
-        evaluator_obj = WithLatency(evaluator_obj, latency, mnas_reward(cfg, problem), problem.objectives[0].metric)
-        problem = with_latency_estimate(problem, latency)
-    elif "mnas" in [o.metric for o in problem.objectives]:
-        raise ConfigError("objectives: mnas needs latency_ms of each candidate; set latency=measured|table|learned")
+        evaluator_obj = WithLatency(evaluator_obj, latency, mnas_reward(cfg, problem), problem.objectives[0].metric,
+                                    int8=int8)
+        problem = with_latency_estimate(problem, latency, int8)
 
     selection = Selection.from_options(cfg.get("select"))
     baselines = [refuse_infeasible(b, problem) for b in resolve_baselines(cfg.get("baselines"), space_obj)]
@@ -425,7 +446,7 @@ def _problem(cfg: dict[str, Any], explicit: set[str], space: SearchSpace, evalua
         specs = list(default)
     objectives = parse_objectives(specs)
     shortcuts = {k: cfg.get(k) for k in ("max_params", "max_macs", "max_latency_ms")}
-    constraints = parse_constraints(cfg.get("constraints") or {}, **shortcuts)
+    constraints = parse_constraints(cfg.get("constraints") or {}, cfg.get("quantize") == "int8", **shortcuts)
     return Problem(objectives=objectives, constraints=constraints,
                    estimate=_estimator(constraints, space, evaluator))
 

@@ -22,7 +22,10 @@ RUN_DEFAULTS: dict[str, Any] = {
     "constraints": {},  # metric -> maximum, e.g. constraints.latency_ms=20
     "max_params": None,
     "max_macs": None,
-    "max_latency_ms": None,
+    "max_latency_ms": None,  # with quantize=int8 the bound is on latency_int8_ms
+    # int8: every candidate is also quantized after training (post-training static, x86 int8
+    # kernels; evaluators/quantize.py) and scored and timed again: accuracy_int8, latency_int8_ms.
+    "quantize": "none",
     # Latency of each candidate (latency_ms, latency_source): auto = the learned predictor or table
     # of this machine's profile when there is one, else measured when an objective or constraint
     # needs it or the evaluator trains (timing then adds little), else none. Keys: the measurement
@@ -102,6 +105,10 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
                              settings: latency.device=cpu latency.threads=1 latency.batch=1,
                              or latency.profile=DIR); objectives=mnas latency.target_ms=T
                              latency.w=-0.07: MnasNet's reward accuracy * (latency/T)^w
+  quantize=int8              also quantize each trained candidate (post-training, x86 int8
+                             kernels) and record accuracy_int8 and latency_int8_ms (its own
+                             profile: nas latency profile dtype=int8); max_latency_ms then
+                             bounds latency_int8_ms; objectives=[accuracy_int8,latency_int8_ms:min]
   limits.max_params=1e9      refuse a space whose largest member, or a baseline, is larger
   limits.max_activation_mb=8192  (activation: float32 feature maps of one image's forward pass)
   backend=local              ray: each evaluation is a Ray Tune trial, in parallel

@@ -13,7 +13,8 @@ from search_spaces.errors import ConfigError
 
 # Metrics where smaller is better unless the user says ``metric:max``; anything else is maximised.
 MINIMISED = frozenset(
-    {"latency_ms", "params", "macs", "flops", "energy", "memory", "loss", "error_rate", "wall_s"}
+    {"latency_ms", "latency_int8_ms", "params", "macs", "flops", "energy", "memory", "loss", "loss_int8",
+     "error_rate", "wall_s"}
 )
 # Shortcut constraint keys: ``max_params=5e6`` is ``constraints.params=5e6``.
 CONSTRAINT_SHORTCUTS = {"max_params": "params", "max_macs": "macs", "max_latency_ms": "latency_ms"}
@@ -55,12 +56,14 @@ def parse_objectives(specs: Any) -> tuple[Objective, ...]:
     return objectives
 
 
-def parse_constraints(constraints: Mapping[str, Any] | None, **shortcuts: Any) -> dict[str, float]:
-    """``{"params": 5e6}`` plus ``max_params=...`` style shortcuts, as metric -> float maximum."""
+def parse_constraints(constraints: Mapping[str, Any] | None, int8: bool = False, **shortcuts: Any) -> dict[str, float]:
+    """``{"params": 5e6}`` plus ``max_params=...`` style shortcuts, as metric -> float maximum
+    (``int8``: ``max_latency_ms`` bounds the int8 latency, what a quantized deployment runs at)."""
     merged: dict[str, Any] = dict(constraints or {})
     for key, value in shortcuts.items():
         if value is not None:
-            merged[CONSTRAINT_SHORTCUTS[key]] = value
+            metric = CONSTRAINT_SHORTCUTS[key]
+            merged["latency_int8_ms" if int8 and metric == "latency_ms" else metric] = value
     out: dict[str, float] = {}
     for metric, bound in merged.items():
         if bound is None:

@@ -52,6 +52,13 @@ def latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, ev
     return source
 
 
+def int8_latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Any) -> Any:
+    """Where each candidate's latency_int8_ms comes from with ``quantize=int8``: the run's latency
+    settings at dtype int8 (its own profile and fingerprint; measured when there is none)."""
+    return latency_source({**cfg, "latency": {**(cfg.get("latency") or {}), "dtype": "int8"}}, problem, space,
+                          evaluator)
+
+
 def has_profile(cfg: Mapping[str, Any], settings: Any) -> bool:
     from evaluators.latency.store import ProfileStore
 
@@ -76,15 +83,19 @@ def mnas_reward(cfg: Mapping[str, Any], problem: Problem) -> tuple[float, float]
     return float(target), float(w)
 
 
-def with_latency_estimate(problem: Problem, latency: Any) -> Problem:
-    """The problem with latency_ms among the costs known before training (when constrained)."""
-    if "latency_ms" not in problem.constraints:
+def with_latency_estimate(problem: Problem, latency: Any, int8: Any = None) -> Problem:
+    """The problem with latency_ms (and latency_int8_ms) among the costs known before training,
+    when a constraint bounds them."""
+    sources = {metric: source for metric, source in (("latency_ms", latency), ("latency_int8_ms", int8))
+               if source is not None and metric in problem.constraints}
+    if not sources:
         return problem
     base = problem.estimate
 
     def estimate(arch: Any) -> dict[str, float]:
         known = dict(base(arch)) if base is not None else {}
-        known["latency_ms"] = latency(arch)
+        for metric, source in sources.items():
+            known[metric] = source(arch)
         return known
 
     return replace(problem, estimate=estimate)

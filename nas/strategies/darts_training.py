@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from evaluators.training import TrainConfig, autocast, make_scheduler
 from nas.strategies.darts_config import DartsConfig, DartsResult
 from search_spaces.errors import ConfigError
 
@@ -36,8 +37,6 @@ def darts_search(net: Any, data: Any, cfg: DartsConfig, device: torch.device,
                  progress: Callable[[int, int], None] | None = None) -> DartsResult:
     """Train ``net`` (a Supernet) on ``data`` (train/val splits) and return what it derives."""
     start = time.perf_counter()
-    from evaluators.training import TrainConfig, make_scheduler
-
     net.to(device)
     weights_params, alphas = net.weight_parameters(), net.arch_parameters()
     decay = [p for p in weights_params if p.ndim > 1]
@@ -57,13 +56,10 @@ def darts_search(net: Any, data: Any, cfg: DartsConfig, device: torch.device,
         target = cfg.target_ms or float(expected_latency(net, *table, [w.detach() for w in uniform]))
     result = DartsResult(derived=None)
 
-    def autocast() -> torch.autocast:  # bf16 on CUDA when asked: no loss scaling needed
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
-
     streak, snapshot = 0, [a.detach().clone() for a in alphas]
 
     def arch_loss(images: torch.Tensor, labels: torch.Tensor, w: list[torch.Tensor], p: list) -> torch.Tensor:
-        with autocast():
+        with autocast(device, cfg.amp):
             loss = criterion(net(images, w, p).float(), labels)
         if table is not None and cfg.latency_weight > 0:
             ratio = expected_latency(net, *table, w) / target
@@ -79,7 +75,7 @@ def darts_search(net: Any, data: Any, cfg: DartsConfig, device: torch.device,
         for (x, y), (xv, yv) in zip(train, cycle(val)):
             x, y, xv, yv = x.to(device), y.to(device), xv.to(device), yv.to(device)
             w, p = net.unit_weights(cfg.mode, tau, gumbel)
-            with autocast():
+            with autocast(device, cfg.amp):
                 loss = criterion(net(x, w, p).float(), y)
             if not torch.isfinite(loss):
                 raise ConfigError(f"darts: the supernet's training loss became {loss.item()}; lower lr")

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from evaluators.latency.runtimes.record import Runner, Runtime, Target, keep_weights
+from evaluators.quantize import quantize_int8
 
 
 def replace_weights(module: nn.Module) -> None:
@@ -24,8 +25,13 @@ def replace_weights(module: nn.Module) -> None:
 
 def make_runner(module: nn.Module, x: torch.Tensor, target: Target) -> Runner:
     layout = torch.channels_last if target.channels_last and x.ndim == 4 else torch.contiguous_format
-    module = module.to(device=target.device, dtype=target.dtype, memory_format=layout)
-    x = x.to(device=target.device, dtype=target.dtype, memory_format=layout)
+    if target.dtype == torch.qint8:
+        # Calibrated on random images: the activation ranges set the scales, not the kernels timed.
+        module = quantize_int8(module, [torch.randn_like(x) for _ in range(2)])
+        module, x = module.to(memory_format=layout), x.to(memory_format=layout)
+    else:
+        module = module.to(device=target.device, dtype=target.dtype, memory_format=layout)
+        x = x.to(device=target.device, dtype=target.dtype, memory_format=layout)
     move = (lambda: replace_weights(module)) if target.move_weights else keep_weights
     if target.device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

@@ -43,6 +43,8 @@ class Runtime:
             return f"runtime: {self.name} is measured on {' or '.join(self.devices)}; use device={self.devices[0]}"
         if dtype not in self.dtypes:
             return f"dtype: {self.name} profiles are {' or '.join(self.dtypes)}"
+        if dtype == "int8" and kind != "cpu":
+            return "dtype: int8 is measured on the CPU (torch's x86 int8 kernels); use device=cpu"
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
         if missing:
             return f"runtime: {self.name} needs {' and '.join(missing)} installed ({self.install})"

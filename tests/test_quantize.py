@@ -1,0 +1,153 @@
+"""Int8: post-training static quantization of candidates, their int8 accuracy beside the float
+one, int8 latency measured with its own fingerprint, and clear failures."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from evaluators.base import EvaluationFailed
+from evaluators.latency import LatencySettings, Measurer
+from evaluators.proxy import ProxyEvaluator
+from evaluators.quantize import quantize_int8
+from search_spaces import load_space
+from search_spaces.builder import build_model
+from search_spaces.errors import NasError
+
+DATA = {"name": "digits", "limit": 400}
+SMALL = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool"
+MBCONV = "mbconv@224_silu:stem_k3_s2_c16:mb_k3_e1_c16_se0.25:mb_k5_e4_c24_s2:mb_k3_e4_c40_s2_se0.25:head_c256"
+
+
+@pytest.mark.parametrize("arch", [SMALL, MBCONV])
+def test_a_trained_network_keeps_its_accuracy_after_int8_quantization(arch):
+    metrics = ProxyEvaluator(data=DATA, epochs=3, batch_size=32, quantize="int8")(arch)
+    assert {"accuracy", "accuracy_int8", "loss_int8", "quantize_s"} <= set(metrics)
+    # 80 validation images: within 5 points is at most 4 images changing their class
+    assert metrics["accuracy"] > 50 and abs(metrics["accuracy_int8"] - metrics["accuracy"]) <= 5.0
+    assert metrics["quantize_s"] > 0
+
+
+def test_the_float_metrics_are_the_same_with_and_without_int8():
+    plain = ProxyEvaluator(data=DATA, epochs=1, batch_size=32)(SMALL)
+    both = ProxyEvaluator(data=DATA, epochs=1, batch_size=32, quantize="int8")(SMALL)
+    assert {k: both[k] for k in ("accuracy", "loss", "train_loss")} == \
+        {k: plain[k] for k in ("accuracy", "loss", "train_loss")}
+
+
+@pytest.mark.parametrize("name", ["mbconv", "resnet", *(pytest.param(n, marks=pytest.mark.integration)
+                                                       for n in ("fused_mbconv", "convnext", "shufflenet", "mixed"))])
+def test_members_of_every_space_quantize_to_int8_kernels(name):
+    arch = load_space(name).sample(random.Random(0))
+    model = build_model(arch, 10).eval()
+    x = torch.randn(2, 3, 32, 32)
+    quantized = quantize_int8(model, [x])
+    kinds = {type(m).__module__ for m in quantized.modules()}
+    assert any(".quantized." in k for k in kinds), kinds  # int8 modules, not float ones with observers
+    with torch.inference_mode():
+        assert quantized(x).shape == (2, 10) and torch.isfinite(quantized(x)).all()
+
+
+class _DataDependent(nn.Module):
+    """Control flow on a tensor's value: FX cannot trace it, so it cannot be quantized this way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y if y.sum() > 0 else -y
+
+
+def test_a_network_that_cannot_be_quantized_is_an_evaluation_failure_with_the_reason():
+    with pytest.raises(EvaluationFailed, match=r"^quantize: TraceError") as caught:
+        quantize_int8(_DataDependent(), [torch.randn(1, 3, 8, 8)])
+    assert caught.value.reason == "quantize" and "\n" not in str(caught.value)
+
+
+def test_int8_latency_runs_the_quantized_network_under_its_own_fingerprint():
+    float32, int8 = LatencySettings(repeats=2, rounds=1, warmup=1), LatencySettings(dtype="int8", repeats=2,
+                                                                                      rounds=1, warmup=1)
+    assert float32.fingerprint() != int8.fingerprint() and "-int8-" in int8.fingerprint().slug
+    model = build_model(SMALL, 10)
+    (measured,) = Measurer(int8).measure_many([(model, (3, 64, 64))])
+    assert measured.latency_ms > 0
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    ({"quantize": "int4"}, "quantize"),
+    ({"quantize": "int8", "calibration_batches": 0}, "calibration_batches"),
+])
+def test_bad_int8_settings_are_one_line_errors(settings, fragment):
+    with pytest.raises(NasError, match=fragment) as caught:
+        ProxyEvaluator(data=DATA, **settings)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    ({"dtype": "int8", "runtime": "onnxruntime"}, "dtype: onnxruntime profiles are float32"),
+    ({"dtype": "int4"}, "dtype"),
+])
+def test_int8_latency_settings_it_cannot_measure_are_one_line_errors(settings, fragment):
+    with pytest.raises(NasError, match=fragment) as caught:
+        LatencySettings(**settings)
+    assert "\n" not in str(caught.value)
+
+
+# -- in a run ------------------------------------------------------------------------------------
+FAST = {"warmup": 0, "repeats": 2, "rounds": 2}  # tests check behaviour, not precision
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    from tests.spaces import TINY
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return str(path)
+
+
+def _int8_run(tiny, out, **extra):
+    import nas
+
+    return nas.search(space=tiny, strategy="random", evaluator="proxy", seed=0, out=str(out), quantize="int8",
+                      data=DATA, latency={"name": "measured", **FAST}, evaluator_options={"epochs": 1},
+                      baselines="none", select="none", **extra)
+
+
+@pytest.mark.integration
+def test_an_int8_run_records_both_metrics_and_resumes_to_the_uninterrupted_trials(tiny, tmp_path):
+    whole = _int8_run(tiny, tmp_path / "a", budget=3, run_id="r")
+    rows = whole.trials
+    assert list(rows["status"]) == ["ok"] * 3
+    for column in ("accuracy", "accuracy_int8", "latency_ms", "latency_int8_ms", "quantize_s"):
+        assert rows[column].notna().all() and (rows[column] > 0).all(), column
+    assert whole.config["evaluator"]["quantize"] == "int8"
+    _int8_run(tiny, tmp_path / "b", budget=2, run_id="r")
+    resumed = _int8_run(tiny, tmp_path / "b", budget=3, run_id="r", resume=True)
+    columns = ["arch", "accuracy", "accuracy_int8"]  # latencies are measurements: they differ per run
+    assert resumed.trials[columns].equals(rows[columns])
+
+
+@pytest.mark.integration
+def test_an_int8_bound_and_objectives_apply_to_the_int8_metrics(tiny, tmp_path):
+    result = _int8_run(tiny, tmp_path, budget=3, max_latency_ms=1e6, objectives=["accuracy_int8", "latency_int8_ms"])
+    assert result.problem.constraints == {"latency_int8_ms": 1e6}
+    assert [(o.metric, o.direction) for o in result.problem.objectives] == [("accuracy_int8", "max"),
+                                                                          ("latency_int8_ms", "min")]
+    assert result.trials["latency_int8_ms"].notna().all()
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"quantize": "int4"}, "unknown quantize 'int4'"),
+    ({"quantize": "int8", "evaluator": "cost"}, "quantize: int8 scores the trained network"),
+])
+def test_bad_int8_run_settings_are_one_line_errors_and_write_nothing(tmp_path, kwargs, fragment):
+    import nas
+
+    with pytest.raises(NasError, match=fragment) as caught:
+        nas.search(**{"space": "mbconv", "budget": 2, "out": str(tmp_path), **kwargs})
+    assert "\n" not in str(caught.value) and not any(tmp_path.iterdir())
