@@ -151,3 +151,15 @@ def test_bad_int8_run_settings_are_one_line_errors_and_write_nothing(tmp_path, k
     with pytest.raises(NasError, match=fragment) as caught:
         nas.search(**{"space": "mbconv", "budget": 2, "out": str(tmp_path), **kwargs})
     assert "\n" not in str(caught.value) and not any(tmp_path.iterdir())
+
+
+@pytest.mark.integration
+def test_the_run_summary_shows_the_int8_metrics_beside_the_float_ones(tiny, tmp_path, capsys):
+    from nas.cli.commands import main
+
+    code = main(["run", f"space={tiny}", "strategy=random", "budget=2", "quantize=int8", "data.limit=400",
+                 "evaluator.epochs=1", "latency=measured", "latency.repeats=2", "latency.rounds=2",
+                 "latency.warmup=0", "baselines=none", "select=none", "progress=false", f"out={tmp_path}"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert all(column in out for column in ("accuracy_int8", "latency_int8_ms", "latency_ms"))

@@ -178,7 +178,11 @@ def print_summary(result) -> None:
     from nas.report.summary import describe_best
 
     metrics = [o.metric for o in result.problem.objectives]
-    extra = [c for c in ("accuracy", "latency_ms", "params", "macs") if c in result.trials and c not in metrics]
+    # an int8 run shows its four accuracy/latency columns instead of params and MACs (80 columns)
+    int8 = "accuracy_int8" in result.trials
+    shown = ("accuracy", "accuracy_int8", "latency_ms", "latency_int8_ms") if int8 else (
+        "accuracy", "latency_ms", "params", "macs")
+    extra = [c for c in shown if c in result.trials and c not in metrics]
     top = result.top(5)
     evaluations, archs = len(result.trials), int(result.archs["searched"].sum()) if len(result.archs) else 0
     table = Table(title=f"top {len(top)} of {archs} architectures ({evaluations} evaluations)")
