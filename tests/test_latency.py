@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,23 @@ def _cfg(space: Path, out: Path, **extra) -> dict:
     return {**nas_latency.LATENCY_DEFAULTS, **FAST, "space": str(space), "out": str(out), **extra}
 
 
-@pytest.fixture
-def profiled(tiny, tmp_path):
-    """A finished profile of the tiny space (10 classes, as digits) under tmp_path/out."""
-    session = nas_latency.open_session(_cfg(tiny, tmp_path / "out", num_classes=10))
+@pytest.fixture(scope="module")
+def profiled_once(tmp_path_factory) -> Path:
+    """The out folder of one finished profile of the tiny space (10 classes, as digits)."""
+    base = tmp_path_factory.mktemp("profiled")
+    (base / "tiny.yaml").write_text(TINY)
+    session = nas_latency.open_session(_cfg(base / "tiny.yaml", base / "out", num_classes=10))
     nas_latency.profile(session, calibrate_n=6)
+    return base / "out"
+
+
+@pytest.fixture
+def profiled(profiled_once, tiny, tmp_path):
+    """A finished profile of the tiny space under tmp_path/out: a copy of the module's one, reopened
+    (as a later process would), so each test may change it."""
+    shutil.copytree(profiled_once, tmp_path / "out")
+    session = nas_latency.open_session(_cfg(tiny, tmp_path / "out", num_classes=10))
+    assert nas_latency.profile(session, calibrate_n=6).measured_now == 0
     return session
 
 

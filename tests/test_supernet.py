@@ -174,8 +174,16 @@ def test_gradients_of_a_member_reach_only_its_slices(mbconv_net):
     mbconv_net.zero_grad(set_to_none=True)
 
 
-def test_bn_recalibration_changes_only_bn_buffers(trained):
-    _, ckpt = trained
+@pytest.fixture(scope="module")
+def briefly_trained(tmp_path_factory):
+    """A supernet checkpoint after one short epoch: enough for what BN recalibration does."""
+    out = tmp_path_factory.mktemp("supernet_brief")
+    return train_supernet("nasbench_macro", {"name": "digits", "limit": 100}, out, "brief", threads=1,
+                          **{**FAST, "epochs": 1})
+
+
+def test_bn_recalibration_changes_only_bn_buffers(briefly_trained):
+    ckpt = briefly_trained
     evaluator = SupernetEvaluator(str(ckpt))
     net = evaluator.supernet
     arch = net.space.sample(random.Random(3))

@@ -100,14 +100,11 @@ def network_keys(arch: Architecture, num_classes: int) -> tuple[str, ...]:
     key, channels, size = _stem_step(arch.stem, arch.resolution, width, act)
     keys = [key]
     for stage in arch.stages:
-        if arch.depth == 1.0:
-            for block in stage:
-                group, channels, size = _group_steps(block, block.repeats, channels, size, width, act)
-                keys.extend(group)
-        else:
-            for block, count in zip(stage, scale_stage_depth([b.repeats for b in stage], arch.depth)):
-                group, channels, size = _group_steps(block, count, channels, size, width, act)
-                keys.extend(group)
+        repeats = [b.repeats for b in stage]
+        counts = repeats if arch.depth == 1.0 else scale_stage_depth(repeats, arch.depth)
+        for block, count in zip(stage, counts):
+            group, channels, size = _group_steps(block, count, channels, size, width, act)
+            keys.extend(group)
     keys.append(_head_step(arch.head, channels, size, width, act, num_classes))
     return tuple(keys)
 
