@@ -8,7 +8,7 @@ seven others) and scores every predictor against the mean of the passes. The las
 against pass 1: the machine's own run-to-run noise, the floor under any predictor's error.
 
     python benchmarks/latency_predictor.py [--space mbconv] [--threads 1] [--batch 1] [--runtime torch]
-        [--placement per-round] [--n 100] [--out results] [--also threads=2 batch=8 runtime=onnxruntime]
+        [--placement per-round] [--dtype float32|int8] [--n 100] [--out results] [--also threads=2 batch=8 runtime=onnxruntime]
 
 Targets (issue 22): pass 2 against pass 1 >= 95% within 10%; best predictor >= 90% within 10%,
 Kendall tau >= 0.95, >= 10,000 predictions/s; profile and calibration within 6 minutes.
@@ -24,7 +24,8 @@ from nas.profile import latency
 def measure_setting(args: argparse.Namespace, overrides: dict[str, object]) -> dict[str, object]:
     """Profile, fit and evaluate one setting; print its table; return its summary row."""
     cfg = {**latency.LATENCY_DEFAULTS, "space": args.space, "threads": args.threads, "batch": args.batch,
-           "runtime": args.runtime, "placement": args.placement, "out": args.out, **overrides}
+           "runtime": args.runtime, "placement": args.placement, "out": args.out, "dtype": args.dtype,
+           **overrides}
     session = latency.open_session(cfg)
     print(f"\n{session.store.fingerprint.describe()}\nprofile: {session.store.path}")
     start = time.perf_counter()
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--space", default="mbconv")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--dtype", default="float32", choices=("float32", "int8"))
     parser.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"))
     parser.add_argument("--placement", default="per-round", choices=("per-round", "fixed"))
     parser.add_argument("--out", default="results", help="profiles are cached under OUT/latency/")

@@ -45,7 +45,7 @@ def cluster():
 @pytest.fixture(scope="module")
 def trained(cluster, tmp_path_factory):
     out = tmp_path_factory.mktemp("retrain")
-    return out, retrain(ARCH, QUICK, out=out, run_id="quick", export=["torchscript", "onnx"])
+    return out, retrain(ARCH, QUICK, out=out, run_id="quick", export=["torchscript", "onnx", "torchscript_int8"])
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,13 @@ def test_exports_match_pytorch(trained, digits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         scripted = torch.jit.load(result.exports["torchscript"])
+        int8 = torch.jit.load(result.exports["torchscript_int8"])
     with torch.no_grad():
         torch.testing.assert_close(scripted(x), expected, atol=1e-5, rtol=1e-5)
+        assert int8(x).shape == expected.shape
+    # the int8 model scored on the same test split; one epoch of training: a loose bound
+    accuracy, _ = evaluate(int8, digits.batches("test", 32), torch.device("cpu"))
+    assert accuracy == result.test_accuracy_int8 and abs(accuracy - result.test_accuracy) <= 10
 
 
 def test_a_finished_retrain_resumes_as_it_is(trained):
@@ -170,7 +175,7 @@ def test_augmentation_keeps_images_on_the_data_scale(digits):
         ([ARCH, "amp=maybe"], "amp: must be auto, true or false"),
         ([ARCH, "epochs=0"], "epochs: must be an integer >= 1"),
         ([ARCH, "optimizer=sgdd"], "optimizer: 'sgdd' is not one of adamw, sgd"),
-        ([ARCH, "export=[pdf]"], "unknown export 'pdf'; allowed: torchscript, onnx"),
+        ([ARCH, "export=[pdf]"], "unknown export 'pdf'; allowed: torchscript, onnx, torchscript_int8"),
         ([ARCH, "data=mnist"], "unknown data 'mnist'"),
         ([ARCH, "data.colour=1"], "unknown data option 'colour'"),
         ([ARCH, "bogus=1"], "unknown key 'bogus'"),

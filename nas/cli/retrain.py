@@ -51,6 +51,8 @@ Execution:
   out=results run_id=NAME        files in <out>/retrain/<run_id>/ (model.pt, checkpoints) and one
                                  row (stage=retrain) in <out>/leaderboard.csv
   export=[torchscript,onnx]      also write model.torchscript.pt / model.onnx
+  export=[torchscript_int8]      and/or model.int8.torchscript.pt: int8 (PyTorch FX, x86), calibrated
+                                 on 4 training batches, its test top-1 reported beside the float one
   progress=true                  show the workers' output (epochs, Ray Train's messages)
   limits.max_params=1e9          refuse a larger network before anything is built (also
   limits.max_activation_mb=8192  its float32 feature maps for one image, in MB)
@@ -98,8 +100,11 @@ def cmd_retrain(args: argparse.Namespace, console: Console, err_console: Console
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     resumed = f" (resumed after epoch {result.start_epoch})" if result.start_epoch else ""
+    int8 = result.test_accuracy_int8
     rows = [
-        ("test top-1", f"{result.test_accuracy:.2f}%"), ("val top-1", f"{result.val_accuracy:.2f}%"),
+        ("test top-1", f"{result.test_accuracy:.2f}%"),
+        *([("test top-1 int8", f"{int8:.2f}%")] if int8 is not None else []),
+        ("val top-1", f"{result.val_accuracy:.2f}%"),
         ("epochs", f"{result.epochs}{resumed}"), ("arch", result.arch), ("source", result.source),
         ("resolution", f"{result.resolution} px"), ("params", f"{result.params:,}"), ("MACs", f"{result.macs:,}"),
         ("time", f"{result.train_s:.0f} s training, {result.wall_s:.0f} s in all"), ("model", str(result.model)),

@@ -9,7 +9,8 @@ the latest one back from Ray Train (its storage is ``<out>/retrain/<run_id>/``) 
 
 Files of ``<out>/retrain/<run_id>/``: ``retrain.yaml`` (settings, enough to resume),
 ``checkpoint_*/state.pt`` (Ray Train's, the two latest), ``model.pt`` (``load_model``),
-optional ``model.torchscript.pt`` / ``model.onnx``, and ``result.yaml`` written last.
+optional exports (``nas.deploy.export``: ``model.torchscript.pt``, ``model.onnx``,
+``model.int8.torchscript.pt``), and ``result.yaml`` written last.
 """
 from __future__ import annotations
 
@@ -17,22 +18,24 @@ import logging
 import os
 import re
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
-from torch import nn
 
-from nas.deploy.retrain_recipe import EXECUTION_FIELDS, EXPORTS, RetrainRecipe, make_recipe
+from nas.deploy.export import EXPORTS, Exported, export_model, load_model
+from nas.deploy.retrain_recipe import EXECUTION_FIELDS, RetrainRecipe, make_recipe
 from nas.deploy.retrain_worker import restore, train_loop
 from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, NasError, unknown
 from search_spaces.limits import NO_LIMITS, BuildLimits, check_buildable
+
+if TYPE_CHECKING:
+    from evaluators.data import DataSplits
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class RetrainResult:
     checkpoint: Path | None
     exports: dict[str, str] = field(default_factory=dict)
     history: tuple[dict[str, float], ...] = ()
+    test_accuracy_int8: float | None = None  # top-1 % of model.int8.torchscript.pt on the test split
 
 
 # -- which architecture ----------------------------------------------------------------------------
@@ -263,7 +267,7 @@ def retrain(
     splits = dataset_from_options(settings["data"])  # bad data options fail here, before any file
     if (rdir / "result.yaml").is_file():
         log.info("retrain %s is finished already", rdir.name)
-        return _finish(rdir, settings, None, export, begin, splits.num_classes)
+        return _finish(rdir, settings, None, export, begin, splits)
 
     from nas.run.store import atomic_write_text
 
@@ -278,11 +282,11 @@ def retrain(
             import ray
 
             ray.shutdown()
-    return _finish(rdir, settings, checkpoint, export, begin, splits.num_classes)
+    return _finish(rdir, settings, checkpoint, export, begin, splits)
 
 
 def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Sequence[str], begin: float,
-            num_classes: int) -> RetrainResult:
+            splits: DataSplits) -> RetrainResult:
     """model.pt, exports, the leaderboard row and result.yaml (last: it marks the run finished)."""
     from nas.run.store import append_leaderboard, atomic_write_text
     from search_spaces.cost import cost
@@ -290,9 +294,10 @@ def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Seque
     done = rdir / "result.yaml"
     if checkpoint is None:  # finished before: rebuild the result from its files
         summary = _read_yaml(done, "result")
-        summary["exports"] = {**summary.get("exports", {}), **_export(rdir, export)}
+        _record(summary, export_model(rdir / "model.pt", export, splits))
         atomic_write_text(done, yaml.safe_dump(summary, sort_keys=False, width=10_000))
         return _result(summary, rdir, time.perf_counter() - begin)
+    num_classes = splits.num_classes
     state = restore(checkpoint)
     last = state["history"][-1]
     arch = Architecture.parse(settings["arch"])
@@ -317,7 +322,7 @@ def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Seque
         "epochs": int(last["epoch"]), "start_epoch": int(last["start_epoch"]),
         "resolution": settings["resolution"], "params": c.params, "macs": c.macs,
         "train_s": float(state["train_s"]), "wall_s": wall, "checkpoint": str(Path(checkpoint.path)),
-        "exports": _export(rdir, export),
+        "exports": {},
         "history": [{k: v if isinstance(v, int) else float(v) for k, v in h.items()} for h in state["history"]],
     }
     append_leaderboard(rdir.parent.parent, [{
@@ -327,8 +332,18 @@ def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Seque
         "macs": c.macs, "train_resolution": settings["resolution"], "wall_s": wall, "seed": recipe["seed"],
         "timestamp": datetime.now().isoformat(timespec="seconds"), "source": settings["source"],
     }])
-    atomic_write_text(done, yaml.safe_dump(summary, sort_keys=False, width=10_000))
+    try:
+        _record(summary, export_model(rdir / "model.pt", export, splits))
+    finally:  # the training is done even when an export fails: resume=true export=[...] retries it
+        atomic_write_text(done, yaml.safe_dump(summary, sort_keys=False, width=10_000))
     return _result(summary, rdir, wall)
+
+
+def _record(summary: dict[str, Any], exported: Exported) -> None:
+    """Add the files written (and the int8 test top-1) to a run's summary."""
+    summary["exports"] = {**summary.get("exports", {}), **exported.files}
+    if exported.test_accuracy_int8 is not None:
+        summary["test_accuracy_int8"] = exported.test_accuracy_int8
 
 
 def _result(summary: Mapping[str, Any], rdir: Path, wall: float) -> RetrainResult:
@@ -340,42 +355,8 @@ def _result(summary: Mapping[str, Any], rdir: Path, wall: float) -> RetrainResul
         params=summary["params"], macs=summary["macs"], train_s=summary["train_s"], wall_s=wall,
         model=rdir / "model.pt", checkpoint=Path(checkpoint) if checkpoint else None,
         exports=dict(summary.get("exports", {})), history=tuple(summary.get("history", ())),
+        test_accuracy_int8=summary.get("test_accuracy_int8"),
     )
-
-
-# -- the exported model ----------------------------------------------------------------------------
-def load_model(path: str | Path) -> nn.Module:
-    """The network in a ``model.pt``, in eval mode (read with ``weights_only=True``: plain data)."""
-    from search_spaces.builder import build_model
-
-    package = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = build_model(package["arch"], package["num_classes"])
-    model.load_state_dict(package["state_dict"])
-    return model.eval()
-
-
-def _export(rdir: Path, formats: Sequence[str]) -> dict[str, str]:
-    """TorchScript (traced) and/or ONNX (TorchScript exporter, dynamic batch) of ``model.pt``."""
-    if not formats:
-        return {}
-    package = torch.load(rdir / "model.pt", map_location="cpu", weights_only=True)
-    model = load_model(rdir / "model.pt")
-    example = torch.zeros(1, 3, package["resolution"], package["resolution"])
-    written = {}
-    with warnings.catch_warnings(), torch.no_grad():
-        # both exporters are TorchScript based, which torch now marks deprecated
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        if "torchscript" in formats:
-            path = rdir / "model.torchscript.pt"
-            torch.jit.trace(model, example).save(str(path))
-            written["torchscript"] = str(path)
-        if "onnx" in formats:
-            path = rdir / "model.onnx"
-            torch.onnx.export(model, (example,), str(path), input_names=["images"], output_names=["logits"],
-                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
-            written["onnx"] = str(path)
-    return written
 
 
 __all__ = ["RetrainRecipe", "RetrainResult", "load_model", "make_recipe", "resolve_source", "retrain"]

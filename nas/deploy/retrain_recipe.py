@@ -10,7 +10,6 @@ from search_spaces.checks import check_auto, check_int
 from search_spaces.errors import ConfigError, unknown
 
 AUGMENTS = ("none", "randaugment", "autoaugment")
-EXPORTS = ("torchscript", "onnx")
 # Settings that only say where and how wide the run executes; a resumed run may change them.
 EXECUTION_FIELDS = ("workers", "use_gpu", "cpus_per_worker", "max_failures")
 STATE_FILE = "state.pt"  # inside each Ray Train checkpoint directory

@@ -239,7 +239,7 @@ def arch_figure(arch: Architecture, title: str = "") -> Figure:
 
 def arch_plot(arch: Architecture, path: Path, title: str = "") -> None:
     """Draw ``arch`` (see `arch_figure`) and save it as a PNG at ``path``, atomically."""
-    from nas.report.plots import save_figure
+    from nas.report.figures import save_figure
 
     path = Path(path)
     if path.suffix.lower() != ".png":  # the bytes are PNG whatever the name says

@@ -9,7 +9,6 @@ returns the Figure unsaved (for tests and notebooks).
 """
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from nas.report.figures import draw_front, log_x, new_figure, save_figure
+from nas.report.int8 import int8_plot
 from nas.run.problem import arch_summary, default_direction, pareto_rows
-from nas.run.store import atomic_write_bytes
 from nas.strategies.base import Objective, Problem
 
 if TYPE_CHECKING:
@@ -33,21 +33,6 @@ _BASELINE_MARKERS = ("s", "D", "^", "v", "P", "X")
 _POINT = "0.55"  # one evaluation / one searched architecture
 _REPEAT = "0.25"  # a repeat, and the error bar of a repeated architecture
 _LABEL_GAP = 0.045  # least vertical distance between two edge labels, as a fraction of the axes
-
-
-def _figure() -> tuple[Figure, Axes]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6.4, 4.2), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure, figure.add_subplot(1, 1, 1)
-
-
-def save_figure(figure: Figure, path: Path) -> None:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _label(objective: Objective) -> str:
@@ -179,7 +164,7 @@ def progress_figure(trials: pd.DataFrame, problem: Problem, title: str = "",
     from matplotlib.ticker import MaxNLocator
 
     objective = problem.objectives[0]
-    figure, ax = _figure()
+    figure, ax = new_figure()
     stage = _stage(trials)
     rows = trials[~stage.eq("baseline")].reset_index(drop=True)
     n = len(rows)
@@ -274,7 +259,7 @@ def _tradeoff_figure(trials: pd.DataFrame, problem: Problem, x: Objective, front
     as a line (a staircase when it is the two-objective front), the winner as a star and each
     baseline as a labelled marker."""
     first = problem.objectives[0]
-    figure, ax = _figure()
+    figure, ax = new_figure()
     summary = arch_summary(trials, Problem(objectives=(first, x), constraints=problem.constraints))
     has = {first.metric, x.metric} <= set(summary.columns)
     searched = summary[summary["searched"].astype(bool)] if has else summary.iloc[0:0]
@@ -288,12 +273,7 @@ def _tradeoff_figure(trials: pd.DataFrame, problem: Problem, x: Objective, front
     _draw_searched(ax, searched, problem, first, x)
     front = front.sort_values(x.metric) if has and not front.empty else front.iloc[0:0]
     if not front.empty:
-        if staircase:
-            # Best first objective reachable without a worse x: it changes only at front points.
-            ax.step(front[x.metric], front[first.metric], where="post" if x.direction == "min" else "pre",
-                    color="tab:red", lw=1.2, zorder=4, gid="front")
-        ax.scatter(front[x.metric], front[first.metric], s=22, color="tab:red", zorder=5, label=front_label,
-                   gid="front-points")
+        draw_front(ax, front, x, first.metric, staircase, "tab:red", front_label)
     top = searched[searched["arch"] == winner] if winner is not None else searched.iloc[0:0]
     if not top.empty:
         ax.scatter(top[x.metric], top[first.metric], s=180, marker="*", color="gold", edgecolors="0.1",
@@ -304,7 +284,7 @@ def _tradeoff_figure(trials: pd.DataFrame, problem: Problem, x: Objective, front
     named = _draw_baseline_points(ax, refs, names, first, x)
     xs = pd.concat([searched[x.metric], refs[x.metric]]).astype(float) if has else pd.Series([], dtype=float)
     if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 10:
-        _log_x(ax)
+        log_x(ax)
     ax.set_xlim(ax.get_xlim())  # autoscaled now and frozen, so the names can be placed
     ax.set_ylim(ax.get_ylim())
     marks = pd.concat([front, top])[[x.metric, first.metric]].to_numpy(dtype=float).tolist() if has else []
@@ -338,16 +318,6 @@ def _draw_searched(ax: Axes, searched: pd.DataFrame, problem: Problem, first: Ob
                         yerr=yerr[spread], fmt="none", ecolor=colour, elinewidth=0.8, capsize=2, zorder=2,
                         gid=f"{style['gid']}-std")
         ax.scatter(part[x.metric], part[first.metric], s=16, zorder=3, **style)
-
-
-def _log_x(ax: Axes) -> None:
-    """A log x-axis ticked at 1, 2, 5 x 10^k in plain numbers (not 2x10^0, which crowd)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _draw_baseline_points(ax: Axes, refs: pd.DataFrame, names: Mapping[str, str], first: Objective,
@@ -481,8 +451,8 @@ def alphas_plot(history: list[dict], units: list[str], path: Path) -> None:
 def run_plots(trials: pd.DataFrame, problem: Problem, folder: Path, title: str = "",
               baselines: Mapping[str, str] | None = None, winner: str | None = None,
               min_repeats: int = 1) -> None:
-    """A run's plots in ``folder``: progress, the Pareto front with several objectives, and
-    accuracy against latency when latency is known but not an objective (else the front shows it)."""
+    """A run's plots in ``folder``: progress, the Pareto front with several objectives, accuracy against
+    latency when latency is known but not an objective (else the front shows it), and `int8_plot`."""
     folder = Path(folder)
     progress_plot(trials, problem, folder / "progress.png", title=title, baselines=baselines,
                   min_repeats=min_repeats)
@@ -491,3 +461,4 @@ def run_plots(trials: pd.DataFrame, problem: Problem, folder: Path, title: str =
         pareto_plot(trials, problem, folder / "pareto.png", title=title, baselines=baselines, winner=winner)
     if "latency_ms" in trials and "latency_ms" not in objectives:
         tradeoff_plot(trials, problem, folder / "tradeoff.png", title=title, baselines=baselines, winner=winner)
+    int8_plot(trials, problem, folder / "int8.png", title=title, winner=winner)

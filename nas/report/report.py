@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nas.report import int8
 from nas.run.problem import (
     CONSTRAINT_SHORTCUTS,
     arch_summary,
@@ -269,15 +270,23 @@ def _baselines_section(rows: list[dict[str, Any]], problem: Problem) -> str:
     return head + _table(table) + note
 
 
+def _ranked(summary: pd.DataFrame, problem: Problem, top: int) -> pd.DataFrame:
+    """The ``top`` searched architectures by the mean of the first objective, best first."""
+    first = problem.objectives[0]
+    searched = summary[summary["searched"].astype(bool)] if "searched" in summary else summary
+    if first.metric not in searched:
+        return searched.iloc[0:0]
+    return searched.dropna(subset=[first.metric]).sort_values(
+        first.metric, ascending=first.direction == "min", kind="stable").head(top)
+
+
 def _top_section(summary: pd.DataFrame, problem: Problem, winner: str | None, top: int) -> str:
     """The ``top`` searched architectures by the mean of the first objective."""
     first = problem.objectives[0]
     head = f"<h2>Top {top} architectures by mean {html.escape(first.metric)}</h2>"
-    searched = summary[summary["searched"].astype(bool)] if "searched" in summary else summary
-    if first.metric not in searched or searched[first.metric].dropna().empty:
+    ranked = _ranked(summary, problem, top)
+    if ranked.empty:
         return head + '<p class="muted">no successful evaluation yet</p>'
-    ranked = searched.dropna(subset=[first.metric]).sort_values(
-        first.metric, ascending=first.direction == "min", kind="stable").head(top)
     records = ranked.to_dict(orient="records")
     table = pd.DataFrame({"": ["★ winner" if r["arch"] == winner else "" for r in records],
                           "trial": ranked["trial"].tolist()})
@@ -288,6 +297,53 @@ def _top_section(summary: pd.DataFrame, problem: Problem, winner: str | None, to
             table[metric] = ranked[metric].tolist()
     table["arch"] = ranked["arch"].tolist()
     return head + _table(table if table[""].any() else table.drop(columns=[""]))
+
+
+def _int8_section(trials: pd.DataFrame, summary: pd.DataFrame, problem: Problem, winner: str | None,
+                  top: int, figure: Path) -> str:
+    """Float32 against int8 for the top architectures, the winner and those that failed to quantize
+    (at most ``top`` of them), below the medians over all candidates and above ``figure``."""
+    counts = int8.overview(trials)
+    failed = int8.quantize_failures(trials[~trials["stage"].eq("baseline")] if "stage" in trials else trials)
+    archs = list(dict.fromkeys([*_ranked(summary, problem, top)["arch"], *([winner] if winner else []),
+                                *failed["arch"].head(top)]))
+    rows = int8.candidate_rows(trials, archs)
+    medians = [f"int8 lost a median {counts['drop']:.3g} points of accuracy" if counts["ok"] else "",
+               f"ran at a median {counts['ratio']:.2f}× the float32 latency" if counts["ratio"] > 0 else ""]
+    medians = " and ".join(m for m in medians if m)
+    text = (f"Over {counts['ok']} candidate{'s' if counts['ok'] != 1 else ''}, {medians}"
+            if counts["ok"] else "No candidate has both float32 and int8 results")
+    text += f"; {counts['failed']} failed to quantize."
+    if len(failed) > top:
+        text += f" The table lists the first {top} of them."
+    places = _places([r.get(m) for r in rows for m in ("accuracy_std", "accuracy_int8_std")])
+    trial_of = dict(zip(summary.get("arch", []), summary.get("trial", [])))
+    trial_of |= dict(zip(failed["arch"], failed["trial"]))
+    table = pd.DataFrame({
+        "": ["★ winner" if r["arch"] == winner else "" for r in rows],
+        "trial": [trial_of.get(r["arch"]) for r in rows],
+        "accuracy float32": [_mean_std(r.get("accuracy"), r.get("accuracy_std"), r["n"] or None, places)
+                             for r in rows],
+        "accuracy int8": [_mean_std(r.get("accuracy_int8"), r.get("accuracy_int8_std"), None, places)
+                          for r in rows],
+        "drop (points)": _mean_std_column(rows, "drop", False),
+        "latency float32 (ms)": [r.get("latency_ms") for r in rows],
+        "latency int8 (ms)": [r.get("latency_int8_ms") for r in rows],
+        "int8 / float32 latency": [f"{r['ratio']:.2f}×" if "ratio" in r else "" for r in rows],
+        "failed to quantize": [f"{r['error']} ({r['failures']} of {r['failures'] + r['n']} evaluations)"
+                               if r.get("error") else "" for r in rows],
+        "arch": archs,
+    })
+    if not table[""].any():
+        table = table.drop(columns=[""])
+    if not table["failed to quantize"].any():
+        table = table.drop(columns=["failed to quantize"])
+    note = ('<p class="muted">Means ± std over each network\'s ok evaluations (n, the same for both '
+            "accuracies); the drop is float32 − int8 accuracy of one trained network, averaged over its "
+            "evaluations; the latency ratio is that of the mean latencies.</p>")
+    picture = f"<h3>Accuracy against latency</h3>{_image(figure)}" if figure.is_file() else ""
+    return (f"<h2>Float32 and int8</h2><p>{html.escape(text)}</p>"
+            + _table(table, ("arch", "failed to quantize")) + (note if rows else "") + picture)
 
 
 def _load(rdir: RunDir) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -353,12 +409,15 @@ def render(rdir: RunDir, top: int = 10) -> str:
     best = _read_best(rdir)
     summary = arch_summary(trials, problem)
     winner = _winner(best, trials, problem, config)
+    quantized = isinstance(config.get("evaluator"), Mapping) and config["evaluator"].get("quantize") == "int8"
     parts = [
         f"<h1>nas run {html.escape(rdir.run_id)}</h1>",
         _overview(config, trials, problem),
         _winner_section(winner, best, trials, problem, rdir.run_id),
         _baselines_section(_baseline_rows(best, summary, winner, problem, config), problem),
         _top_section(summary, problem, winner.get("arch") if winner else None, top),
+        _int8_section(trials, summary, problem, winner.get("arch") if winner else None, top,
+                      rdir.path / "int8.png") if int8.has_int8(trials) or quantized else "",
         _plots(rdir, problem),
         _failures(trials),
         "<h2>Settings</h2>" + _table(_settings(config)),
