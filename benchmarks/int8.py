@@ -10,8 +10,10 @@ ratio, and Kendall's tau between the float32 and int8 rankings of accuracy and o
 ``--flows`` first compares the two quantization flows on the same members' untrained networks:
 PyTorch FX (x86) against ONNX Runtime's ``quantize_static`` (QDQ, uint8 activations, per-channel
 int8 weights), each against its own float32, median of ``--runs`` timed calls after 3 warm-up calls.
+``--full-range`` instead trains each member twice, back to back, and compares int8 accuracy with
+PyTorch's default 7-bit activation range against 8-bit (``reduce_range=False``).
 
-    python benchmarks/int8.py [--space mbconv] [--n 20] [--seed 0] [--flows] [--runs 15]
+    python benchmarks/int8.py [--space mbconv] [--n 20] [--seed 0] [--flows] [--runs 15] [--full-range]
 """
 from __future__ import annotations
 
@@ -106,6 +108,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--flows", action="store_true", help="first compare torch FX and ONNX Runtime int8")
     parser.add_argument("--runs", type=int, default=15, help="timed calls per network in --flows")
+    parser.add_argument("--full-range", action="store_true",
+                        help="only compare 7-bit and 8-bit activation ranges (reduce_range) on the "
+                             "members, each trained the same way twice")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
@@ -118,6 +123,9 @@ def main() -> None:
             archs.append(arch)
     if args.flows:
         compare_flows(archs, args.runs)
+    if args.full_range:
+        compare_ranges(archs)
+        return
 
     evaluator = ProxyEvaluator(quantize="int8", threads=1)
     evaluator.check_space(space)
@@ -145,6 +153,29 @@ def main() -> None:
     print(f"median int8/float32 latency {statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})")
     print(f"Kendall tau float32 vs int8: accuracy {tau_acc:.3f}, latency {tau_lat:.3f}")
     print(f"per member: training {train_one:.1f} s, quantizing and scoring int8 {quantize_s:.1f} s (medians)")
+
+
+def compare_ranges(archs: list) -> None:
+    """Each member trained and quantized twice, back to back: 7-bit (PyTorch's default) and 8-bit
+    activation ranges; the same seeded training gives the same float model both times."""
+    seven = ProxyEvaluator(quantize="int8", threads=1)
+    eight = ProxyEvaluator(quantize="int8", threads=1, reduce_range=False)
+    for evaluator in (seven, eight):  # each member trains at its resolution scaled as in a run
+        evaluator.check_space(load_space(archs[0].space))
+    rows = [(seven(arch), eight(arch)) for arch in archs]
+    print(f"\n{'#':>3} {'fp32':>6} {'7-bit':>6} {'8-bit':>6}  (accuracy; fp32 of the 8-bit run if it differs)")
+    for i, (s, f) in enumerate(rows):
+        same = "" if f["accuracy"] == s["accuracy"] else f"  fp32 {f['accuracy']:.2f}"
+        print(f"{i:>3} {s['accuracy']:>6.2f} {s['accuracy_int8']:>6.2f} {f['accuracy_int8']:>6.2f}{same}")
+    for label, k in (("7-bit", 0), ("8-bit", 1)):
+        drops = [r[k]["accuracy"] - r[k]["accuracy_int8"] for r in rows]
+        tau = kendalltau([r[k]["accuracy"] for r in rows], [r[k]["accuracy_int8"] for r in rows]).statistic
+        print(f"{label}: median drop {statistics.median(drops):.2f} points (mean {statistics.mean(drops):.2f} "
+              f"± {statistics.stdev(drops):.2f}), Kendall tau float32 vs int8 accuracy {tau:.3f}")
+    gain = [f["accuracy_int8"] - s["accuracy_int8"] for s, f in rows]
+    print(f"8-bit minus 7-bit int8 accuracy: median {statistics.median(gain):+.2f}, mean {statistics.mean(gain):+.2f} "
+          f"± {statistics.stdev(gain):.2f}; better on {sum(g > 0 for g in gain)} of {len(gain)}, "
+          f"worse on {sum(g < 0 for g in gain)}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ class ProxyEvaluator:
         timeout_s: float | None = None,
         quantize: str = "none",
         calibration_batches: int = 4,
+        reduce_range: bool = True,
     ) -> None:
         self.train = TrainConfig(
             epochs=epochs, steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
@@ -105,7 +106,9 @@ class ProxyEvaluator:
         if quantize not in QUANTIZE:
             raise unknown("quantize", quantize, QUANTIZE)
         check_int("calibration_batches", calibration_batches, 1)
-        self.quantize, self.calibration_batches = quantize, calibration_batches
+        if not isinstance(reduce_range, bool):
+            raise ConfigError(f"reduce_range: expected true or false, got {reduce_range!r}")
+        self.quantize, self.calibration_batches, self.reduce_range = quantize, calibration_batches, reduce_range
         if quantize == "int8":
             check_engine()
         self.resolution = resolution
@@ -166,6 +169,6 @@ class ProxyEvaluator:
         """The trained model quantized to int8 (calibrated on training batches) and scored on the
         same validation images as the float model."""
         begin = time.perf_counter()
-        quantized = quantize_int8(model, calibration_batches(loader, self.calibration_batches))
+        quantized = quantize_int8(model, calibration_batches(loader, self.calibration_batches), self.reduce_range)
         accuracy, loss = evaluate(quantized, val, torch.device("cpu"))
         return {"accuracy_int8": accuracy, "loss_int8": loss, "quantize_s": time.perf_counter() - begin}

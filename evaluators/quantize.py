@@ -15,12 +15,16 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from evaluators.base import EvaluationFailed
 from search_spaces.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch.ao.quantization import QConfigMapping
 
 ENGINE = "x86"  # oneDNN + FBGEMM; the quantized engine torch picks by default on x86
 
@@ -36,13 +40,32 @@ def check_engine() -> None:
                           f"int8 is measured with {ENGINE!r}")
 
 
-def quantize_int8(model: nn.Module, calibration: Iterable[torch.Tensor]) -> nn.Module:
+def qconfig_mapping(reduce_range: bool = True) -> QConfigMapping:
+    """PyTorch's ``x86`` mapping; ``reduce_range=False`` observes activations over all 8 bits.
+
+    The default keeps 7 bits because FBGEMM's kernels on CPUs without VNNI can saturate their 16-bit
+    sums with full-range activations; on a CPU with VNNI (``lscpu`` lists ``avx512_vnni`` or
+    ``avx_vnni``) full range is safe and gives the activations twice the resolution.
+    """
+    from torch.ao.quantization import QConfig, get_default_qconfig_mapping
+    from torch.ao.quantization.observer import (
+        HistogramObserver,
+        default_per_channel_weight_observer,
+    )
+
+    mapping = get_default_qconfig_mapping(ENGINE)
+    if not reduce_range:
+        mapping.set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=False),
+                                   weight=default_per_channel_weight_observer))
+    return mapping
+
+
+def quantize_int8(model: nn.Module, calibration: Iterable[torch.Tensor], reduce_range: bool = True) -> nn.Module:
     """An int8 copy of ``model`` (float32, CPU), its activation ranges observed on ``calibration``.
 
     A network the FX tracer or the converter cannot handle raises ``EvaluationFailed("quantize")``,
     which a run records as a failed row with the reason.
     """
-    from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     check_engine()
@@ -60,7 +83,7 @@ def quantize_int8(model: nn.Module, calibration: Iterable[torch.Tensor]) -> nn.M
             # arguments on every call: nothing a user of nas can act on
             for category in (DeprecationWarning, FutureWarning, UserWarning):
                 warnings.simplefilter("ignore", category)
-            prepared = prepare_fx(float_model, get_default_qconfig_mapping(ENGINE), (batches[0],))
+            prepared = prepare_fx(float_model, qconfig_mapping(reduce_range), (batches[0],))
             with torch.inference_mode():
                 for batch in batches:
                     prepared(batch)

@@ -11,7 +11,7 @@ from torch import nn
 from evaluators.base import EvaluationFailed
 from evaluators.latency import LatencySettings, Measurer
 from evaluators.proxy import ProxyEvaluator
-from evaluators.quantize import quantize_int8
+from evaluators.quantize import qconfig_mapping, quantize_int8
 from search_spaces import load_space
 from search_spaces.builder import build_model
 from search_spaces.errors import NasError
@@ -78,9 +78,27 @@ def test_int8_latency_runs_the_quantized_network_under_its_own_fingerprint():
     assert measured.latency_ms > 0
 
 
+@pytest.mark.filterwarnings("ignore:Please use quant_min and quant_max")  # torch's, on building an observer
+def test_full_range_activations_use_all_eight_bits_and_change_only_the_int8_metrics():
+    default, full = (qconfig_mapping(r).global_qconfig.activation() for r in (True, False))
+    assert (default.quant_min, default.quant_max, full.quant_min, full.quant_max) == (0, 127, 0, 255)
+    model = build_model(SMALL, 10).eval()
+    x = torch.randn(4, 3, 32, 32)
+    scales = [{n: float(b) for n, b in quantize_int8(model, [x], r).named_buffers() if n.endswith("_scale_0")}
+              for r in (True, False)]
+    # the same observed range over twice the levels: every activation step is half as wide
+    assert scales[0].keys() == scales[1].keys() and scales[0]
+    assert all(scales[1][n] == pytest.approx(scales[0][n] / 2, rel=0.02) for n in scales[0])
+    seven, eight = (ProxyEvaluator(data=DATA, epochs=1, batch_size=32, quantize="int8", reduce_range=r)(SMALL)
+                    for r in (True, False))
+    assert {k: seven[k] for k in ("accuracy", "loss")} == {k: eight[k] for k in ("accuracy", "loss")}
+    assert seven["loss_int8"] != eight["loss_int8"]
+
+
 @pytest.mark.parametrize("settings, fragment", [
     ({"quantize": "int4"}, "quantize"),
     ({"quantize": "int8", "calibration_batches": 0}, "calibration_batches"),
+    ({"quantize": "int8", "reduce_range": "no"}, "reduce_range: expected true or false"),
 ])
 def test_bad_int8_settings_are_one_line_errors(settings, fragment):
     with pytest.raises(NasError, match=fragment) as caught:
