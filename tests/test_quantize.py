@@ -182,3 +182,41 @@ def test_the_run_summary_shows_the_int8_metrics_beside_the_float_ones(tiny, tmp_
     out = capsys.readouterr().out
     assert code == 0
     assert all(column in out for column in ("accuracy_int8", "latency_int8_ms", "latency_ms"))
+
+
+@pytest.mark.integration
+def test_a_candidate_that_cannot_be_quantized_is_a_failed_row_and_the_run_goes_on(tiny, tmp_path, monkeypatch):
+    import evaluators.proxy
+
+    real = evaluators.proxy.quantize_int8
+    calls = []
+
+    def first_fails(model, calibration, reduce_range=True):
+        calls.append(1)
+        if len(calls) == 1:  # what quantize_int8 raises on a network FX cannot trace
+            return real(_DataDependent(), [torch.randn(1, 3, 8, 8)])
+        return real(model, calibration, reduce_range)
+
+    monkeypatch.setattr(evaluators.proxy, "quantize_int8", first_fails)
+    rows = _int8_run(tiny, tmp_path, budget=3).trials
+    assert list(rows["status"]) == ["failed", "ok", "ok"]
+    assert rows["error"].iloc[0].startswith("quantize: TraceError")
+    assert rows["accuracy_int8"].iloc[1:].notna().all()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_an_int8_profile_fits_and_evaluates_like_a_float32_one(tiny, tmp_path):
+    from nas.profile import latency as nas_latency
+
+    def session(dtype):
+        return nas_latency.open_session({**nas_latency.LATENCY_DEFAULTS, **FAST, "space": tiny, "num_classes": 10,
+                                         "out": str(tmp_path), "dtype": dtype})
+
+    int8 = session("int8")
+    assert "int8" in int8.store.path.name and int8.store.path != session("float32").store.path
+    assert nas_latency.profile(int8, calibrate_n=6).parts > 0
+    assert nas_latency.fit(int8, n=6).trained_on == 12
+    report = nas_latency.evaluate(int8, n=4, passes=2, throughput_n=20)
+    assert [a.predictor for a in report.accuracy] == ["table", "learned", "macs-linear"]
+    assert all(a.rmse_ms >= 0 and 0 <= a.within_10 <= 100 for a in report.accuracy)
