@@ -9,7 +9,9 @@ The string reads like timm's block strings, one ``:``-separated part per piece o
 - ``stem_k{kernel}_s{stride}_c{channels}`` plus ``_pool`` (3x3/2 max-pool, ResNet) or the prefix
   ``stem_patch`` (conv with bias + LayerNorm, ConvNeXt), and an optional activation;
 - one part per stage, made of ``,``-separated block groups ``KIND_k_e_c_s_g_se_ACT_r``; a group of
-  ``r`` repeats has stride ``s`` on its first layer only, as in timm and torchvision;
+  ``r`` repeats has stride ``s`` on its first layer only, as in timm and torchvision; a kind takes
+  only the tokens it builds (its record's ``uses``: ``search_spaces/kinds/``) and refuses the others,
+  so every token written is built;
 - ``head_c{channels}[_f{hidden}]_d{dropout}`` (1x1 conv head), ``head_pool`` (ResNet), ``head_norm``
   (ConvNeXt: LayerNorm before the classifier).
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from search_spaces.errors import ArchitectureError
 from search_spaces.kinds import block_kind, kind_names
+from search_spaces.kinds.record import FIELDS
 
 BLOCK_KINDS = kind_names()  # each kind's grammar, options, layout rule and cost: search_spaces/kinds/
 ACTIVATIONS = ("relu", "relu6", "silu", "hswish", "gelu")
@@ -35,6 +38,15 @@ STEM_KINDS = ("conv", "patch")
 
 # The value a Block field takes where its kind does not read it.
 _NEUTRAL: dict[str, Any] = {"kernel": 1, "expansion": 1.0, "se": 0.0, "groups": 1, "act": None}
+_DEFAULT_KERNEL = 3  # what ``kernel=0`` (not given) becomes on a kind that reads a kernel
+# How block fields are written in a string (a refusal lists what a kind accepts) and named in words.
+_SYNTAX = {"kernel": "k<kernel>", "expansion": "e<expansion>", "channels": "c<channels>",
+           "stride": "s<stride>", "groups": "g<groups>", "se": "se<ratio>, hse<ratio>",
+           "act": "/".join(ACTIVATIONS), "repeats": "r<repeats>"}
+_PROSE = {"kernel": "a kernel", "expansion": "an expansion", "se": "squeeze-excitation",
+          "groups": "groups", "act": "an activation"}
+_PREFIX = {"kernel": "k", "expansion": "e", "groups": "g", "se": "se"}  # numeric optional field -> token key
+_OPTIONAL_TOKENS = {**{key: name for name, key in _PREFIX.items()}, "hse": "se"}  # token key -> field
 
 _TOKEN = re.compile(r"^([a-z]+?)(-?[0-9][0-9.e+-]*)$")
 
@@ -60,11 +72,34 @@ def _int(text: str, where: str) -> int:
     return int(value)
 
 
+def _accepted(kind: str) -> str:
+    """The tokens a block of ``kind`` accepts, in the order the canonical string writes them."""
+    uses = block_kind(kind).uses
+    order = ("kernel", "expansion", "channels", "stride", "groups", "se", "act", "repeats")
+    return ", ".join(_SYNTAX[f] for f in order if f in uses or f not in FIELDS)
+
+
+def _not_used(where: str, token: str, name: str, kind: str) -> ArchitectureError:
+    """The refusal of a token that sets a field ``kind`` does not build (it would be dropped)."""
+    return ArchitectureError(
+        f"{where}: {token!r} sets {_PROSE[name]}, which {kind!r} blocks do not have; "
+        f"{kind!r} accepts {_accepted(kind)}"
+    )
+
+
 def _check_act(act: str | None, where: str) -> None:
     if act is not None and act not in ACTIVATIONS:
         raise ArchitectureError(
             f"{where}: unknown activation {act!r}; allowed: {', '.join(ACTIVATIONS)}"
         )
+
+
+def _field_token(name: str, value: Any, se_hard: bool = False) -> str:
+    """The string token of one optional field's value (``kernel=5`` -> ``k5``)."""
+    if name == "act":
+        return str(value)
+    text = format_number(value) if isinstance(value, (int, float)) else str(value)
+    return ("hse" if name == "se" and se_hard else _PREFIX[name]) + text
 
 
 @dataclass(frozen=True)
@@ -73,7 +108,9 @@ class Block:
 
     kind: str
     channels: int
-    kernel: int = 3
+    # 0: not given, so that a kernel given to a kind without one is refused even at 3, the default
+    # of the kinds that read one; it becomes 3 there, and 1 (neutral) elsewhere.
+    kernel: int = 0
     stride: int = 1
     expansion: float = 1.0
     se: float = 0.0
@@ -89,10 +126,15 @@ class Block:
                 f"unknown block type {self.kind!r}; allowed: {', '.join(BLOCK_KINDS)}"
             )
         uses = block_kind(self.kind).uses
-        # Fields a kind does not use are pinned so that equal networks are equal values.
-        for name, neutral in _NEUTRAL.items():
-            if name not in uses:
-                object.__setattr__(self, name, neutral)
+        if self.kernel == 0:
+            object.__setattr__(self, "kernel", _DEFAULT_KERNEL if "kernel" in uses else _NEUTRAL["kernel"])
+        # A field the kind does not build is refused where it was given (anything but its neutral
+        # value, which is also what a dict or ``replace`` of a block carries): dropping it would
+        # print and build another network than the one the user wrote.
+        for name in FIELDS:
+            value = getattr(self, name)
+            if name not in uses and value != _NEUTRAL[name]:
+                raise _not_used(where, _field_token(name, value, self.se_hard), name, self.kind)
         if self.se == 0:
             object.__setattr__(self, "se_hard", False)
         object.__setattr__(self, "expansion", float(self.expansion))
@@ -164,15 +206,21 @@ class Block:
                 f"unknown block type {kind!r} in {text!r}; allowed: {', '.join(BLOCK_KINDS)}"
             )
         fields: dict[str, Any] = {"kind": kind}
+        uses, where = block_kind(kind).uses, f"block {text!r}"
         for token in tokens[1:]:
-            if token in ACTIVATIONS:
-                fields["act"] = token
-                continue
             match = _TOKEN.match(token)
             key, value = (match.group(1), match.group(2)) if match else (token, "")
-            where = f"block {text!r}"
-            if key == "k":
+            # A written token is refused even at its neutral value (basic_e1): it still says the
+            # user meant something the kind does not build.
+            name = "act" if token in ACTIVATIONS else _OPTIONAL_TOKENS.get(key)
+            if name is not None and name not in uses:
+                raise _not_used(where, token, name, kind)
+            if token in ACTIVATIONS:
+                fields["act"] = token
+            elif key == "k":
                 fields["kernel"] = _int(value, where)
+                if fields["kernel"] == 0:  # 0 is the constructor's "not given": never read it as k3
+                    raise ArchitectureError(f"{where}: kernel must be a positive odd integer, got 0")
             elif key == "e":
                 fields["expansion"] = _number(value, where)
             elif key == "c":
@@ -188,9 +236,7 @@ class Block:
                 fields["repeats"] = _int(value, where)
             else:
                 raise ArchitectureError(
-                    f"unknown token {token!r} in block {text!r}; allowed: k<kernel>, e<expansion>, "
-                    f"c<channels>, s<stride>, g<groups>, se<ratio>, hse<ratio>, r<repeats>, "
-                    f"{', '.join(ACTIVATIONS)}"
+                    f"unknown token {token!r} in block {text!r}; {kind!r} accepts {_accepted(kind)}"
                 )
         if "channels" not in fields:
             raise ArchitectureError(f"block {text!r}: missing channels token c<N>")

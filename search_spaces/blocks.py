@@ -44,6 +44,8 @@ class LayerNorm2d(nn.LayerNorm):
 
 
 def _se(layer: LayerLayout) -> nn.Module:
+    """Squeeze-excitation on the layer's inner width: the squeeze runs the layer's activation (as
+    torchvision's EfficientNet and RegNetY), the gate is a sigmoid; ``hse`` is MobileNetV3's."""
     if layer.se_hard:  # MobileNetV3: ReLU squeeze, hard-sigmoid gate
         return SqueezeExcitation(layer.mid_channels, layer.se_channels, nn.ReLU, nn.Hardsigmoid)
     act = activation(layer.act)
@@ -129,7 +131,15 @@ def _shortcut(layer: LayerLayout) -> nn.Module | None:
 
 
 class BasicBlock(nn.Module):
-    """ResNet basic block: two kxk convs, projection shortcut when the shape changes."""
+    """ResNet basic block: two kxk convs, optional SE, projection shortcut when the shape changes.
+
+    SE sits where SE-ResNet (Hu et al. 2018) and timm's ``seresnet*`` put it: on the output width,
+    after bn2, before the shortcut is added. Its squeeze width follows the grammar's one rule for
+    ``se``, a fraction of the block *input* (as RegNetY and EfficientNet), not SE-ResNet's fraction
+    of the SE's own width: the two agree wherever the block keeps its width and differ only on a
+    stage's widening first block (squeeze half as wide), and one rule keeps ``se0.25`` meaning the
+    same thing on every kind and in every space.
+    """
 
     def __init__(self, layer: LayerLayout) -> None:
         super().__init__()
@@ -138,6 +148,7 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(layer.out_channels)
         self.conv2 = nn.Conv2d(layer.out_channels, layer.out_channels, layer.kernel, 1, pad, bias=False)
         self.bn2 = nn.BatchNorm2d(layer.out_channels)
+        self.se = _se(layer) if layer.se_channels else None  # on mid_channels: the output width
         self.act = _inplace(layer.act)(inplace=True)
         self.downsample = _shortcut(layer)
         self.stochastic_depth = StochasticDepth(layer.drop_path, "row")
@@ -145,13 +156,22 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.act(self.bn1(self.conv1(x)))
-        out = self.stochastic_depth(self.bn2(self.conv2(out)))
+        out = self.bn2(self.conv2(out))
+        if self.se is not None:
+            out = self.se(out)
+        out = self.stochastic_depth(out)
         out += identity
         return self.act(out)
 
 
 class Bottleneck(nn.Module):
-    """ResNet/ResNeXt bottleneck (v1.5: stride on the grouped kxk conv)."""
+    """ResNet/ResNeXt bottleneck (v1.5: stride on the grouped kxk conv), and RegNet's (torchvision's
+    ``ResBottleneckBlock`` has the same layers: projection shortcut, activation after the add).
+
+    SE sits where RegNetY puts it: on the inner width, after the kxk conv's BN and activation,
+    before the last 1x1 (SE-ResNet puts it after the last 1x1 instead); one place, the one a
+    torchvision model uses, so ``regnet_y_400mf`` is built exactly.
+    """
 
     def __init__(self, layer: LayerLayout) -> None:
         super().__init__()
@@ -160,6 +180,7 @@ class Bottleneck(nn.Module):
         self.bn1 = nn.BatchNorm2d(mid)
         self.conv2 = nn.Conv2d(mid, mid, layer.kernel, layer.stride, pad, groups=layer.groups, bias=False)
         self.bn2 = nn.BatchNorm2d(mid)
+        self.se = _se(layer) if layer.se_channels else None
         self.conv3 = nn.Conv2d(mid, layer.out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(layer.out_channels)
         self.act = _inplace(layer.act)(inplace=True)
@@ -170,6 +191,8 @@ class Bottleneck(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.act(self.bn1(self.conv1(x)))
         out = self.act(self.bn2(self.conv2(out)))
+        if self.se is not None:
+            out = self.se(out)
         out = self.stochastic_depth(self.bn3(self.conv3(out)))
         out += identity
         return self.act(out)

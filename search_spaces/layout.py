@@ -7,8 +7,9 @@ the network that is costed cannot drift apart. Rounding rules follow torchvision
 - repeats per stage: ``ceil(n * depth)`` (shared out in proportion when a stage has several groups);
 - inner channels by each kind's rule (``search_spaces/kinds/``), e.g. MBConv's expanded channels
   ``make_divisible(in * expansion, 8)`` (``in`` if e == 1);
-- SE squeeze: ``max(1, int(in * ratio))`` on the block input (EfficientNet) or, for ``hse``,
-  ``make_divisible(expanded * ratio, 8)`` (MobileNetV3);
+- SE squeeze: by the kind's rule on the block input, ``max(1, int(in * ratio))`` (EfficientNet) or
+  ``round(in * ratio)`` (ResNet kinds, as RegNetY), or, for ``hse``, ``make_divisible(expanded *
+  ratio, 8)`` (MobileNetV3);
 - stochastic depth of layer i (0-based) of n: ``drop_path * i / n`` (torchvision EfficientNet).
 """
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _se_channels(block: Block, in_ch: int, mid: int) -> int:
         return 0
     if block.se_hard:
         return make_divisible(mid * block.se, 8)
-    return max(1, int(in_ch * block.se))
+    return block_kind(block.kind).squeeze(in_ch, block.se)
 
 
 def stem_layout(stem: Stem, resolution: int, width: float, act: str) -> StemLayout:

@@ -64,6 +64,13 @@ _STRINGS = {
         "bottleneck_k3_e0.5_c512_s2_g32_r4:bottleneck_k3_e0.5_c1024_s2_g32_r6:"
         "bottleneck_k3_e0.5_c2048_s2_g32_r3:head_pool"
     ),
+    # RegNetY-400MF: bottlenecks of ratio 1, group width 8 (groups = width / 8), SE of a quarter of
+    # the block input, a plain 3x3 stem and an average-pool head.
+    "regnet_y_400mf": (
+        "regnet@224_relu:stem_k3_s2_c32:bottleneck_k3_e1_c48_s2_g6_se0.25:"
+        "bottleneck_k3_e1_c104_s2_g13_se0.25_r3:bottleneck_k3_e1_c208_s2_g26_se0.25_r6:"
+        "bottleneck_k3_e1_c440_s2_g55_se0.25_r6:head_pool"
+    ),
     "shufflenet_v2_x0_5": (
         "shufflenet@224_relu:stem_k3_s2_c24_pool:shuffle_k3_c48_s2_r4:shuffle_k3_c96_s2_r8:"
         "shuffle_k3_c192_s2_r4:head_c1024"

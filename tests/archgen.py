@@ -13,20 +13,23 @@ def random_block(rng: random.Random) -> Block:
     """A random block of any registered kind (the kind's record says which fields it reads)."""
     kind = rng.choice(BLOCK_KINDS)
     uses = block_kind(kind).uses
-    expansion = rng.choice([0.25, 0.5, 1, 2.5, 3, 4, 6]) if "expansion" in uses else 1
+    # Only the fields the kind reads: the grammar refuses the others.
+    fields = {
+        "kernel": rng.choice([3, 5, 7]),
+        "expansion": rng.choice([0.25, 0.5, 1, 2.5, 3, 4, 6]),
+        "groups": rng.choice([1, 8]),
+        "act": rng.choice([None, *ACTIVATIONS]),
+    }
+    fields = {name: value for name, value in fields.items() if name in uses}
     # a fused-MBConv that does not widen has no place for squeeze-excite
-    se = rng.choice([0, 0.25]) if "se" in uses and (kind != "fmb" or expansion >= 2) else 0
+    if "se" in uses and (kind != "fmb" or fields["expansion"] >= 2):
+        fields.update(se=rng.choice([0, 0.25]), se_hard=rng.random() < 0.3)
     return Block(
         kind,
         channels=rng.choice([8, 16, 24, 40, 64]),
-        kernel=rng.choice([3, 5, 7]),
         stride=rng.choice([1, 2]),
-        expansion=expansion,
-        se=se,
-        se_hard=rng.random() < 0.3,
-        groups=rng.choice([1, 8]),
-        act=rng.choice([None, *ACTIVATIONS]),
         repeats=rng.randint(1, 2),
+        **fields,
     )
 
 

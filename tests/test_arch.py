@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from search_spaces.arch import ACTIVATIONS, Architecture, Block, Head, Stem
 from search_spaces.errors import ArchitectureError, NasError
+from search_spaces.kinds import block_kind
 from search_spaces.layout import resolve
 from search_spaces.scaling import make_divisible, scale_stage_depth
 
@@ -41,10 +42,18 @@ def test_adjacent_identical_groups_merge_into_repeats():
     assert len(c.stages[0]) == 2
 
 
-def test_unused_fields_are_pinned_so_equal_networks_are_equal_values():
-    assert Block("skip", 64, kernel=5, expansion=3) == Block("skip", 64)
-    assert Block("basic", 64, expansion=4) == Block("basic", 64)
-    assert Block("mb", 16, se=0, se_hard=True) == Block("mb", 16)
+def test_fields_a_kind_does_not_build_are_refused_where_given_and_neutral_elsewhere():
+    # neutral values are what a block's dict (and ``replace``) carries: accepted, so they round-trip
+    assert Block("skip", 64) == Block("skip", 64, kernel=1, expansion=1, se=0, groups=1, act=None)
+    assert (Block("skip", 64).kernel, Block("mb", 16).kernel) == (1, 3)  # kernel 3 where a kind reads one
+    assert Block("mb", 16, se=0, se_hard=True) == Block("mb", 16)  # hse without a ratio says nothing
+    with pytest.raises(ArchitectureError, match="^block 'skip': 'k5' sets a kernel, which 'skip' blocks do "
+                                                "not have; 'skip' accepts c<channels>, s<stride>, r<repeats>$"):
+        Block("skip", 64, kernel=5)
+    with pytest.raises(ArchitectureError, match="'k3' sets a kernel"):  # given, though 3 is the default
+        Block("skip", 64, kernel=3)
+    with pytest.raises(ArchitectureError, match="'e4' sets an expansion, which 'basic' blocks do not have"):
+        Block("basic", 64, expansion=4)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +63,8 @@ def test_unused_fields_are_pinned_so_equal_networks_are_equal_values():
         ("a@224_silu:stem_k3_s2_c32:mbx_k3_c16:head_c8", "unknown block type 'mbx'"),
         ("a@224_silu:stem_k3_s2_c32:mb_k4_c16:head_c8", "kernel must be a positive odd integer"),
         ("a@224_silu:stem_k3_s2_c32:mb_k3_c16_z9:head_c8", "unknown token 'z9'"),
+        ("a@224_silu:stem_k3_s2_c32:skip_k3_c16:head_c8", "'k3' sets a kernel, which 'skip' blocks do not have"),
+        ("a@224_silu:stem_k3_s2_c32:mb_k0_c16:head_c8", "kernel must be a positive odd integer, got 0"),
         ("a@224_silu:stem_k3_s2_c32:mb_k3:head_c8", "missing channels"),
         ("a@224_silu:stem_k3_s2_c32:mb_k3_c16_s3:head_c8", "stride must be 1 or 2"),
         ("a@224_mish:stem_k3_s2_c32:mb_k3_c16:head_c8", "unknown token 'mish'"),
@@ -116,24 +127,34 @@ def test_layout_convnext_and_resnet_conventions():
     assert first.in_size == 56 and first.mid_channels == 128 and first.downsample
 
 
-blocks = st.builds(
-    Block,
-    kind=st.sampled_from(["mb", "fmb", "basic", "bottleneck", "convnext", "skip"]),
-    channels=st.integers(1, 512),
-    kernel=st.sampled_from([1, 3, 5, 7]),
-    stride=st.sampled_from([1, 2]),
-    expansion=st.sampled_from([0.25, 0.5, 1, 2.5, 3.67, 4, 6]),
-    se=st.sampled_from([0, 0.25, 0.125]),
-    se_hard=st.booleans(),
-    groups=st.sampled_from([1, 2, 8, 32]),
-    act=st.sampled_from([None, *ACTIVATIONS]),
-    repeats=st.integers(1, 4),
-)
+_FIELD_VALUES = {
+    "kernel": st.sampled_from([1, 3, 5, 7]),
+    "expansion": st.sampled_from([0.25, 0.5, 1, 2.5, 3.67, 4, 6]),
+    "se": st.sampled_from([0, 0.25, 0.125]),
+    "groups": st.sampled_from([1, 2, 8, 32]),
+    "act": st.sampled_from([None, *ACTIVATIONS]),
+}
+
+
+@st.composite
+def blocks(draw) -> Block:
+    """A block of any kind, given only the fields its kind reads (it refuses the others)."""
+    kind = draw(st.sampled_from(["mb", "fmb", "basic", "bottleneck", "convnext", "skip"]))
+    uses = block_kind(kind).uses
+    fields = {name: draw(values) for name, values in _FIELD_VALUES.items() if name in uses}
+    if kind == "fmb" and fields["expansion"] == 1:
+        fields["se"] = 0  # an unwidened fused-MBConv has no place for SE (refused)
+    if "se" in uses:
+        fields["se_hard"] = draw(st.booleans())
+    return Block(kind, channels=draw(st.integers(1, 512)), stride=draw(st.sampled_from([1, 2])),
+                 repeats=draw(st.integers(1, 4)), **fields)
+
+
 archs = st.builds(
     Architecture,
     stem=st.builds(Stem, channels=st.integers(1, 64), kind=st.sampled_from(["conv", "patch"]),
                    pool=st.booleans()),
-    stages=st.lists(st.lists(blocks, min_size=1, max_size=3), min_size=1, max_size=4),
+    stages=st.lists(st.lists(blocks(), min_size=1, max_size=3), min_size=1, max_size=4),
     head=st.one_of(
         st.builds(Head, channels=st.integers(1, 2048), hidden=st.sampled_from([0, 1024]),
                   dropout=st.sampled_from([0, 0.2])),

@@ -13,8 +13,8 @@ from tests.archgen import random_arch
 KINDS = {
     "mb": "mb_k5_e4_c24_s2_se0.25,mb_k3_e4_c24_hse0.25",
     "fmb": "fmb_k3_e4_c24_s2_se0.25,fmb_k3_e1_c24",
-    "basic": "basic_k3_c24_s2_r2",
-    "bottleneck": "bottleneck_k3_e0.5_c32_s2_g8_r2",
+    "basic": "basic_k3_c24_s2_se0.25,basic_k3_c24",
+    "bottleneck": "bottleneck_k3_e0.5_c32_s2_g8_se0.25,bottleneck_k3_e0.5_c32_g8",
     "convnext": "convnext_k7_e4_c24_s2_r2",
     "skip": "skip_c24_s2,skip_c24",
 }

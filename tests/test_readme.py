@@ -63,6 +63,10 @@ def test_the_readmes_cluster_yaml_passes_rays_cluster_schema():
     assert workers["max_workers"] >= 2 and config["head_node_type"] == "head"
     head_start = " ".join(config["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head_start  # the dashboard is not exposed
+    starts = [c for c in config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+              if "ray start" in c]
+    assert all(c.startswith("RAY_AUTH_MODE=token ray start") for c in starts)  # token auth on every node
+    assert "~/.ray/auth_token" in config["file_mounts"].values()  # with the same token
 
 
 def readme_commands() -> list[str]:

@@ -38,7 +38,7 @@ def test_zoo_names_cover_the_issue_list():
     assert set(NAMES) == {
         *(f"efficientnet_b{i}" for i in range(8)), "efficientnet_v2_s", "mobilenet_v2",
         "mobilenet_v3_large", "mobilenet_v3_small", "resnet18", "resnet50", "resnext50_32x4d",
-        "convnext_tiny", "shufflenet_v2_x1_0", "shufflenet_v2_x0_5",
+        "convnext_tiny", "shufflenet_v2_x1_0", "shufflenet_v2_x0_5", "regnet_y_400mf",
     }
 
 
@@ -78,10 +78,35 @@ def test_params_exact_and_macs_within_one_percent(name, reference_rows):
     assert cost(arch).macs == macs
 
 
+def test_regnet_y_400mf_has_torchvisions_parameters_macs_and_outputs():
+    """Bottlenecks with SE on the inner width, squeezing round(0.25 * block input), as RegNetY."""
+    arch = zoo.reference("regnet_y_400mf")
+    torch.manual_seed(0)
+    ours, theirs = build_model(arch).eval(), torchvision.models.regnet_y_400mf().eval()
+    params = sum(p.numel() for p in theirs.parameters())
+    assert params == 4_344_144 == sum(p.numel() for p in ours.parameters()) == cost(arch).params
+    with FlopCounterMode(display=False) as counter:
+        theirs(torch.zeros(1, 3, 224, 224))
+    theirs_macs = counter.get_total_flops() // 2
+    assert cost(arch).macs == flop_counter_macs(build_model(arch).to("meta"), 224) == theirs_macs
+    # Same weights in, same outputs out. torchvision lists a block's projection shortcut before its
+    # body, this builder after: a stable sort on "is a shortcut" within each block lines them up.
+    state = theirs.state_dict()
+    unit = {k: k.split(".proj.")[0].split(".f.")[0] for k in state}
+    rank = {u: i for i, u in enumerate(dict.fromkeys(unit.values()))}
+    aligned = sorted(state, key=lambda k: (rank[unit[k]], ".proj." in k))
+    ours.load_state_dict(dict(zip(ours.state_dict(), (state[k] for k in aligned))))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), theirs(x), atol=1e-5)
+
+
 @pytest.mark.parametrize("name", _middle_in_ci_only(NAMES))
 def test_same_parameter_shapes_as_torchvision(name):
     with torch.device("meta"):
         ours = build_model(zoo.reference(name))
+    # torchvision's RegNet computes its widths with tensors, which the meta device cannot read back
+    with torch.device("cpu" if name.startswith("regnet") else "meta"):
         theirs = getattr(torchvision.models, name)()
     assert sorted(tuple(p.shape) for p in ours.parameters()) == sorted(
         tuple(p.shape) for p in theirs.parameters()

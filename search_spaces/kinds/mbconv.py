@@ -29,6 +29,14 @@ def fused_cost(layer: LayerLayout) -> Cost:
     return add(conv(cin, mid, k, 1, out), norm(mid), se, conv(mid, cout, 1, 1, out), norm(cout))
 
 
+def fused_se_needs_width(block: Block) -> str | None:
+    """An unwidened fused-MBConv is one kxk conv, with no place for SE: refused, not dropped."""
+    if block.se and block.expansion == 1:
+        token = f"{'hse' if block.se_hard else 'se'}{block.se:g}"
+        return f"{token!r} needs expansion > 1 (a fused-MBConv of expansion 1 is one kxk conv)"
+    return None
+
+
 KINDS = (
     BlockKind(
         "mb", "inverted residual: 1x1 expand, depthwise kxk, squeeze-excite, 1x1 project", USES, OPTIONS,
@@ -36,6 +44,6 @@ KINDS = (
     ),
     BlockKind(
         "fmb", "fused inverted residual: kxk expand, squeeze-excite, 1x1 project", USES, OPTIONS,
-        "search_spaces.blocks:FusedMBConv", expanded, fused_cost,
+        "search_spaces.blocks:FusedMBConv", expanded, fused_cost, check=fused_se_needs_width,
     ),
 )

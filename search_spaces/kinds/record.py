@@ -22,6 +22,7 @@ class Block(Protocol):
     stride: int
     expansion: float
     se: float
+    se_hard: bool
     groups: int
 
 
@@ -55,13 +56,21 @@ class LayerLayout:
 FIELDS = ("kernel", "expansion", "se", "groups", "act")  # the optional Block fields a kind may read
 
 
+def efficientnet_squeeze(in_channels: int, ratio: float) -> int:
+    """EfficientNet's SE width (torchvision's MBConv): ``max(1, int(in * ratio))`` of the block input."""
+    return max(1, int(in_channels * ratio))
+
+
 @dataclass(frozen=True)
 class BlockKind:
     """Everything nas knows about one block kind (see ``search_spaces.kinds``)."""
 
     name: str  # the grammar token: "mb" in mb_k3_e6_c24
     description: str
-    uses: frozenset[str]  # which of FIELDS the kind reads; the others are pinned to neutral values
+    # Which of FIELDS the kind reads. The grammar refuses the others where they are written (a
+    # string token, or a constructor value other than the neutral one), so nothing a user writes is
+    # silently dropped; where they are not written they hold neutral values.
+    uses: frozenset[str]
     options: Mapping[str, Any]  # space-file options and their defaults (besides channels)
     module: str  # "package.module:Class", built as Class(layer: LayerLayout)
     mid_channels: Callable[[Block, int, int], int]  # (block, in channels, out channels) -> inner width
@@ -69,6 +78,9 @@ class BlockKind:
     always_residual: bool = False  # adds a (projected) shortcut even where the shape changes
     patchify: bool = False  # downsamples with a kernel = stride conv (ConvNeXt): size // stride
     check: Callable[[Block], str | None] = field(default=lambda block: None)  # an error, or None
+    # (block input channels, se ratio) -> squeeze width of a sigmoid SE (``hse``, MobileNetV3's,
+    # has one rule for every kind: ``search_spaces.layout``)
+    squeeze: Callable[[int, float], int] = efficientnet_squeeze
 
     def build(self, layer: LayerLayout) -> Any:
         """The layer's ``nn.Module`` (imports the module that defines it)."""
