@@ -1,8 +1,11 @@
 """Datasets for proxy training: seeded train/val/test splits, in memory or streamed.
 
-``digits`` (the offline default) is scikit-learn's bundled set of 1,797 real 8x8 handwritten
-digits. ``cifar10`` / ``cifar100`` come from torchvision (downloaded when the network allows) and
-``imagefolder`` reads any folder-per-class tree. A dataset that fits in ``memory_limit_gb`` is
+Each dataset is a record in ``evaluators.datasets`` (how it loads, its shape, classes, options and
+where to get it): ``digits`` (the offline default) is scikit-learn's bundled set of 1,797 real 8x8
+handwritten digits, ``cifar10`` / ``cifar100`` come from torchvision (downloaded when the network
+allows), ``imagefolder`` reads any folder-per-class tree and ``fashion_mnist`` reads Debian's
+``dataset-fashion-mnist`` or torchvision's files, keeping its official test split. This module
+splits, normalises and stores what a record loads. A dataset that fits in ``memory_limit_gb`` is
 held as tensors, resized per evaluation resolution with torchvision's transforms and cached, so
 each architecture trains at its own resolution without decoding an image again; a larger one is
 streamed: DataLoader workers decode and resize each batch (``evaluators.streamed``).
@@ -10,10 +13,10 @@ streamed: DataLoader workers decode and resize each batch (``evaluators.streamed
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +24,6 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import (
     BatchSampler,
-    ConcatDataset,
     DataLoader,
     Dataset,
     RandomSampler,
@@ -30,13 +32,14 @@ from torch.utils.data import (
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from evaluators.datasets import DatasetSpec, dataset_names, get_dataset
+from evaluators.datasets.imagefolder import IMAGEFOLDER_PIXELS  # noqa: F401 (its old home)
 from evaluators.streamed import ImageSubset, StreamedSplits
 from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError, describe_choices, unknown
 
-DATASETS = ("digits", "cifar10", "cifar100", "imagefolder")
 STORAGES = ("auto", "memory", "stream")
-IMAGEFOLDER_PIXELS = 64  # side an ImageFolder image is stored at when held in memory
+TEST_FRACTION = 0.2  # data.test_fraction's default, for datasets whose train and test are pooled
 
 
 def tensor_loader(split: tuple[torch.Tensor, torch.Tensor], batch_size: int, seed: int) -> DataLoader:
@@ -103,10 +106,24 @@ DataSplits = Splits | StreamedSplits
 
 
 def split_indices(
-    labels: np.ndarray, seed: int, val: float, test: float, limit: int | None = None
+    labels: np.ndarray, seed: int, val: float, test: float | None, limit: int | None = None,
+    test_from: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Seeded, stratified train/val/test positions into ``labels`` (after an optional stratified
-    ``limit``); the same for a dataset held in memory and one streamed."""
+    ``limit``); the same for a dataset held in memory and one streamed.
+
+    With ``test_from`` the positions from there on are the test split, whole and in order (a
+    dataset's own test split), and train and val come only from the positions before it: ``limit``
+    and ``val`` then count training images and ``test`` is not used.
+    """
+    if test_from is not None:
+        pool, pool_labels = np.arange(test_from), labels[:test_from]
+        if limit is not None and limit < test_from:
+            pool, _, pool_labels, _ = train_test_split(
+                pool, pool_labels, train_size=limit, random_state=seed, stratify=pool_labels)
+        train_index, val_index = train_test_split(pool, test_size=val, random_state=seed, stratify=pool_labels)
+        return {"train": train_index, "val": val_index, "test": np.arange(test_from, len(labels))}
+    test = TEST_FRACTION if test is None else test
     index = np.arange(len(labels))
     if limit is not None and limit < len(labels):
         index, _, labels, _ = train_test_split(index, labels, train_size=limit, random_state=seed, stratify=labels)
@@ -118,8 +135,9 @@ def split_indices(
 
 
 def _in_memory(x: np.ndarray, y: np.ndarray, indices: dict[str, np.ndarray], scale: float, name: str,
-               classes: int) -> Splits:
-    """Tensors of each split, normalised by the training split's channel mean and std."""
+               classes: int, channels: int = 3) -> Splits:
+    """Tensors of each split, normalised by the training split's channel mean and std; a grey
+    source is repeated to ``channels`` after normalising (the stems take RGB, as for digits)."""
     parts = {}
     for split, index in indices.items():
         images = x[index].astype(np.float32)
@@ -130,54 +148,14 @@ def _in_memory(x: np.ndarray, y: np.ndarray, indices: dict[str, np.ndarray], sca
     std = parts["train"][0].std(axis=(0, 2, 3), keepdims=True) + 1e-6
 
     def tensors(a: np.ndarray, b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.from_numpy(((a - mean) / std).astype(np.float32)), torch.from_numpy(b.astype(np.int64))
+        a -= mean  # in place: ``a`` is this split's own copy (all of CIFAR-10's is 0.7 GB)
+        a /= std
+        images = torch.from_numpy(a)
+        if images.shape[1] != channels:
+            images = images.expand(-1, channels, -1, -1).contiguous()
+        return images, torch.from_numpy(b.astype(np.int64))
 
     return Splits(*(tensors(*parts[s]) for s in ("train", "val", "test")), classes, name)
-
-
-def _digits() -> tuple[np.ndarray, np.ndarray, int]:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images = bunch.images.astype(np.float32) / 16.0  # 0..16 grey levels
-    return np.repeat(images[:, None], 3, axis=1), bunch.target, 10
-
-
-def _cifar(name: str, root: str | None) -> tuple[list[Any], int]:
-    from torchvision import datasets
-
-    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    folder = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
-    root = root or "data"
-    try:
-        parts = [cls(root, train=True, download=True), cls(root, train=False, download=True)]
-    except (OSError, RuntimeError) as exc:
-        raise ConfigError(
-            f"data.root: {name} is not in {Path(root).resolve()} and could not be downloaded "
-            f"({type(exc).__name__}); put the extracted '{folder}' folder there (data.root=DIR)"
-        ) from None
-    return parts, len(parts[0].classes)
-
-
-def _imagefolder(root: str | None) -> tuple[list[Any], int]:
-    from torchvision import datasets
-
-    if not root or not Path(root).is_dir():
-        raise ConfigError(f"data.root: imagefolder needs data.root=DIR with one folder per class, got {root!r}")
-    base = Path(root)
-    folders = [base / "train", base / "val"] if (base / "train").is_dir() else [base]
-    parts: list[Any] = []
-    for folder in folders:
-        try:
-            part = datasets.ImageFolder(str(folder))
-        except (FileNotFoundError, OSError) as exc:
-            raise ConfigError(f"data.root: {folder}: {' '.join(str(exc).split())}") from None
-        if parts and part.classes != parts[0].classes:
-            raise ConfigError(f"data.root: {folder} has other classes than {folders[0]}")
-        parts.append(part)
-    if not sum(len(p) for p in parts):
-        raise ConfigError(f"data.root: no images found under {root}")
-    return parts, len(parts[0].classes)
 
 
 def _decode(base: Dataset, index: np.ndarray, pixels: int, workers: int) -> np.ndarray:
@@ -198,69 +176,88 @@ def _check_fraction(name: str, value: object) -> float:
     return float(value)
 
 
-def _check_options(val_fraction: float, test_fraction: float, limit: int | None, storage: str,
-                   workers: int | None, memory_limit_gb: float) -> None:
+def _check_options(spec: DatasetSpec, val_fraction: float, test_fraction: float | None, limit: int | None,
+                   storage: str, workers: int | None, memory_limit_gb: float) -> None:
     val_fraction = _check_fraction("val_fraction", val_fraction)
-    test_fraction = _check_fraction("test_fraction", test_fraction)
-    if val_fraction + test_fraction >= 0.9:
-        raise ConfigError("data.val_fraction + data.test_fraction: must leave at least 10% to train on")
+    if test_fraction is not None and spec.official_test:
+        raise ConfigError(f"data.test_fraction: {spec.name} keeps its official test split; the search "
+                          f"splits its training images by data.val_fraction (and data.limit)")
+    if not spec.official_test:
+        test_fraction = _check_fraction("test_fraction", TEST_FRACTION if test_fraction is None else test_fraction)
+        if val_fraction + test_fraction >= 0.9:
+            raise ConfigError("data.val_fraction + data.test_fraction: must leave at least 10% to train on")
     check_int("data.limit", limit, 50, allow_none=True)
     if storage not in STORAGES:
         raise unknown("data.storage", storage, STORAGES)
+    if storage == "stream" and "stream" not in spec.storages:
+        streamable = [n for n in dataset_names() if "stream" in get_dataset(n).storages]
+        raise ConfigError(f"data.storage: {spec.name} ({spec.summary}) is always held in memory; "
+                          f"stream is for {', '.join(streamable)}")
     check_int("data.workers", workers, 0, allow_none=True)
     if isinstance(memory_limit_gb, bool) or not isinstance(memory_limit_gb, (int, float)) or not memory_limit_gb > 0:
         raise ConfigError(f"data.memory_limit_gb: must be a number > 0, got {memory_limit_gb!r}")
 
 
+def _dataset_options(spec: DatasetSpec, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's own options (root, download): its defaults, overridden by the values given."""
+    options = dict(spec.options)
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key in options:
+            options[key] = value
+        elif key != "root":  # data.root has always been accepted (and unused) by digits
+            takers = [n for n in dataset_names() if key in get_dataset(n).options]
+            raise ConfigError(f"data.{key}: {spec.name} has no {key} option; it is for {', '.join(takers)}")
+    if "download" in options and not isinstance(options["download"], bool):
+        raise ConfigError(f"data.download: must be true or false, got {options['download']!r}")
+    return options
+
+
 def load_dataset(
     name: str = "digits", root: str | None = None, seed: int = 0, val_fraction: float = 0.2,
-    test_fraction: float = 0.2, limit: int | None = None, storage: str = "auto",
-    workers: int | None = None, memory_limit_gb: float = 2.0,
+    test_fraction: float | None = None, limit: int | None = None, storage: str = "auto",
+    workers: int | None = None, memory_limit_gb: float = 2.0, download: bool | None = None,
 ) -> DataSplits:
-    """Seeded, stratified train/val/test splits of a dataset.
+    """Seeded, stratified train/val/test splits of dataset ``name`` (a record of
+    ``evaluators.datasets``).
 
     ``limit`` keeps a stratified subset of that many images before splitting (proxy search on a
-    slice of CIFAR); the split seed is the data's own, independent of the search seed.
+    slice of CIFAR); the split seed is the data's own, independent of the search seed. A dataset
+    whose train and test are pooled is re-split by ``val_fraction`` and ``test_fraction`` (0.2
+    each by default); one that keeps its official test split (``fashion_mnist``) takes ``limit``
+    and ``val_fraction`` of its training images only and refuses ``test_fraction``. ``root`` and
+    ``download`` default per dataset (its record's ``options``).
     ``storage=auto`` holds the splits in memory when their float tensors fit in
     ``memory_limit_gb`` and streams them through ``workers`` DataLoader processes otherwise.
     """
-    _check_options(val_fraction, test_fraction, limit, storage, workers, memory_limit_gb)
+    spec = get_dataset(name)
+    _check_options(spec, val_fraction, test_fraction, limit, storage, workers, memory_limit_gb)
+    options = _dataset_options(spec, {"root": root, "download": download})
     # one worker per four cores: on 2 cores a worker fights the training threads for a core
     # (3 MBConv proxies on 1,797 320-px JPEGs: 33 s with none, 46 s with one or two)
     workers = min(8, (os.cpu_count() or 1) // 4) if workers is None else workers
-    if name == "digits":
-        if storage == "stream":
-            raise ConfigError("data.storage: digits (1,797 images of 8x8) is always held in memory; "
-                              "stream is for cifar10, cifar100, imagefolder")
-        x, y, classes = _digits()
-        return _in_memory(x, y, split_indices(y, seed, val_fraction, test_fraction, limit), 1, name, classes)
-    if name in ("cifar10", "cifar100"):
-        parts, classes = _cifar(name, root)
-        pixels = 32
-    elif name == "imagefolder":
-        parts, classes = _imagefolder(root)
-        pixels = IMAGEFOLDER_PIXELS
-    else:
-        raise unknown("data", name, DATASETS)
-    targets = np.concatenate([np.asarray(p.targets) for p in parts])
-    indices = split_indices(targets, seed, val_fraction, test_fraction, limit)
+    source = spec.load(**options)
+    test_from = source.test_from if spec.official_test else None
+    indices = split_indices(source.targets, seed, val_fraction, test_fraction, limit, test_from)
     count = sum(len(i) for i in indices.values())
     if storage == "auto":
-        storage = "memory" if count * 3 * pixels**2 * 4 <= memory_limit_gb * 2**30 else "stream"
-    base = ConcatDataset(parts)
+        fits = count * math.prod(spec.shape) * 4 <= memory_limit_gb * 2**30
+        storage = "memory" if fits or "stream" not in spec.storages else "stream"
+    targets = source.targets
     if storage == "stream":
-        streamed = StreamedSplits(base, targets, indices, classes, name, workers)
+        streamed = StreamedSplits(source.base, targets, indices, source.num_classes, name, workers)
         streamed.estimate_normalisation(seed=seed)
         return streamed
-    if name == "imagefolder":  # decode only the images the splits use; re-point the splits at them
+    if source.images is None:  # decode only the images the splits use; re-point the splits at them
         order = ("train", "val", "test")
         used = np.concatenate([indices[s] for s in order])
-        x, targets = _decode(base, used, pixels, workers), targets[used]
+        x, targets = _decode(source.base, used, spec.shape[-1], workers), targets[used]
         ends = np.cumsum([len(indices[s]) for s in order])
         indices = {s: np.arange(end - len(indices[s]), end) for s, end in zip(order, ends)}
     else:
-        x = np.concatenate([p.data for p in parts]).transpose(0, 3, 1, 2)
-    return _in_memory(x, targets, indices, 255.0, name, classes)
+        x = source.images()
+    return _in_memory(x, targets, indices, source.scale, name, source.num_classes, spec.shape[0])
 
 
 def dataset_from_options(options: Mapping[str, Any] | None) -> DataSplits:
