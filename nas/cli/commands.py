@@ -173,9 +173,9 @@ def _mean_std(row: object, metric: str) -> str:
 
 
 def print_summary(result) -> None:
-    """The top architectures (mean ± std, n; strings below the table), the winner's noise line and
-    the baselines beside it."""
-    from nas.report.summary import describe_best
+    """The top architectures (mean ± std, n; strings below the table), the winner's noise line,
+    the baselines beside it and, under a baseline's latency bound, where it came from and the verdict."""
+    from nas.report.summary import describe_best, describe_bound
 
     metrics = [o.metric for o in result.problem.objectives]
     # an int8 run shows its four accuracy/latency columns instead of params and MACs (80 columns)
@@ -212,6 +212,8 @@ def print_summary(result) -> None:
             value = f"{_mean_std(row, first)} ({row.get('n', 0)})" if first in row else "failed"
             base.add_row(row["name"], value, *(_cell(row.get(c)) for c in costs), shown)
         console.print(base)
+    for line in describe_bound(summary):
+        console.print(Text(line), soft_wrap=True)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

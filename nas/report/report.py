@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from nas.report import int8
+from nas.report.summary import describe_bound
+from nas.run.latencybound import saved_constraints
 from nas.run.problem import (
-    CONSTRAINT_SHORTCUTS,
     arch_summary,
     best_row,
     noise_std,
-    parse_constraints,
     parse_objectives,
 )
 from nas.run.store import RunDir, atomic_write_text, read_table
@@ -148,8 +148,7 @@ def _problem(config: Mapping[str, Any]) -> Problem:
     """Objectives and constraints as the run had them (constraints dropped if unreadable)."""
     objectives = parse_objectives(config.get("objectives") or ["accuracy"])
     try:
-        shortcuts = {k: config.get(k) for k in CONSTRAINT_SHORTCUTS}
-        constraints = parse_constraints(config.get("constraints") or {}, **shortcuts)
+        constraints = saved_constraints(config)
     except (ConfigError, TypeError, AttributeError):
         constraints = {}
     return Problem(objectives=objectives, constraints=constraints)
@@ -253,8 +252,9 @@ def _baseline_rows(best: Mapping[str, Any], summary: pd.DataFrame, winner: Mappi
     return rows
 
 
-def _baselines_section(rows: list[dict[str, Any]], problem: Problem) -> str:
-    """One row per baseline: its means ± std and the winner's difference to it."""
+def _baselines_section(rows: list[dict[str, Any]], problem: Problem, best: Mapping[str, Any]) -> str:
+    """One row per baseline: its means ± std and the winner's difference to it; under a baseline's
+    latency bound, where the bound came from and the verdict."""
     first = problem.objectives[0].metric
     head = "<h2>Baselines</h2>"
     if not rows:
@@ -267,7 +267,8 @@ def _baselines_section(rows: list[dict[str, Any]], problem: Problem) -> str:
     }).dropna(axis=1, how="all")
     note = ('<p class="muted">Each baseline is evaluated by the same evaluator as the search, as '
             "often as the winner; a difference less than about twice its ± may be noise.</p>")
-    return head + _table(table) + note
+    bound = "".join(f"<p>{html.escape(line)}</p>" for line in describe_bound(best))
+    return head + _table(table) + note + bound
 
 
 def _ranked(summary: pd.DataFrame, problem: Problem, top: int) -> pd.DataFrame:
@@ -414,7 +415,7 @@ def render(rdir: RunDir, top: int = 10) -> str:
         f"<h1>nas run {html.escape(rdir.run_id)}</h1>",
         _overview(config, trials, problem),
         _winner_section(winner, best, trials, problem, rdir.run_id),
-        _baselines_section(_baseline_rows(best, summary, winner, problem, config), problem),
+        _baselines_section(_baseline_rows(best, summary, winner, problem, config), problem, best),
         _top_section(summary, problem, winner.get("arch") if winner else None, top),
         _int8_section(trials, summary, problem, winner.get("arch") if winner else None, top,
                       rdir.path / "int8.png") if int8.has_int8(trials) or quantized else "",

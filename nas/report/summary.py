@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from nas.run.latencybound import LatencyBound
 from nas.run.problem import arch_summary, best_row, noise_std, pareto_rows, plain_rows
 from nas.run.trial import Baseline, RunInfo
 from nas.select.selection import Selection
@@ -38,8 +39,9 @@ def compare(winner: Mapping[str, Any], baseline: Mapping[str, Any], metric: str,
 
 
 def run_summary(trials: pd.DataFrame, problem: Problem, selection: Selection, info: RunInfo,
-                baselines: Sequence[Baseline] = ()) -> dict[str, Any]:
-    """The content of ``best.yaml``."""
+                baselines: Sequence[Baseline] = (), latency_bound: LatencyBound | None = None,
+                refused: int = 0) -> dict[str, Any]:
+    """The content of ``best.yaml``; ``refused``: proposals that broke a constraint before evaluation."""
     metric = problem.objectives[0].metric
     best = best_row(trials, problem, selection.winner_repeats)
     noise = noise_entry(trials, metric, int(best["n"]) if best else 1)
@@ -58,6 +60,9 @@ def run_summary(trials: pd.DataFrame, problem: Problem, selection: Selection, in
     }
     if baselines:
         summary["baselines"] = _baselines(trials, problem, baselines, best, noise, metric)
+    if latency_bound is not None:
+        summary["latency_bound"] = {**latency_bound.to_config(), "refused": refused}
+        summary["latency_bound"]["verdict"] = bound_verdict(summary)
     if len(problem.objectives) > 1:
         summary["pareto"] = plain_rows(pareto_rows(trials, problem))
     return summary
@@ -106,3 +111,46 @@ def describe_best(summary: Mapping[str, Any]) -> str:
         text += (f"; differences under ~{noise['within']:.2g} are within noise (seed-to-seed std "
                  f"{noise['std']:.2g} from {noise['dof']} repeat degrees of freedom)")
     return text
+
+
+def bound_verdict(summary: Mapping[str, Any]) -> str:
+    """The question a run bounded by its baseline's latency answers, answered: is the winner better
+    than that baseline at the baseline's speed, beyond the evaluator's noise?"""
+    bound = summary["latency_bound"]
+    name, lat = bound["baseline"], bound["metric"]
+    metric, _, direction = summary["objectives"][0].partition(":")
+    best = summary.get("best")
+    if not best:
+        return f"no candidate within the bound succeeded: nothing to compare with {name}"
+    row = next((b for b in summary.get("baselines") or [] if b.get("arch") == bound["arch"]), None)
+    if row is None or row.get("difference") is None:
+        why = (row or {}).get("status") or "not evaluated"
+        return f"{name} {why}: no comparison"
+    difference, std = float(row["difference"]), row.get("difference_std")
+    gain = difference if direction != "min" else -difference
+    words = (("more accurate than", "less accurate than", "as accurate as") if metric.startswith("accuracy")
+             else (f"better on {metric} than", f"worse on {metric} than", f"as good on {metric} as"))
+    if std is not None:
+        word = words[0] if gain > Z95 * std else words[1] if gain < -Z95 * std else words[2]
+        shown = f"{metric} {difference:+.3g} ± {std:.2g}" + (", within noise" if word == words[2] else "")
+    else:
+        word = words[0] if gain > 0 else words[1] if gain < 0 else words[2]
+        shown = f"{metric} {difference:+.3g}; no repeats, so the noise is unknown"
+    speed = ""
+    if isinstance(best.get(lat), (int, float)):
+        theirs = row.get(lat, bound["ms"])
+        speed = f" at {best[lat]:.3g} ms against its {theirs:.3g} ms"
+    return f"the winner is {word} {name}{speed} ({shown})"
+
+
+def describe_bound(summary: Mapping[str, Any]) -> list[str]:
+    """The bound a run had and where it came from, then the verdict (none without a bound)."""
+    bound = summary.get("latency_bound")
+    if not isinstance(bound, Mapping) or "ms" not in bound:
+        return []
+    refused = int(bound.get("refused") or 0)
+    text = str(bound.get("text") or f"latency bound {bound['ms']:.3g} ms")
+    if refused:
+        broke = "it or another constraint" if len(summary.get("constraints") or {}) > 1 else "it"
+        text += f"; {refused} proposal{'s' * (refused != 1)} broke {broke} and were not evaluated"
+    return [text, str(bound.get("verdict") or bound_verdict(summary))]

@@ -16,8 +16,17 @@ import pandas as pd
 
 from evaluators.base import QUANTIZE, ChecksSpace
 from nas.run.defaults import GROUPS, RUN_DEFAULTS, run_defaults
+from nas.run.latencybound import (
+    BASELINE,
+    LatencyBound,
+    bound_setting,
+    bound_target,
+    resolve_bound,
+    with_bound,
+)
 from nas.run.problem import (
     arch_summary,
+    latency_metric,
     noise_std,
     pareto_rows,
     parse_constraints,
@@ -38,7 +47,7 @@ from nas.run.runlatency import (
 from nas.run.runner import Run
 from nas.run.runstore import RunFiles, RunMemory
 from nas.run.store import RunDir, run_dir
-from nas.run.trial import Progress, RunInfo
+from nas.run.trial import Baseline, Progress, RunInfo
 from nas.select.baselines import refuse_infeasible, resolve_baselines
 from nas.select.selection import Selection
 from nas.strategies.base import Problem
@@ -48,6 +57,17 @@ from search_spaces.limits import BuildLimits, check_buildable, check_space_build
 from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
+
+
+class _DefaultBound:
+    """``max_latency_ms``'s default in ``search``: ``"baseline"`` where it applies (see
+    ``RUN_DEFAULTS``), told apart from ``"baseline"`` given explicitly."""
+
+    def __repr__(self) -> str:
+        return "'baseline' where it applies"
+
+
+DEFAULT_BOUND: Any = _DefaultBound()
 
 
 @dataclass(frozen=True)
@@ -109,7 +129,7 @@ def search(
     constraints: Mapping[str, float] | None = None,
     max_params: float | None = None,
     max_macs: float | None = None,
-    max_latency_ms: float | None = None,
+    max_latency_ms: float | str | None = DEFAULT_BOUND,
     budget_hours: float | None = None,
     resume: bool = False,
     run_id: str | None = None,
@@ -149,6 +169,10 @@ def search(
     A callable evaluator is repeated only when it takes a ``repeat`` keyword.
     ``quantize="int8"``: each trained candidate is also quantized and scored (``accuracy_int8``) and
     timed (``latency_int8_ms``); ``max_latency_ms`` then bounds the int8 latency.
+    ``max_latency_ms``: a bound in ms, ``"baseline"`` (the latency of the first baseline, timed
+    under the run's latency settings when the run starts) or None. The default ``"baseline"``
+    applies where it costs nothing extra (an evaluator that trains, a baseline, networks to time,
+    no latency objective), else the run is unbounded.
     ``out=None`` keeps the run in memory: nothing is written, and it cannot be resumed.
     ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
     With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
@@ -159,7 +183,8 @@ def search(
         seed=seed, out=None if out is None else str(out), budget=budget, budget_hours=budget_hours, resume=resume,
         run_id=run_id, backend=backend, pruner=pruner, prescreen=prescreen, prescreen_keep=prescreen_keep,
         max_params=max_params, max_macs=max_macs,
-        max_latency_ms=max_latency_ms, progress=bool(progress), quantize=quantize,
+        max_latency_ms=RUN_DEFAULTS["max_latency_ms"] if max_latency_ms is DEFAULT_BOUND else max_latency_ms,
+        progress=bool(progress), quantize=quantize,
     )
     if space is not None:
         cfg["space"] = space.name if isinstance(space, SearchSpace) else str(space)
@@ -194,6 +219,8 @@ def search(
     # What the caller chose (for resume: these must match the saved run, budgets excepted).
     explicit = {k for k, v in cfg.items() if k not in GROUPS and v != RUN_DEFAULTS.get(k)}
     explicit |= {f"strategy.{k}" for k in options}
+    if max_latency_ms is not DEFAULT_BOUND:  # "baseline" given applies wherever it can, or errs
+        explicit.add("max_latency_ms")
     if strategy != RUN_DEFAULTS["strategy"]["name"]:
         explicit.add("strategy.name")
     if isinstance(evaluator, str) and (evaluator != RUN_DEFAULTS["evaluator"]["name"] or evaluator_options):
@@ -288,6 +315,13 @@ def start(
 
     problem = _problem(cfg, explicit, space_obj, evaluator_obj)
     cfg["objectives"] = [f"{o.metric}:{o.direction}" for o in problem.objectives]
+    found = resolve_baselines(cfg.get("baselines"), space_obj)
+    metric = latency_metric(quantize == "int8")
+    target, bound = _latency_bound_plan(cfg, explicit, problem, space_obj, evaluator_obj, found)
+    if target is not None or bound is not None:
+        # Until the baseline is timed (the last check below), an infinite bound: the latency
+        # sources and the costs known before training are chosen for a latency constraint.
+        problem = with_bound(problem, metric, bound.ms if bound is not None else math.inf)
     latency = latency_source(cfg, problem, space_obj, evaluator_obj)
     int8 = int8_latency_source(cfg, problem, space_obj, evaluator_obj) if quantize == "int8" else None
     if latency is None and "mnas" in [o.metric for o in problem.objectives]:
@@ -300,10 +334,9 @@ def start(
         problem = with_latency_estimate(problem, latency, int8)
 
     selection = Selection.from_options(cfg.get("select"))
-    baselines = [refuse_infeasible(b, problem) for b in resolve_baselines(cfg.get("baselines"), space_obj)]
     limits = BuildLimits.from_options(cfg["limits"])
     check_space_buildable(space_obj, limits)
-    for baseline in baselines:
+    for baseline in found:
         if isinstance(baseline.arch, Architecture):  # a categorical space's members are plain dicts
             check_buildable(baseline.arch, limits=limits)
 
@@ -323,16 +356,28 @@ def start(
         raise unknown("pruner", cfg["pruner"], PRUNERS)
     screen = _prescreen_score(cfg, space_obj)
     given = cfg.get("run_id") not in (None, "")
-    if in_memory:
-        return _run_in_memory(cfg, space_obj, strategy, evaluator_obj, problem, budget, budget_hours,
-                              backend, selection, baselines, screen, on_trial, on_start)
-    if rdir is None and given:
+    if not in_memory and rdir is None and given:
         rdir = run_dir(out, run_id_for(cfg, space_obj, strategy_name))
         if rdir.path.exists() and any(rdir.path.iterdir()):
             raise NasError(
                 f"run {rdir.run_id} already exists in {rdir.path}: resume it (resume=true "
                 f"run_id={rdir.run_id}) or choose another run_id"
             )
+    if target is not None and bound is None:
+        # The last check, as it takes seconds: time the baseline, then give the strategy the bound.
+        bound = _resolve_bound(target, int8 if metric == "latency_int8_ms" else latency, metric,
+                               typed="max_latency_ms" in explicit)
+        problem = with_bound(problem, metric, bound.ms)
+        strategy = make_strategy(strategy_name, space_obj, problem, seed, **strategy_opts)
+        strategy.bind(cfg.get("data"), latency)
+    if bound is not None:
+        cfg["latency_bound"] = bound.to_config()
+    else:
+        cfg.pop("latency_bound", None)
+    baselines = [refuse_infeasible(b, problem, exempt={metric} if b is target else ()) for b in found]
+    if in_memory:
+        return _run_in_memory(cfg, space_obj, strategy, evaluator_obj, problem, budget, budget_hours,
+                              backend, selection, baselines, screen, on_trial, on_start, bound)
 
     # -- from here on, files are written ----------------------------------------------------------
     if rdir is None:
@@ -351,7 +396,7 @@ def start(
         budget_hours=budget_hours, seed=seed, backend=backend,
         info=RunInfo(rdir.run_id, space_obj.name, strategy_name, str(evaluator_obj.name), seed),
         on_trial=on_trial, pruner=cfg["pruner"], selection=selection, baselines=baselines,
-        store=RunFiles(rdir.path, out),
+        store=RunFiles(rdir.path, out), latency_bound=bound,
     )
     return _finish(run, cfg, on_start, resume=bool(cfg["resume"]))
 
@@ -376,7 +421,7 @@ def _finish(run: Run, cfg: dict[str, Any], on_start: Callable[..., None] | None,
 
 
 def _run_in_memory(cfg, space, strategy, evaluator, problem, budget, budget_hours, backend, selection,
-                   baselines, screen, on_trial, on_start) -> SearchResult:
+                   baselines, screen, on_trial, on_start, bound) -> SearchResult:
     """``out=None``: the run lives in this process; a strategy that needs working files (NNI's)
     gets a temporary folder, removed afterwards."""
     import tempfile
@@ -401,7 +446,7 @@ def _run_in_memory(cfg, space, strategy, evaluator, problem, budget, budget_hour
             seed=cfg["seed"], backend=backend,
             info=RunInfo(run_id, space.name, name, str(evaluator.name), cfg["seed"]),
             on_trial=on_trial, pruner=cfg["pruner"], selection=selection, baselines=baselines,
-            store=RunMemory(run_id),
+            store=RunMemory(run_id), latency_bound=bound,
         )
         return _finish(run, cfg, on_start)
 
@@ -446,9 +491,44 @@ def _problem(cfg: dict[str, Any], explicit: set[str], space: SearchSpace, evalua
         specs = list(default)
     objectives = parse_objectives(specs)
     shortcuts = {k: cfg.get(k) for k in ("max_params", "max_macs", "max_latency_ms")}
+    setting = bound_setting(shortcuts["max_latency_ms"])
+    shortcuts["max_latency_ms"] = None if setting == BASELINE else setting  # a number once timed (start)
     constraints = parse_constraints(cfg.get("constraints") or {}, cfg.get("quantize") == "int8", **shortcuts)
     return Problem(objectives=objectives, constraints=constraints,
                    estimate=_estimator(constraints, space, evaluator))
+
+
+def _latency_bound_plan(cfg: dict[str, Any], explicit: set[str], problem: Problem, space: SearchSpace,
+                        evaluator: Any, baselines: list[Baseline]) -> tuple[Baseline | None, LatencyBound | None]:
+    """(the baseline whose latency bounds the run, the bound when it is known already): a resumed
+    run keeps the bound its config.yaml records. A default ``baseline`` that does not apply
+    becomes ``max_latency_ms=None`` in ``cfg``, which is what config.yaml then records."""
+    if bound_setting(cfg.get("max_latency_ms")) != BASELINE:
+        return None, None
+    recorded = cfg.get("latency_bound") if cfg["resume"] else None
+    if recorded:
+        bound = LatencyBound.from_config(recorded)
+        return next((b for b in baselines if b.key == bound.arch), None), bound
+    if cfg["resume"]:
+        log.warning("run %s: max_latency_ms=baseline but config.yaml records no bound; timing the "
+                    "baseline again", cfg.get("run_id"))
+    target = bound_target(cfg, explicit, problem, space, evaluator, baselines)
+    if target is None:
+        cfg["max_latency_ms"] = None
+    return target, None
+
+
+def _resolve_bound(target: Baseline, source: Any, metric: str, typed: bool) -> LatencyBound:
+    """The baseline's latency under the run's settings; an error of the default names its way out."""
+    if source is None:  # every source that can time a candidate exists once a latency bound does
+        raise ConfigError(f"max_latency_ms=baseline: this run times no candidate's {metric}")
+    try:
+        return resolve_bound(target, source, metric)
+    except ConfigError as exc:
+        if typed:
+            raise
+        raise ConfigError(f"max_latency_ms=baseline (the default; max_latency_ms=none turns it off): "
+                          f"{exc}") from None
 
 
 def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: Any):

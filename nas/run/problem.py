@@ -56,14 +56,20 @@ def parse_objectives(specs: Any) -> tuple[Objective, ...]:
     return objectives
 
 
+def latency_metric(int8: bool) -> str:
+    """What ``max_latency_ms`` bounds: the int8 latency when the run quantizes, what a quantized
+    deployment runs at."""
+    return "latency_int8_ms" if int8 else "latency_ms"
+
+
 def parse_constraints(constraints: Mapping[str, Any] | None, int8: bool = False, **shortcuts: Any) -> dict[str, float]:
     """``{"params": 5e6}`` plus ``max_params=...`` style shortcuts, as metric -> float maximum
-    (``int8``: ``max_latency_ms`` bounds the int8 latency, what a quantized deployment runs at)."""
+    (``int8``: ``max_latency_ms`` bounds the int8 latency)."""
     merged: dict[str, Any] = dict(constraints or {})
     for key, value in shortcuts.items():
         if value is not None:
             metric = CONSTRAINT_SHORTCUTS[key]
-            merged["latency_int8_ms" if int8 and metric == "latency_ms" else metric] = value
+            merged[latency_metric(int8) if metric == "latency_ms" else metric] = value
     out: dict[str, float] = {}
     for metric, bound in merged.items():
         if bound is None:

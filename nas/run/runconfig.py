@@ -107,6 +107,9 @@ def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str
     """(config, explicit keys) for ``nas run``; ConfigError/UnknownNameError on any bad input."""
     pairs = [_split(item) for item in items]
     defaults = _saved_base(pairs) or run_defaults()
+    # config.yaml says max_latency_ms=baseline only where the bound applied (else null): a new run
+    # of those settings applies it again, as if typed, and times the baseline afresh.
+    rerun = any(k == "config" and v.strip() for k, v in pairs) and defaults.get("max_latency_ms") == "baseline"
     pairs = [(k, v) for k, v in pairs if k != "config"]
     chosen = {g: defaults[g]["name"] for g in GROUPS}
     rewritten: list[tuple[str, str]] = []
@@ -146,6 +149,8 @@ def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str
     # baselines is a name (auto, none) or a list of names: typed by the run's checks, not the default.
     given_baselines = defaults["baselines"]
     defaults["baselines"] = None
+    if rerun:
+        explicit.add("max_latency_ms")
     cfg = parse_overrides(final, defaults, open_keys=OPEN_GROUPS + (("evaluator",) if evaluator_open else ()))
     config = OmegaConf.to_container(cfg, resolve=True)
     if "baselines" not in explicit:

@@ -75,7 +75,8 @@ def resume_config(cfg: dict[str, Any], explicit: set[str], out: Path) -> tuple[d
     """The saved config of the run to resume, with the keys that may change taken from ``cfg``."""
     rdir = find_run(out, cfg.get("run_id"))
     run_id = rdir.run_id
-    merged = {**run_defaults(), **saved_config(rdir)}
+    # A config saved before max_latency_ms defaulted to baseline had no bound: it keeps none.
+    merged = {**run_defaults(), "max_latency_ms": None, **saved_config(rdir)}
     for key in explicit:
         head, _, sub = key.partition(".")
         new = cfg[head] if not sub else (cfg.get(head) or {}).get(sub)

@@ -23,6 +23,7 @@ from evaluators.base import TrialPruned
 from evaluators.registry import as_evaluator
 from nas.backends import make_backend
 from nas.report.summary import run_summary
+from nas.run.latencybound import LatencyBound
 from nas.run.problem import best_row, mean_metrics
 from nas.run.pruning import Pruning
 from nas.run.runstate import Counters, RunState
@@ -67,6 +68,7 @@ class Run(RunState):
         selection: Selection | None = None,
         baselines: Sequence[Baseline] = (),
         store: RunFiles | RunMemory | None = None,
+        latency_bound: LatencyBound | None = None,
     ) -> None:
         if budget is None and budget_hours is None:
             raise NasError("a run needs a budget: budget=N evaluations and/or budget_hours=H")
@@ -103,6 +105,7 @@ class Run(RunState):
         # key -> architecture, in order; one that breaks a constraint before training is not run
         self.baselines = {b.key: b.arch for b in baselines if not b.refused}
         self.baseline_repeats = self.selection.baseline_repeats(budget)
+        self.latency_bound = latency_bound  # max_latency_ms=baseline resolved: the summary says where from
         self.stopped_because = ""
         self._search_end = ""
         self._c = Counters(stage="baseline" if self.baselines else "search")
@@ -159,7 +162,10 @@ class Run(RunState):
 
     def summary(self, trials: pd.DataFrame) -> dict[str, Any]:
         """What the run concludes (``best.yaml``): winner, noise, baselines, Pareto set."""
-        return run_summary(trials, self.problem, self.selection, self.info, self.baseline_list)
+        # proposals refused for breaking a constraint before evaluation: by the strategy, or here
+        refused = int(getattr(self.strategy, "rejected", 0) or 0) + self._c.skipped
+        return run_summary(trials, self.problem, self.selection, self.info, self.baseline_list,
+                           latency_bound=self.latency_bound, refused=refused)
 
     def write_summary(self, trials: pd.DataFrame) -> None:
         """``best.yaml`` and the plots (a plotting failure is logged, never fatal)."""

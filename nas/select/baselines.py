@@ -2,6 +2,7 @@
 architectures, and which of them a constraint refuses before training."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -11,14 +12,17 @@ from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import SearchSpace
 
 
-def refuse_infeasible(baseline: Baseline, problem: Problem) -> Baseline:
-    """The baseline, marked refused when its costs known before training break a constraint."""
-    if problem.estimate is None or not problem.known_infeasible(baseline.arch):
+def refuse_infeasible(baseline: Baseline, problem: Problem, exempt: Collection[str] = ()) -> Baseline:
+    """The baseline, marked refused when its costs known before training break a constraint (other
+    than those on ``exempt`` metrics: the baseline whose latency is the bound meets it by definition,
+    whatever a second timing or a predictor would say)."""
+    bounds = {m: b for m, b in problem.constraints.items() if m not in exempt}
+    if problem.estimate is None or not bounds:
         return baseline
     known = problem.estimate(baseline.arch)
-    broken = [f"{m} {known[m]:.4g} > {b:g}" for m, b in problem.constraints.items()
+    broken = [f"{m} {known[m]:.4g} > {b:g}" for m, b in bounds.items()
               if isinstance(known.get(m), (int, float)) and known[m] > b]
-    return replace(baseline, refused="breaks " + ", ".join(broken))
+    return replace(baseline, refused="breaks " + ", ".join(broken)) if broken else baseline
 
 
 def resolve_baselines(spec: Any, space: SearchSpace) -> list[Baseline]:
