@@ -1,6 +1,6 @@
-"""How a module's runs make one latency (``statistic``: the faster half's mean or the median) and
-which workload cancels the machine's drift (``reference``): in the fingerprint, in every command's
-defaults, and in profiles written before the settings."""
+"""How a module's runs make one latency (``statistic``: the median or the faster half's mean) and
+which workload evens out the machine's drift (``reference``): in the fingerprint and in every
+command's defaults."""
 from __future__ import annotations
 
 import json
@@ -28,10 +28,10 @@ def test_lower_half_is_the_mean_of_the_faster_half_and_ignores_the_slow_tail():
 
 
 def test_the_statistic_is_a_setting_recorded_in_the_fingerprint():
-    lower, median = LatencySettings().fingerprint(), LatencySettings(statistic="median").fingerprint()
-    assert lower.statistic == "lower-half" and lower.slug != median.slug
-    assert median.differences(lower) == ["statistic: median != lower-half"]
-    assert "lower-half of the runs" in lower.describe()
+    median, lower = LatencySettings().fingerprint(), LatencySettings(statistic="lower-half").fingerprint()
+    assert median.statistic == "median" and lower.slug != median.slug
+    assert lower.differences(median) == ["statistic: lower-half != median"]
+    assert "median of the runs" in median.describe()
     with pytest.raises(NasError, match="unknown statistic .p10.; allowed: lower-half, median"):
         LatencySettings(statistic="p10")
 
@@ -44,25 +44,6 @@ def test_every_command_starts_from_the_measurement_defaults():
     assert {k: RUN_DEFAULTS["latency"][k] for k in expected} == setting_defaults(repeats=10, rounds=10)
 
 
-def test_a_profile_from_before_the_statistic_reads_as_median_and_keeps_its_rows(tmp_path):
-    fingerprint = LatencySettings(statistic="median").fingerprint().to_dict()
-    del fingerprint["statistic"]
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "fingerprint.json").write_text(json.dumps(fingerprint))
-    pd.DataFrame([{"key": "stem:a", "median_ms": 2.0, "p25_ms": 1.5, "p75_ms": 2.5, "repeats": 10}]).to_csv(
-        old / "parts.csv", index=False)
-    store = ProfileStore(old)
-    assert store.fingerprint.statistic == "median"
-    with pytest.raises(ConfigError, match="statistic: median != lower-half"):
-        ProfileStore(old, LatencySettings().fingerprint())
-    assert store.parts() == {"stem:a": 2.0}  # the median, which is what it measured as latency
-    store.add_parts({"stem:b": Measurement(3.0, 3.0, 2.0, 4.0, 10)})  # the old file gains the column
-    frame = pd.read_csv(old / "parts.csv")
-    assert frame.columns.tolist() == ["key", "latency_ms", "median_ms", "p25_ms", "p75_ms", "repeats"]
-    assert store.parts() == {"stem:a": 2.0, "stem:b": 3.0}
-
-
 def test_a_new_profile_stores_the_latency_beside_the_median(tmp_path):
     store = ProfileStore(tmp_path / "p", LatencySettings().fingerprint())
     store.add_network("s", "fit", "arch", 10, Measurement(1.5, 2.0, 1.0, 3.0, 20))
@@ -73,9 +54,9 @@ def test_a_new_profile_stores_the_latency_beside_the_median(tmp_path):
 def test_the_reference_workload_is_a_setting_recorded_in_the_fingerprint():
     from evaluators.latency.reference import SpeedReference
 
-    block, matmul = LatencySettings().fingerprint(), LatencySettings(reference="matmul").fingerprint()
-    assert block.reference == "block" and block.slug != matmul.slug
-    assert matmul.differences(block) == ["reference: matmul != block"]
+    none, matmul = LatencySettings().fingerprint(), LatencySettings(reference="matmul").fingerprint()
+    assert none.reference == "none" and none.slug != matmul.slug
+    assert matmul.differences(none) == ["reference: matmul != none"]
     for workload in ("block", "matmul"):
         ref = SpeedReference(workload=workload)
         assert ref.time_once() > 0 and ref.nominal > 0

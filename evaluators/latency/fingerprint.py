@@ -21,6 +21,11 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 PLACEMENTS = ("per-round", "fixed")
 REFERENCES = ("block", "matmul", "none")
 STATISTICS = ("lower-half", "median")  # what one latency is made of: see measure.py
+# What a latency's milliseconds are. "wall-clock": what a stopwatch loop on the machine sees
+# (benchmarks/latency_stopwatch.py checks it). "reference-scaled": profiles before 2026-12-07, whose
+# times were scaled to a reference timed in a tight loop (about 0.7x a stopwatch's): refused.
+UNIT = "wall-clock"
+LEGACY_UNIT = "reference-scaled"
 
 
 def cpu_model() -> str:
@@ -49,6 +54,7 @@ class Fingerprint:
     placement: str = "fixed"  # where the weights lay while timed; profiles before this field: "fixed"
     reference: str = "none"  # times scaled by a reference workload ("block", "matmul") or raw; before: "none"
     statistic: str = "median"  # how a module's runs make one latency; profiles before this field: "median"
+    unit: str = LEGACY_UNIT  # what its milliseconds are (UNIT); profiles before this field were scaled
 
     @property
     def slug(self) -> str:
@@ -61,7 +67,8 @@ class Fingerprint:
     def describe(self) -> str:
         threads = f", {self.threads} thread{'s' * (self.threads != 1)}" if self.device == "cpu" else ""
         return (f"{self.hardware} ({self.device}{threads}), batch {self.batch}, {self.dtype}, {self.layout}, "
-                f"{self.runtime} {self.runtime_version}, weights placed {self.placement}, reference {self.reference}, {self.statistic} of the runs")
+                f"{self.runtime} {self.runtime_version}, weights placed {self.placement}, reference {self.reference}, "
+                f"{self.statistic} of the runs, {self.unit} ms")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -1,22 +1,25 @@
 """Latency of a module on a device: eval mode, inference mode, warm-up, repeats, median and spread.
 
-Runs happen under a fixed intra-op thread count, through the settings' runtime
+A latency is wall-clock milliseconds of one call as a stopwatch loop of back-to-back calls sees it
+(``benchmarks/latency_stopwatch.py`` checks it against one written apart from this code). Runs
+happen under a fixed intra-op thread count, through the settings' runtime
 (``evaluators/latency/runtimes/``: eager torch on CPU or CUDA, or ONNX Runtime on the CPU).
 
 Where a module's weights lie in memory changes its speed: the same network built twice, or its
 weights merely copied to new memory, measures differently by more than the run-to-run noise of one
 build (benchmarks/latency_repeatability.py). A deployed network gets whatever placement its process
 gives it, so ``placement="per-round"`` (the default) copies every weight to new memory before each
-round and the median spans as many placements as rounds; ``"fixed"`` keeps the first.
+round and the latency spans as many placements as rounds; ``"fixed"`` keeps the first.
 
-The machine's own speed drifts too, by more than any latency tolerance: on CPU every group of runs
-is scaled by a reference workload timed right before it (``reference="block"`` or ``"matmul"``, see
-``evaluators/latency/reference.py``); ``"none"`` reports raw times.
+In each round a module is called once untimed before its timed calls: the first call after other
+modules ran (or the weights moved) finds cold caches, which a loop of back-to-back calls does not.
 
-One latency is the mean of the faster half of a module's runs (``statistic="lower-half"``), or their
-median. Over the placements, the slow tail is what differs from one pass to the next (a placement
-that collides in cache, a stretch the machine was busy); the faster half is the part that repeats
-(benchmarks/latency_repeatability.py prints both).
+Optionally (``reference="block"`` or ``"matmul"``) each group of runs is scaled by a reference
+workload timed right before it, relative to that reference's median over the same measurement, so
+drift within a measurement evens out and the unit stays the stopwatch's (``reference.py``).
+
+One latency is the median of a module's timed calls (``statistic="median"``), or the mean of
+their faster half (``"lower-half"``).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from evaluators.latency.fingerprint import (
     PLACEMENTS,
     REFERENCES,
     STATISTICS,
+    UNIT,
     Fingerprint,
     cpu_model,
 )
@@ -85,8 +89,13 @@ class LatencySettings:
     repeats: int = 20  # timed runs per module; their median is the latency
     rounds: int = 20  # the runs are spread over this many interleaved rounds (one placement each)
     placement: str = "per-round"  # "per-round": weights copied to new memory before each round; "fixed"
-    reference: str = "block"  # times scaled by a reference workload timed beside them (CPU): "block", "matmul"; "none"
-    statistic: str = "lower-half"  # one latency from the runs: "lower-half" (mean of the faster half) or "median"
+    # "block"/"matmul": groups of runs taken while the machine was slower or faster than usual are
+    # scaled to the measurement's own typical speed (reference.py); "none": raw times. Off by
+    # default: on 2026-12-07 it did not bring nas closer to a stopwatch (docs/benchmarks.md).
+    reference: str = "none"
+    # one latency from the runs: "median" (what a stopwatch loop reports) or "lower-half" (the mean
+    # of the faster half, which reads below a stopwatch's median)
+    statistic: str = "median"
 
     def __post_init__(self) -> None:
         if not (self.device == "cpu" or self.device == "cuda" or re.fullmatch(r"cuda:\d+", self.device)):
@@ -130,6 +139,7 @@ class LatencySettings:
             placement="per-round" if self.moves_weights else "fixed",
             reference=self.reference if self.uses_reference else "none",
             statistic=self.statistic,
+            unit=UNIT,
         )
 
     @property
@@ -164,20 +174,9 @@ class Measurer:
     their median averages that drift out instead of catching one slow moment.
     """
 
-    def __init__(self, settings: LatencySettings | None = None, reference_ms: float | None = None) -> None:
-        """``reference_ms``: the nominal reference time to express latencies at (a profile's, so that
-        its measurements stay in one unit); measured on first use when not given."""
+    def __init__(self, settings: LatencySettings | None = None) -> None:
         self.settings = settings or LatencySettings()
         self.fingerprint = self.settings.fingerprint()
-        self.reference = SpeedReference(reference_ms, self.settings.reference) if self.settings.uses_reference else None
-
-    @property
-    def reference_ms(self) -> float | None:
-        """The nominal reference time latencies are expressed at (None without a reference)."""
-        if self.reference is None:
-            return None
-        with intra_op_threads(self.settings.threads), torch.inference_mode():
-            return self.reference.nominal
 
     def _runner(self, module: nn.Module, shape: tuple[int, ...]) -> Runner:
         """A function that runs ``module`` once on a fixed random input and returns milliseconds,
@@ -195,16 +194,25 @@ class Measurer:
             for run, _ in runs:
                 for _ in range(s.warmup):
                     run()
-            reference = self.reference
-            if reference is not None:
-                reference.nominal  # noqa: B018  (measured now, under these threads, if not given)
+            # A new reference per measurement: its nominal is its own median (reference.py).
+            reference = SpeedReference(s.reference) if s.uses_reference else None
             times: list[list[float]] = [[] for _ in runs]
+            at: list[list[float]] = [[] for _ in runs]  # the reference's time when each group ran
             for round_ in range(s.rounds):
-                for (run, move), timed in zip(runs, times):
+                for (run, move), timed, current in zip(runs, times, at):
                     if round_:
                         move()
-                    factor = reference.factor() if reference is not None else 1.0
-                    timed.extend(run() * factor for _ in range(per_round))
+                    if reference is not None:
+                        current.append(reference.sample())
+                    # Untimed: the first call after other modules ran (or the weights moved) finds
+                    # cold caches; the timed calls that follow it run back to back, as a
+                    # deployed network serving requests, and a stopwatch loop, see them.
+                    run()
+                    timed.extend(run() for _ in range(per_round))
+            if reference is not None:
+                nominal = reference.nominal
+                times = [[t * nominal / current[i // per_round] for i, t in enumerate(timed)]
+                         for timed, current in zip(times, at)]
         return [summarise(t, s.statistic) for t in times]
 
     def measure(self, module: nn.Module, shape: tuple[int, ...]) -> Measurement:

@@ -50,8 +50,6 @@ def profile_parts(space: SearchSpace, measurer: Measurer, store: ProfileStore, n
     done = store.parts()
     todo = [k for k in parts if k not in done]
     log.info("latency profile %s: %d parts, %d to measure", store.fingerprint.slug, len(parts), len(todo))
-    if todo:
-        store.keep_reference(measurer.reference_ms)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for start in range(0, len(todo), PART_CHUNK):
@@ -85,8 +83,6 @@ def measure_networks(space: SearchSpace, archs: Sequence[Architecture], measurer
     known = store.networks(space.name, role)
     have = dict(zip(zip(known["arch"], known["num_classes"]), known["latency_ms"]))
     todo = [a for a in dict.fromkeys(archs) if (str(a), num_classes) not in have]
-    if todo:
-        store.keep_reference(measurer.reference_ms)
     for start in range(0, len(todo), NETWORK_CHUNK):
         chunk = todo[start:start + NETWORK_CHUNK]
         for arch, m in zip(chunk, measurer.networks(chunk, num_classes)):

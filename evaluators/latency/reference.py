@@ -1,17 +1,19 @@
-"""A fixed reference workload timed beside every measurement, to cancel the machine's speed drift.
+"""A fixed reference workload timed beside a measurement, to even out the machine's drift within it.
 
-On a shared or frequency-scaled CPU the whole machine speeds up and slows down by tens of percent
-over seconds (benchmarks/machine_drift.py): the same network, built once and run back to back,
-moves with it. A small matrix product timed right before each of a module's groups of runs moves
-the same way, so ``time / reference * nominal`` keeps a module's latency at the speed the machine
-had when the nominal reference was taken (a profile stores it, so all of a profile's measurements,
-parts and whole networks, today's and tomorrow's, are in the same units).
+On a shared or frequency-scaled CPU the whole machine speeds up and slows down over seconds
+(benchmarks/machine_drift.py). A small workload timed right before each of a module's groups of
+runs moves the same way, so a group taken while the machine was slow can be scaled back to the
+measurement's typical speed: ``time * nominal / current``.
+
+The nominal is the median of the reference's own timings in the same measurement, taken at the same
+points (between rounds, after other modules ran and weights moved). So the factors spread around 1
+and scaling never changes the unit: a latency stays in the milliseconds a stopwatch sees. (Until
+2026-12-07 the nominal was timed in a tight loop of 400 back-to-back runs, where the reference stays
+in cache; between rounds it runs cold and slower, so every latency came out about 0.7x a stopwatch's:
+``benchmarks/latency_units.py`` measures both.)
 
 Two workloads: ``block``, a fixed inverted-residual block (1x1 expand, depthwise 3x3, 1x1 project:
-the operators CNNs spend their time in), and ``matmul``, two 256x256 matrix products. The machine
-does not slow every operator alike: on a stretch where the matrix product's speed swung by several
-times a network's, the block followed the networks and the product did not
-(benchmarks/latency_repeatability.py compares them).
+the operators CNNs spend their time in), and ``matmul``, two 256x256 matrix products.
 """
 from __future__ import annotations
 
@@ -24,28 +26,30 @@ import torch
 from torch import nn
 
 SIZE = 256  # a 256x256 float32 product: cache-resident, no allocation churn
-WINDOW = 5  # the normaliser is the median of the last few reference timings: one slow run is not a slow machine
+WINDOW = 5  # a group is scaled by the median of the last few reference timings: one slow run is not a slow machine
 # The machine drifts over seconds, not milliseconds: within this many seconds of the last reference
 # timing the factor stands, so thousands of sub-millisecond parts do not each pay for a reference.
 REFRESH_S = 0.1
 
 
 class SpeedReference:
-    """Times the reference workload and keeps a running median of its last ``WINDOW`` timings."""
+    """Times the reference workload between groups of runs; ``current`` is the running median of its
+    last ``WINDOW`` timings and ``nominal`` the median of all of them."""
 
-    def __init__(self, nominal_ms: float | None = None, workload: str = "block") -> None:
+    def __init__(self, workload: str = "block") -> None:
         self.run = reference_workload(workload)
         self.recent: deque[float] = deque(maxlen=WINDOW)
-        self._nominal = nominal_ms
+        self.timings: list[float] = []
         self._timed_at = -float("inf")
 
     def time_once(self) -> float:
-        """Milliseconds of one reference run, remembered in the running window."""
+        """Milliseconds of one reference run, remembered."""
         begin = time.perf_counter()
         self.run()
         self._timed_at = time.perf_counter()
         ms = (self._timed_at - begin) * 1e3
         self.recent.append(ms)
+        self.timings.append(ms)
         return ms
 
     @property
@@ -54,19 +58,14 @@ class SpeedReference:
 
     @property
     def nominal(self) -> float:
-        """The reference's time that latencies are expressed at (measured once if not given)."""
-        if self._nominal is None:
-            for _ in range(20):
-                self.time_once()
-            self._nominal = statistics.median(self.time_once() for _ in range(400))
-        return self._nominal
+        """The typical reference time of this measurement: what the factors are relative to."""
+        return statistics.median(self.timings)
 
-    def factor(self) -> float:
-        """Multiply a time measured now by this to express it at nominal speed (the reference is
-        timed again when its last timing is older than ``REFRESH_S``)."""
+    def sample(self) -> float:
+        """The reference's current time, timed again when its last timing is older than ``REFRESH_S``."""
         if time.perf_counter() - self._timed_at >= REFRESH_S or not self.recent:
             self.time_once()
-        return self.nominal / self.current
+        return self.current
 
 
 def reference_workload(name: str) -> Callable[[], object]:

@@ -79,9 +79,7 @@ class LatencySource:
     @property
     def measurer(self) -> Measurer:
         if self._measurer is None:
-            # measured latencies in the profile's unit when it is this machine's
-            stored = self.store.reference_ms() if self.store is not None and self.local else None
-            self._measurer = Measurer(self.settings, reference_ms=stored)
+            self._measurer = Measurer(self.settings)
         return self._measurer
 
     def _fill(self, arch: Architecture) -> None:
@@ -105,7 +103,6 @@ class LatencySource:
                 raise ConfigError(f"latency table ({self.fingerprint.slug}) has no entry for {key}; profile the "
                                   "space it comes from (nas latency profile space=...)")
             measured = self.measurer.measure(*part_module(part, self.num_classes))
-            self.store.keep_reference(self.measurer.reference_ms)
             self.store.add_parts({key: measured})
             self.table.update({key: measured.latency_ms})
         return self.table.entries[key]

@@ -2,11 +2,9 @@
 
 - ``fingerprint.json``: what was measured on (checked on every load);
 - ``parts.csv``: one row per timed part (key, latency, median, quartiles), appended as profiling
-  goes, so an interrupted profile resumes where it stopped (files from before the ``latency_ms``
-  column read their median as the latency, which is what their fingerprint's statistic says);
+  goes, so an interrupted profile resumes where it stopped (a profile from before the wall-clock
+  unit, which includes every one without a ``latency_ms`` column, is refused: re-profile);
 - ``networks.csv``: whole networks measured for calibration and for the learned predictor;
-- ``reference.json``: the nominal time of the speed reference every measurement here is scaled to
-  (``evaluators/latency/reference.py``), fixed by the profile's first measurement;
 - ``calibration.json``, ``learned.json``: the fitted predictors (data only: no pickles, since a
   profile may come from another machine).
 """
@@ -19,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from evaluators.latency.fingerprint import Fingerprint
+from evaluators.latency.fingerprint import UNIT, Fingerprint
 from evaluators.latency.measure import Measurement
 from evaluators.latency.table import Calibration, LatencyTable
 from search_spaces.errors import ConfigError
@@ -30,19 +28,12 @@ NETWORK_COLUMNS = ["space", "role", "arch", "num_classes", *MEASUREMENT_COLUMNS]
 
 
 def _read(path: Path) -> pd.DataFrame:
-    """A profile CSV; one written before the ``latency_ms`` column gets it from its median."""
-    frame = pd.read_csv(path)
-    if "latency_ms" not in frame.columns:
-        frame.insert(frame.columns.get_loc("median_ms"), "latency_ms", frame["median_ms"])
-    return frame
+    return pd.read_csv(path)
 
 
 def _append(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if not rows:
-        return
-    if path.exists() and pd.read_csv(path, nrows=0).columns.tolist() != columns:
-        _read(path)[columns].to_csv(path, index=False)  # an older layout: rewritten once, nothing lost
-    pd.DataFrame(rows, columns=columns).to_csv(path, mode="a", header=not path.exists(), index=False)
+    if rows:
+        pd.DataFrame(rows, columns=columns).to_csv(path, mode="a", header=not path.exists(), index=False)
 
 
 def _measurement(m: Measurement) -> dict[str, Any]:
@@ -53,12 +44,20 @@ def _measurement(m: Measurement) -> dict[str, Any]:
 log = logging.getLogger(__name__)
 
 
+def legacy_message(path: Path) -> str:
+    """The one line that refuses a profile measured in the old reference-scaled unit."""
+    return (f"latency profile {path} is in the old reference-scaled unit (about 0.7x wall-clock ms); "
+            "re-profile: nas latency profile space=SPACE (same device, threads, batch)")
+
+
 class ProfileStore:
     """Reads and writes one fingerprint's profile directory."""
 
     def __init__(self, path: str | Path, fingerprint: Fingerprint | None = None) -> None:
         self.path = Path(path)
         found = self._read_fingerprint()
+        if found is not None and found.unit != UNIT:
+            raise ConfigError(legacy_message(self.path))
         if fingerprint is None and found is None:
             raise ConfigError(f"latency.profile: {self.path} holds no latency profile (no fingerprint.json)")
         if fingerprint is not None and found is not None and found != fingerprint:
@@ -118,18 +117,6 @@ class ProfileStore:
             "space": space, "role": role, "arch": arch, "num_classes": num_classes, **_measurement(m),
         }], NETWORK_COLUMNS)
 
-    # -- the speed reference -------------------------------------------------------------------
-    def reference_ms(self) -> float | None:
-        file = self.path / "reference.json"
-        return float(json.loads(file.read_text())["nominal_ms"]) if file.exists() else None
-
-    def keep_reference(self, reference_ms: float | None) -> None:
-        """Store the measurer's nominal reference time unless the profile has one already."""
-        if reference_ms is None or self.reference_ms() is not None:
-            return
-        self._ensure()
-        (self.path / "reference.json").write_text(json.dumps({"nominal_ms": reference_ms}, indent=2) + "\n")
-
     # -- predictors ----------------------------------------------------------------------------
     def calibration(self) -> Calibration:
         file = self.path / "calibration.json"
@@ -139,8 +126,22 @@ class ProfileStore:
         self._ensure()
         (self.path / "calibration.json").write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
 
+    def legacy_sibling(self) -> Path | None:
+        """A profile beside this one for the same setup in the old reference-scaled unit, if any."""
+        for file in sorted(self.path.parent.glob("*/fingerprint.json")):
+            try:
+                found = Fingerprint.from_dict(json.loads(file.read_text()))
+            except (ConfigError, ValueError):
+                continue
+            if found.unit != UNIT and found.differences(self.fingerprint) == [f"unit: {found.unit} != {UNIT}"]:
+                return file.parent
+        return None
+
     def table(self) -> LatencyTable:
         if not self.exists:
+            legacy = self.legacy_sibling()
+            if legacy is not None:
+                raise ConfigError(legacy_message(legacy))
             raise ConfigError(
                 f"latency: no profile for {self.fingerprint.describe()} in {self.path}; make one with "
                 "nas latency profile space=SPACE (same device, threads, batch)")

@@ -26,14 +26,15 @@ Profile this machine for latency prediction, and check how accurate the predicti
 
 Settings: device=cpu|cuda|cuda:N threads=1 batch=1 dtype=float32|float16|bfloat16
   channels_last=true runtime=torch|onnxruntime num_classes=1000
-  warmup=3 repeats=20 rounds=20 (timed runs per module, spread over interleaved rounds)
+  warmup=3 repeats=20 rounds=20 (timed runs per module, spread over interleaved rounds; each
+      round calls the module once untimed first, as back-to-back calls find warm caches)
   placement=per-round|fixed (per-round: the weights move to new memory before each round, so the
       runs span as many placements as rounds; where weights lie changes a network's speed)
-  statistic=lower-half|median (one latency from a module's runs: the mean of their faster half,
-      which repeats better between measurements, or their median)
-  reference=block|matmul|none (each group of runs is scaled by a fixed workload timed just before
-      it, against the profile's stored time of it: cancels the machine's speed drift; block: an
-      inverted-residual block, which follows CNNs closer than matmul: two matrix products)
+  statistic=median|lower-half (one latency from a module's runs: their median, what a stopwatch
+      loop reports, or the mean of their faster half)
+  reference=none|block|matmul (block, matmul: each group of runs is scaled by a fixed workload
+      timed just before it, relative to its median over the same measurement: evens out drift
+      within a measurement, never changes the unit; latencies are wall-clock ms either way)
   out=results profile=DIR (a profile directory; its fingerprint must match these settings)
   json=true (eval: print the report as JSON) progress=true
 """

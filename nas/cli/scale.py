@@ -38,8 +38,8 @@ Keys (defaults): phi=3 pairs=null alpha=1.2 beta=1.1 gamma=1.15 res_multiple=8 m
   data=digits data.<option>=V   evaluator.<proxy option>=V (epochs=3, resolution=24, steps, ...)
   latency=auto|none latency.device=cpu latency.threads=1 latency.batch=1 latency.dtype=float32
   latency.channels_last=true latency.runtime=torch latency.warmup=3 latency.repeats=20
-  latency.rounds=20 latency.placement=per-round latency.reference=block
-  latency.statistic=lower-half latency.profile=DIR
+  latency.rounds=20 latency.placement=per-round latency.reference=none
+  latency.statistic=median latency.profile=DIR
   latency.num_classes=<num_classes>
 latency_ms is predicted from the device profile's table only when a profile exists (nas latency
 profile); parts a scaled member adds are timed into that profile when it is this machine's.
@@ -47,8 +47,8 @@ profile); parts a scaled member adds are timed into that profile when it is this
 
 LATENCY_DEFAULTS: dict[str, Any] = {
     "name": "auto", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
-    "runtime": "torch", "warmup": 3, "repeats": 20, "rounds": 20, "placement": "per-round", "reference": "block",
-    "statistic": "lower-half", "profile": None, "num_classes": None,
+    "runtime": "torch", "warmup": 3, "repeats": 20, "rounds": 20, "placement": "per-round", "reference": "none",
+    "statistic": "median", "profile": None, "num_classes": None,
 }
 LATENCY_MODES = ("auto", "none")
 

@@ -73,8 +73,7 @@ def open_session(cfg: Mapping[str, Any], need_local: bool = True) -> Session:
                     store.fingerprint.differences(fingerprint)) + "); measure with the same settings")
     else:
         store = ProfileStore.for_fingerprint(cfg["out"], fingerprint)
-    # the profile's own reference time, so that everything measured for it is in one unit
-    measurer = Measurer(settings, reference_ms=store.reference_ms())
+    measurer = Measurer(settings)
     return Session(space, measurer, store, cfg["num_classes"])
 
 

@@ -22,7 +22,12 @@ RUN_DEFAULTS: dict[str, Any] = {
     "constraints": {},  # metric -> maximum, e.g. constraints.latency_ms=20
     "max_params": None,
     "max_macs": None,
-    "max_latency_ms": None,  # with quantize=int8 the bound is on latency_int8_ms
+    # A number of ms, none, or baseline: the latency of the first baseline (efficientnet_b0 for
+    # mbconv) timed under the run's latency settings when it starts, so the winner is compared with
+    # the baseline at the baseline's speed (nas/run/latencybound.py). As the default it binds only an
+    # evaluator that trains (timing then adds little) with a baseline, networks to time and no
+    # latency objective; else the run is unbounded. With quantize=int8 it bounds latency_int8_ms.
+    "max_latency_ms": "baseline",
     # int8: every candidate is also quantized after training (post-training static, x86 int8
     # kernels; evaluators/quantize.py) and scored and timed again: accuracy_int8, latency_int8_ms.
     "quantize": "none",
@@ -32,7 +37,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     # settings of ``nas latency`` (fewer timed runs than a profile's: a run times every candidate).
     "latency": {
         "name": "auto", "device": "cpu", "threads": 1, "batch": 1, "dtype": "float32", "channels_last": True,
-        "runtime": "torch", "warmup": 3, "repeats": 10, "rounds": 10, "placement": "per-round", "reference": "block", "statistic": "lower-half", "profile": None, "num_classes": None,
+        "runtime": "torch", "warmup": 3, "repeats": 10, "rounds": 10, "placement": "per-round", "reference": "none", "statistic": "median", "profile": None, "num_classes": None,
         "target_ms": None, "w": -0.07,
     },
     # How the winner is confirmed against the evaluator's noise (nas/select/selection.py): race keeps the
@@ -99,7 +104,13 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
   prescreen_keep=0.25        proxy (synflow, naswot, grad_norm, snip) and evaluate the best
   objectives=[accuracy]      metric[:max|min], several for a Pareto search:
                              objectives=[accuracy,latency_ms:min]
-  max_params=N max_macs=N max_latency_ms=X   constraints (or constraints.<metric>=X)
+  max_params=N max_macs=N    constraints (or constraints.<metric>=X)
+  max_latency_ms=baseline    no candidate slower than the first baseline (efficientnet_b0 for
+                             mbconv), timed on this machine with the latency settings when the
+                             run starts (kept on resume): the summary says whether the winner
+                             beats it at its own speed. The default where it costs nothing
+                             extra: a training evaluator, a baseline, no latency objective.
+                             max_latency_ms=X: X ms; max_latency_ms=none: no bound
   latency=auto               measured | table | learned | none: where latency_ms comes from
                              (table/learned: the profile of nas latency profile for these
                              settings: latency.device=cpu latency.threads=1 latency.batch=1,
@@ -108,7 +119,8 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
   quantize=int8              also quantize each trained candidate (post-training, x86 int8
                              kernels) and record accuracy_int8 and latency_int8_ms (its own
                              profile: nas latency profile dtype=int8); max_latency_ms then
-                             bounds latency_int8_ms; objectives=[accuracy_int8,latency_int8_ms:min]
+                             bounds latency_int8_ms (baseline: the baseline's int8 latency);
+                             objectives=[accuracy_int8,latency_int8_ms:min]
   limits.max_params=1e9      refuse a space whose largest member, or a baseline, is larger
   limits.max_activation_mb=8192  (activation: float32 feature maps of one image's forward pass)
   backend=local              ray: each evaluation is a Ray Tune trial, in parallel
