@@ -15,6 +15,8 @@ from rich.text import Text
 from search_spaces.errors import NasError
 from search_spaces.limits import BuildLimits
 
+# ``nas run``'s exit code for a run that ended without a feasible evaluated candidate (no winner).
+NOTHING_FOUND = 3
 console = Console()
 err_console = Console(stderr=True)
 
@@ -156,8 +158,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.close()
     print_summary(result)
     if result.stopped_because:
-        console.print(f"stopped: {result.stopped_because}", highlight=False)
+        console.print(f"stopped: {result.stopped_because}", highlight=False, soft_wrap=True)
     console.print(Text(f"results: {result.run_dir}"), soft_wrap=True)
+    if result.best is None or result.problem.violation(result.best) > 0:
+        return NOTHING_FOUND  # finished, but with nothing to deploy: a script must not read a winner
     return 0
 
 

@@ -363,6 +363,8 @@ def start(
                 f"run {rdir.run_id} already exists in {rdir.path}: resume it (resume=true "
                 f"run_id={rdir.run_id}) or choose another run_id"
             )
+    if not cfg["resume"]:  # a resumed run was checked when it started, and its bounds cannot change
+        _check_reachable(cfg, problem, space_obj, evaluator_obj, {"latency_ms": latency, "latency_int8_ms": int8})
     if target is not None and bound is None:
         # The last check, as it takes seconds: time the baseline, then give the strategy the bound.
         bound = _resolve_bound(target, int8 if metric == "latency_int8_ms" else latency, metric,
@@ -496,6 +498,19 @@ def _problem(cfg: dict[str, Any], explicit: set[str], space: SearchSpace, evalua
     constraints = parse_constraints(cfg.get("constraints") or {}, cfg.get("quantize") == "int8", **shortcuts)
     return Problem(objectives=objectives, constraints=constraints,
                    estimate=_estimator(constraints, space, evaluator))
+
+
+def _check_reachable(cfg: Mapping[str, Any], problem: Problem, space: SearchSpace, evaluator: Any,
+                     latency: Mapping[str, Any]) -> None:
+    """A bound below the space's cheapest member is an error now, not a run that refuses every
+    proposal (``max_latency_ms=baseline`` is still infinite here: the baseline meets its own bound)."""
+    from nas.run.cheapest import check_reachable
+    from nas.run.problem import CONSTRAINT_SHORTCUTS
+
+    metric = latency_metric(cfg.get("quantize") == "int8")
+    labels = {metric if m == "latency_ms" else m: key for key, m in CONSTRAINT_SHORTCUTS.items()
+              if cfg.get(key) is not None}
+    check_reachable(problem.constraints, space, int(getattr(evaluator, "num_classes", 1000)), latency, labels)
 
 
 def _latency_bound_plan(cfg: dict[str, Any], explicit: set[str], problem: Problem, space: SearchSpace,

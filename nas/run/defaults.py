@@ -104,7 +104,10 @@ Every setting is key=value (YAML typed: 5 is an int, true a bool, [a,b] a list):
   prescreen_keep=0.25        proxy (synflow, naswot, grad_norm, snip) and evaluate the best
   objectives=[accuracy]      metric[:max|min], several for a Pareto search:
                              objectives=[accuracy,latency_ms:min]
-  max_params=N max_macs=N    constraints (or constraints.<metric>=X)
+  max_params=N max_macs=N    constraints (or constraints.<metric>=X); a bound of 0 or less, or
+                             below the space's cheapest member, is refused at the start (exit 2).
+                             A run that ends with no feasible candidate evaluated names no
+                             winner and exits with code 3
   max_latency_ms=baseline    no candidate slower than the first baseline (efficientnet_b0 for
                              mbconv), timed on this machine with the latency settings when the
                              run starts (kept on resume): the summary says whether the winner

@@ -18,6 +18,8 @@ MINIMISED = frozenset(
 )
 # Shortcut constraint keys: ``max_params=5e6`` is ``constraints.params=5e6``.
 CONSTRAINT_SHORTCUTS = {"max_params": "params", "max_macs": "macs", "max_latency_ms": "latency_ms"}
+# Costs every network has more than zero of: a bound of zero or less on them cannot hold.
+POSITIVE_COSTS = frozenset({"params", "macs", "latency_ms", "latency_int8_ms"})
 
 
 def default_direction(metric: str) -> str:
@@ -66,10 +68,13 @@ def parse_constraints(constraints: Mapping[str, Any] | None, int8: bool = False,
     """``{"params": 5e6}`` plus ``max_params=...`` style shortcuts, as metric -> float maximum
     (``int8``: ``max_latency_ms`` bounds the int8 latency)."""
     merged: dict[str, Any] = dict(constraints or {})
+    labels = {str(metric): f"constraints.{metric}" for metric in merged}  # what the user typed
     for key, value in shortcuts.items():
         if value is not None:
             metric = CONSTRAINT_SHORTCUTS[key]
-            merged[latency_metric(int8) if metric == "latency_ms" else metric] = value
+            metric = latency_metric(int8) if metric == "latency_ms" else metric
+            merged[metric] = value
+            labels[metric] = key
     out: dict[str, float] = {}
     for metric, bound in merged.items():
         if bound is None:
@@ -80,6 +85,9 @@ def parse_constraints(constraints: Mapping[str, Any] | None, int8: bool = False,
             raise ConfigError(f"constraint {metric}: expected a number, got {bound!r}") from None
         if math.isnan(number):
             raise ConfigError(f"constraint {metric}: expected a number, got {bound!r}")
+        if metric in POSITIVE_COSTS and number <= 0:
+            # No network has zero parameters, MACs or latency: such a run could only refuse every proposal.
+            raise ConfigError(f"{labels[str(metric)]}: must be > 0, got {number:g}; no network could meet it")
         out[str(metric)] = number
     return out
 

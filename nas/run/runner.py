@@ -162,10 +162,8 @@ class Run(RunState):
 
     def summary(self, trials: pd.DataFrame) -> dict[str, Any]:
         """What the run concludes (``best.yaml``): winner, noise, baselines, Pareto set."""
-        # proposals refused for breaking a constraint before evaluation: by the strategy, or here
-        refused = int(getattr(self.strategy, "rejected", 0) or 0) + self._c.skipped
         return run_summary(trials, self.problem, self.selection, self.info, self.baseline_list,
-                           latency_bound=self.latency_bound, refused=refused)
+                           latency_bound=self.latency_bound, refused=self.refused)
 
     def write_summary(self, trials: pd.DataFrame) -> None:
         """``best.yaml`` and the plots (a plotting failure is logged, never fatal)."""
@@ -202,6 +200,16 @@ class Run(RunState):
         if self.budget is None:
             return None
         return self.budget + len(self.baselines) * self.baseline_repeats
+
+    @property
+    def found_feasible(self) -> bool:
+        """Whether a searched candidate was evaluated and meets the constraints (on its mean)."""
+        return any(violation <= 0 for violation, _ in self._stats.values())
+
+    @property
+    def refused(self) -> int:
+        """Proposals refused for breaking a constraint before evaluation: by the strategy, or here."""
+        return int(getattr(self.strategy, "rejected", 0) or 0) + self._c.skipped
 
     @property
     def finished(self) -> bool:
@@ -370,7 +378,10 @@ class Run(RunState):
     def _finish_stages(self) -> None:
         self._c.stage = "done"
         self.stopped_because = self._search_end or "search finished"
-        if self.selection.active and (self._c.members or self.selection.racing):
+        if not self.found_feasible:
+            # Nothing to name: the best.yaml and CLI exit code (3) say the same.
+            self.stopped_because += "; no feasible candidate was evaluated, so there is no winner"
+        elif self.selection.active and (self._c.members or self.selection.racing):
             self.stopped_because += (f"; the winner is the best mean over "
                                      f"{self.selection.repeats} evaluations")
 
@@ -478,7 +489,7 @@ class Run(RunState):
         if self.on_trial is not None:
             self.on_trial(Progress(
                 trial=trial, done=self._c.trials, budget=self.total, elapsed_s=self._c.elapsed_s,
-                best=self._best, metric=self.problem.objectives[0].metric,
+                best=self._best, metric=self.problem.objectives[0].metric, refused=self.refused,
             ))
 
     def _update_best(self, changed: str | None = None) -> None:

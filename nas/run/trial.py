@@ -69,6 +69,7 @@ class Progress:
     elapsed_s: float
     best: float | None  # best first-objective value so far (feasible ok trials)
     metric: str
+    refused: int = 0  # proposals refused so far for breaking a constraint before evaluation
 
 
 @dataclass(frozen=True)
