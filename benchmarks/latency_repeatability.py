@@ -35,12 +35,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import kendalltau
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stopwatch import stopwatch
 
 from evaluators.latency.measure import LatencySettings, Measurement, Measurer
 from evaluators.latency.runtimes.eager import replace_weights
@@ -52,22 +56,10 @@ PROTOCOLS = ("plain", "chunks", "chunks-same-order", "all", "chunks-flush-denorm
 
 
 def plain(archs, order) -> list[float]:
-    torch.manual_seed(0)
-    models = {i: build_model(archs[i], 1000).eval().to(memory_format=torch.channels_last) for i in order}
-    inputs = {i: torch.randn(1, 3, archs[i].resolution, archs[i].resolution).to(memory_format=torch.channels_last)
-              for i in order}
-    times = {i: [] for i in order}
-    with torch.inference_mode():
-        for i in order:
-            for _ in range(3):
-                models[i](inputs[i])
-        for _ in range(10):
-            for i in order:
-                for _ in range(3):
-                    t = time.perf_counter()
-                    models[i](inputs[i])
-                    times[i].append((time.perf_counter() - t) * 1e3)
-    return [statistics.median(times[i]) for i in range(len(archs))]
+    """The plain stopwatch (benchmarks/stopwatch.py), the networks timed in ``order``."""
+    ms = stopwatch([str(archs[i]) for i in order], num_classes=1000)
+    by_index = dict(zip(order, ms))
+    return [by_index[i] for i in range(len(archs))]
 
 
 def chunked(archs, order, chunk: int, measurer: Measurer) -> list[Measurement]:
