@@ -9,7 +9,7 @@ again, and a retrain killed mid-way continues from its last epoch (``nas retrain
     python benchmarks/ground_truth.py train [--max-rows N] [--work /tmp/ground_truth]
         every member and baseline at every seed of the recipe, in order of seed then network
     python benchmarks/ground_truth.py double [--max-rows N]
-        the doubling check: ``doubling.count`` members at twice the recipe's epochs (seed 0)
+        the doubling check: ``doubling.count`` members at the recipe's epochs and at twice them (seed 0)
     python benchmarks/ground_truth.py latency
         wall-clock latency of every network (the plain stopwatch of benchmarks/stopwatch.py, 1 thread,
         batch 1, at the network's own resolution) into the ``latency_ms`` column; run it on an idle machine
@@ -53,7 +53,7 @@ def load_recipe(path: Path = RECIPE) -> dict:
 
 def recipe_id(recipe: dict) -> str:
     """A short digest of the recipe's settings: rows trained under another recipe do not count."""
-    settings = {k: recipe[k] for k in ("data", "base_pixels", "recipe")}
+    settings = {k: recipe[k] for k in ("revision", "data", "base_pixels", "recipe")}
     return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=4).hexdigest()
 
 
@@ -94,7 +94,8 @@ def command(recipe: dict, arch: Architecture, seed: int, epochs: int, out: Path,
 
 
 def read_table() -> pd.DataFrame:
-    return pd.read_csv(TABLE) if TABLE.exists() else pd.DataFrame(columns=COLUMNS)
+    # the recipe digest is hex: one of only digits would come back as a number and match nothing
+    return pd.read_csv(TABLE, dtype={"recipe": str}) if TABLE.exists() else pd.DataFrame(columns=COLUMNS)
 
 
 def append_row(row: dict) -> None:
@@ -104,7 +105,7 @@ def append_row(row: dict) -> None:
 
 def train_one(recipe: dict, role: str, name: str, arch: Architecture, seed: int, epochs: int, work: Path) -> dict:
     """Retrain one network (continuing a killed run) and return its row."""
-    run_id = f"{name}-e{epochs}-s{seed}"
+    run_id = f"{name}-e{epochs}-s{seed}-{recipe_id(recipe)}"  # a new recipe never reuses an old run
     argv = command(recipe, arch, seed, epochs, work, run_id)
     folder = work / "retrain" / run_id
     nas = str(Path(sys.executable).with_name("nas"))
@@ -198,7 +199,9 @@ def main() -> None:
     elif args.action == "double":
         chosen = [m for m in nets if m[0] == "member"]
         picks = np.linspace(0, len(chosen) - 1, recipe["doubling"]["count"]).round().astype(int)
-        jobs = [("doubling", chosen[i][1], chosen[i][2], 0, 2 * epochs) for i in picks]
+        # each pick's seed-0 training at the recipe's length (a row of the ground truth), then at twice it
+        jobs = [job for i in picks for job in (("member", chosen[i][1], chosen[i][2], 0, epochs),
+                                               ("doubling", chosen[i][1], chosen[i][2], 0, 2 * epochs))]
         train(recipe, jobs, work, args.max_rows)
     elif args.action == "latency":
         latency(recipe)

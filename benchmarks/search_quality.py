@@ -52,8 +52,7 @@ def one_run(args: tuple[str, dict, int, int, str]) -> tuple[list[float], bool, f
         strategy.tell(asked[0], {**metrics, "status": "ok"})
         best = max(best, metrics["accuracy"])
         curve.append(best)
-    if hasattr(strategy, "close"):
-        strategy.close()  # NNI's strategies run their loop in a thread: end it
+    strategy.close()  # NNI's strategies run their loop in a thread: end it
     top = max(row["mean_acc"] for row in json.loads(Path(table).read_text()).values())
     return [top - b for b in curve], curve[-1] >= top, time.perf_counter() - start
 
@@ -99,14 +98,14 @@ def noisy_table(pool: ProcessPoolExecutor, args: argparse.Namespace) -> None:
 def register_draw_tellers(names: list[str]) -> list[str]:
     """``NAME:draws`` variants whose strategy keeps the first draw of a repeated network (retell
     ignored), to measure what telling the running mean is worth."""
-    from nas.strategies import STRATEGIES
+    from nas.strategies import STRATEGIES, register
 
     added = []
     for name in names:
         base = STRATEGIES[name]
         variant = type(f"{base.__name__}Draws", (base,), {"name": f"{name}:draws",
                                                           "retell": lambda self, arch, metrics: None})
-        STRATEGIES[variant.name] = variant
+        register(variant, ask_tell=False)
         added.append(variant.name)
     return added
 

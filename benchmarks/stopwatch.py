@@ -80,8 +80,9 @@ def build(arch: str, num_classes: int, batch: int, engine: str, threads: int) ->
 
 def stopwatch(archs: Sequence[str], num_classes: int = 10, batch: int = 1, threads: int = 1,
               engine: str = "eager", warmup: int = 3, rounds: int = 10, runs: int = 3,
-              builds: int = 1) -> list[float]:
-    """Median milliseconds of each network in ``archs`` (see the module's docstring)."""
+              builds: int = 1, untimed: int = 0) -> list[float]:
+    """Median milliseconds of each network in ``archs`` (see the module's docstring); ``untimed``
+    calls of a network open each of its rounds without being timed."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -93,6 +94,8 @@ def stopwatch(archs: Sequence[str], num_classes: int = 10, batch: int = 1, threa
         times: list[list[float]] = [[] for _ in archs]
         for _ in range(rounds):
             for i, call in calls:
+                for _ in range(untimed):
+                    call()
                 for _ in range(runs):
                     begin = time.perf_counter()
                     call()

@@ -1,7 +1,9 @@
 """What every evaluator is: a callable from an architecture to a flat dict of metrics."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 # What a training evaluator does after training (evaluators/quantize.py): int8 also scores the
@@ -17,9 +19,18 @@ class TrialPruned(Exception):
     """Raised through a reporter to stop an evaluation that is not worth finishing."""
 
 
-@runtime_checkable
-class Evaluator(Protocol):
+# The data a run trains on when it names none: scikit-learn's bundled handwritten digits (real
+# images, offline, no download). Read-only: take ``dict(DEFAULT_DATA)`` to add options to it.
+DEFAULT_DATA: Mapping[str, Any] = MappingProxyType({"name": "digits"})
+
+
+class Evaluator(ABC):
     """``evaluator(arch, report=None, repeat=0) -> {"accuracy": ..., "params": ..., ...}``.
+
+    One abstract member, ``__call__``, and a ``name``; everything else a run asks of an evaluator
+    is declared here once, with the default that holds when an evaluator says nothing (as Optuna's
+    ``BaseSampler`` does: few abstract members, optional hooks with defaults). A user's object or
+    function that does not derive from this class is adapted to it (``evaluators.registry``).
 
     ``repeat`` numbers the evaluations of one architecture: a noisy evaluator (``noisy = True``)
     draws each repeat independently (another training seed, another stored benchmark seed), and the
@@ -28,9 +39,43 @@ class Evaluator(Protocol):
     """
 
     name: str
-    noisy: bool
+    noisy: bool = True
+    # Whether it trains each candidate (seconds each): a run then measures latency beside it by
+    # default, and max_latency_ms=baseline applies (the timing adds little to the training).
+    trains: bool = False
+    # The classes of the networks it builds: the classifier's share of params, MACs and latency
+    # known before training; ImageNet's 1000 when it builds none.
+    num_classes: int = 1000
+    # The objectives of a run that names none (a zero-cost score is no accuracy); () for the run's own.
+    default_objectives: tuple[str, ...] = ()
 
+    @abstractmethod
     def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> dict[str, float]: ...
+
+
+# The optional attributes above, read from the class so a new one is never listed twice.
+HOOKS = tuple(name for name, value in vars(Evaluator).items() if not name.startswith("_") and not callable(value))
+
+
+class Wrapper(Evaluator):
+    """An evaluator around another (adding metrics, adapting a call): the inner one's name and
+    hooks, where it states them, and every other attribute of it; ``__call__`` is the wrapper's."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = str(inner.name)
+        for hook in HOOKS:
+            # Read once here, where a user's object enters, so that nothing later has to probe it.
+            if hasattr(inner, hook):
+                setattr(self, hook, getattr(inner, hook))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "inner":  # unpickling (Ray) looks before inner is set
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
 
 
 @runtime_checkable

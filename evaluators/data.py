@@ -32,7 +32,8 @@ from torch.utils.data import (
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from evaluators.datasets import DatasetSpec, dataset_names, get_dataset
+from evaluators.base import DEFAULT_DATA
+from evaluators.datasets import DATASETS, DatasetSpec
 from evaluators.datasets.imagefolder import IMAGEFOLDER_PIXELS  # noqa: F401 (its old home)
 from evaluators.streamed import ImageSubset, StreamedSplits
 from search_spaces.checks import check_int
@@ -190,7 +191,7 @@ def _check_options(spec: DatasetSpec, val_fraction: float, test_fraction: float 
     if storage not in STORAGES:
         raise unknown("data.storage", storage, STORAGES)
     if storage == "stream" and "stream" not in spec.storages:
-        streamable = [n for n in dataset_names() if "stream" in get_dataset(n).storages]
+        streamable = [n for n, s in DATASETS.items() if "stream" in s.storages]
         raise ConfigError(f"data.storage: {spec.name} ({spec.summary}) is always held in memory; "
                           f"stream is for {', '.join(streamable)}")
     check_int("data.workers", workers, 0, allow_none=True)
@@ -207,7 +208,7 @@ def _dataset_options(spec: DatasetSpec, given: Mapping[str, Any]) -> dict[str, A
         if key in options:
             options[key] = value
         elif key != "root":  # data.root has always been accepted (and unused) by digits
-            takers = [n for n in dataset_names() if key in get_dataset(n).options]
+            takers = [n for n, s in DATASETS.items() if key in s.options]
             raise ConfigError(f"data.{key}: {spec.name} has no {key} option; it is for {', '.join(takers)}")
     if "download" in options and not isinstance(options["download"], bool):
         raise ConfigError(f"data.download: must be true or false, got {options['download']!r}")
@@ -215,7 +216,7 @@ def _dataset_options(spec: DatasetSpec, given: Mapping[str, Any]) -> dict[str, A
 
 
 def load_dataset(
-    name: str = "digits", root: str | None = None, seed: int = 0, val_fraction: float = 0.2,
+    name: str = DEFAULT_DATA["name"], root: str | None = None, seed: int = 0, val_fraction: float = 0.2,
     test_fraction: float | None = None, limit: int | None = None, storage: str = "auto",
     workers: int | None = None, memory_limit_gb: float = 2.0, download: bool | None = None,
 ) -> DataSplits:
@@ -231,11 +232,11 @@ def load_dataset(
     ``storage=auto`` holds the splits in memory when their float tensors fit in
     ``memory_limit_gb`` and streams them through ``workers`` DataLoader processes otherwise.
     """
-    spec = get_dataset(name)
+    spec = DATASETS[name]
     _check_options(spec, val_fraction, test_fraction, limit, storage, workers, memory_limit_gb)
     options = _dataset_options(spec, {"root": root, "download": download})
-    # one worker per four cores: on 2 cores a worker fights the training threads for a core
-    # (3 MBConv proxies on 1,797 320-px JPEGs: 33 s with none, 46 s with one or two)
+    # one worker per four cores: on 2 cores a worker fights the training threads for a core and
+    # proxy training of small networks on decoded JPEGs then gets slower, not faster
     workers = min(8, (os.cpu_count() or 1) // 4) if workers is None else workers
     source = spec.load(**options)
     test_from = source.test_from if spec.official_test else None

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from evaluators.base import QUANTIZE, EvaluationFailed, Reporter
+from evaluators.base import DEFAULT_DATA, QUANTIZE, EvaluationFailed, Evaluator, Reporter
 from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
 from evaluators.quantize import calibration_batches, check_engine, quantize_int8
@@ -64,7 +64,7 @@ def scaled_resolution(arch: Architecture, resolution: int | None, base: int | No
     return max(8, round(arch.resolution * resolution / (base or arch.resolution)))
 
 
-class ProxyEvaluator:
+class ProxyEvaluator(Evaluator):
     """Train a few epochs on ``data`` (digits by default); report validation accuracy in %."""
 
     name = "proxy"
@@ -115,7 +115,7 @@ class ProxyEvaluator:
         self.threads = threads
         self.seed = seed
         self.timeout_s = timeout_s
-        self.data = dataset_from_options(data or {"name": "digits"})
+        self.data = dataset_from_options(data or DEFAULT_DATA)
         self.num_classes = self.data.num_classes
         self.base_resolution: int | None = None  # set by check_space from the searched space
 

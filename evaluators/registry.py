@@ -1,43 +1,35 @@
 """Evaluators by name, and any Python callable ``arch -> dict`` as an evaluator.
 
-``EVALUATORS`` maps a name to a factory: a callable taking the evaluator's options as keywords, or
-a ``"module:attribute"`` string imported on first use (so listing names imports no torch). Another
-module adds an evaluator with ``register("proxy", "evaluators.proxy:ProxyEvaluator")``.
+``EVALUATORS`` (a `search_spaces.registries.Registry`) maps a name to a factory: a callable taking
+the evaluator's options as keywords, or a ``"module:attribute"`` string imported on first use (so
+listing names imports no torch). Another module adds an evaluator with
+``register("mine", "mypackage.evaluators:MyEvaluator")`` (or the class itself); a name is never
+replaced.
 
 A factory whose signature has a ``data`` parameter receives the run's data group
 (``{"name": "digits", "root": ...}``); its other keyword parameters are the evaluator's options
-(``evaluator.path=...`` on the command line), checked by name and typed by their defaults.
+(``evaluator.path=...`` on the command line), read once from the signature, checked by name and
+typed by their defaults.
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from evaluators.base import Reporter
-from search_spaces.errors import ConfigError, NasError, describe_choices, unknown
+from evaluators.base import Evaluator, Reporter, Wrapper
+from search_spaces.checks import check_int, fits
+from search_spaces.errors import ConfigError, NasError, describe_choices
+from search_spaces.registries import Option, Options, Registry
 
 Factory = Callable[..., Any]
 
-
-def _cost(num_classes: int = 1000) -> CostEvaluator:
-    return CostEvaluator(num_classes)
-
-
-EVALUATORS: dict[str, Factory | str] = {
-    "proxy": "evaluators.proxy:ProxyEvaluator",
-    "zero_cost": "evaluators.zero_cost:ZeroCostEvaluator",
-    "nasbench_macro": "evaluators.tabular:NasBenchMacro",
-    "supernet": "evaluators.supernet:SupernetEvaluator",
-    "cost": _cost,
-}
+EVALUATORS: Registry[Factory] = Registry("evaluator", reserved=("data",), lazy=True)
 
 
 def register(name: str, factory: Factory | str) -> None:
-    """Add (or replace) an evaluator: a factory or a lazy ``"module:attribute"`` reference."""
-    EVALUATORS[name] = factory
+    """Add an evaluator: a factory or a lazy ``"module:attribute"`` reference (a new name only)."""
+    EVALUATORS.register(name, factory)
 
 
 def evaluator_names() -> list[str]:
@@ -46,44 +38,16 @@ def evaluator_names() -> list[str]:
 
 def factory(name: str) -> Factory:
     """The factory registered as ``name`` (importing it if lazy); unknown names with close matches."""
-    if name not in EVALUATORS:
-        raise unknown("evaluator", name, evaluator_names())
-    entry = EVALUATORS[name]
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-        EVALUATORS[name] = entry
-    return entry
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option of an evaluator factory: its default (``None`` when required or untyped)."""
-
-    name: str
-    default: Any
-    required: bool
+    return EVALUATORS[name]
 
 
 def evaluator_options(name: str) -> tuple[list[Option], bool, bool]:
     """(options, takes_data, open): the factory's keyword parameters; ``open`` when it has **kw."""
-    fn = factory(name)
-    params = inspect.signature(fn).parameters.values()
-    options, takes_data, open_ = [], False, False
-    for p in params:
-        if p.kind is p.VAR_KEYWORD:
-            open_ = True
-        elif p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
-            continue
-        elif p.name == "data":
-            takes_data = True
-        else:
-            required = p.default is p.empty
-            options.append(Option(p.name, None if required else p.default, required))
-    return options, takes_data, open_
+    options: Options = EVALUATORS.options(name)
+    return list(options.options), options.takes("data"), options.open
 
 
-def make_evaluator(name: str, data: Mapping[str, Any] | None = None, **options: Any) -> Any:
+def make_evaluator(name: str, data: Mapping[str, Any] | None = None, **options: Any) -> Evaluator:
     """The evaluator ``name`` built with ``options`` (and ``data`` when it takes data)."""
     fn = factory(name)
     known, takes_data, open_ = evaluator_options(name)
@@ -91,7 +55,13 @@ def make_evaluator(name: str, data: Mapping[str, Any] | None = None, **options: 
     for key in options:
         if key not in names and not open_:
             raise ConfigError(describe_choices(f"option for evaluator {name}:", key, names))
-    missing = [o.name for o in known if o.required and o.name not in options]
+    for option in known:  # typed by its default, as on the command line (Python calls are not parsed)
+        value = options.get(option.name)
+        if option.name in options and value is not None and not fits(value, option.default):
+            raise ConfigError(f"evaluator.{option.name}: expected {type(option.default).__name__} for evaluator "
+                              f"{name}, got {value!r}")
+    # A run's config holds every option, a required one as None (its default) until it is given.
+    missing = [o.name for o in known if o.required and options.get(o.name) is None]
     if missing:
         raise ConfigError(f"evaluator {name}: missing option {missing[0]} (evaluator.{missing[0]}=...)")
     if takes_data:
@@ -102,12 +72,12 @@ def make_evaluator(name: str, data: Mapping[str, Any] | None = None, **options: 
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"evaluator {name}: {exc}") from None
-    if not getattr(evaluator, "name", None):
+    if not getattr(evaluator, "name", None):  # a factory that returns a plain function
         return FunctionEvaluator(evaluator, name)
-    return _with_repeat(evaluator)
+    return _declared(evaluator)
 
 
-class FunctionEvaluator:
+class FunctionEvaluator(Evaluator):
     """A plain callable ``arch -> dict`` as an Evaluator; it gets the reporter when it has a
     parameter named ``report``, and the repeat number when it has one named ``repeat``.
 
@@ -147,34 +117,30 @@ def _takes(fn: Callable[..., Any], name: str) -> bool:
                for p in params)
 
 
-class _IgnoresRepeat:
-    """An evaluator object whose ``__call__`` has no ``repeat``: called without it, never repeated."""
-
-    noisy = False
+class _Adapted(Wrapper):
+    """A user's evaluator object that does not derive from `Evaluator`, or whose ``__call__`` has
+    no ``repeat``: its own name and hooks where it states them, the declared defaults where not.
+    Without ``repeat`` it is called without one and never repeated (``noisy`` is False)."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "inner":  # unpickling (Ray) looks before inner is set
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+        super().__init__(inner)
+        self.takes_repeat = _takes(inner, "repeat")
+        if not self.takes_repeat:
+            self.noisy = False
+        elif not isinstance(self.noisy, bool):
+            self.noisy = True
 
     def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> Any:
+        if self.takes_repeat:
+            return self.inner(arch, report, repeat=repeat)
         return self.inner(arch, report)
 
-    def __repr__(self) -> str:
-        return repr(self.inner)
 
-
-def _with_repeat(evaluator: Any) -> Any:
-    """``evaluator`` if it takes ``repeat`` (with ``noisy`` defaulting to True), else an adapter."""
-    if not _takes(evaluator, "repeat"):
-        return _IgnoresRepeat(evaluator)
-    if not isinstance(getattr(evaluator, "noisy", None), bool):
-        evaluator.noisy = True
-    return evaluator
+def _declared(evaluator: Any) -> Evaluator:
+    """``evaluator`` if it derives from `Evaluator` and takes ``repeat``, else adapted to it."""
+    if isinstance(evaluator, Evaluator) and _takes(evaluator, "repeat"):
+        return evaluator
+    return _Adapted(evaluator)
 
 
 def _takes_report(fn: Callable[..., Any]) -> bool:
@@ -187,20 +153,21 @@ def _takes_report(fn: Callable[..., Any]) -> bool:
     return any(p.name == "report" or p.kind is p.VAR_POSITIONAL for p in params)
 
 
-def as_evaluator(evaluator: Any, **options: Any) -> Any:
-    """A name (built from the registry with ``options``), an Evaluator, or any callable."""
+def as_evaluator(evaluator: Any, **options: Any) -> Evaluator:
+    """A name (built from the registry with ``options``), an Evaluator, or any callable; what it
+    returns declares every hook of `Evaluator`, so a run reads them as plain attributes."""
     if isinstance(evaluator, str):
         return make_evaluator(evaluator, **options)
     if options:
         raise ConfigError("evaluator options apply only to an evaluator given by name")
-    if isinstance(evaluator, (FunctionEvaluator, _IgnoresRepeat)):
-        return evaluator
-    if getattr(evaluator, "name", None) and callable(evaluator):
-        return _with_repeat(evaluator)
+    if isinstance(evaluator, Evaluator):
+        return _declared(evaluator)
+    if getattr(evaluator, "name", None) and callable(evaluator):  # a user's object: adapted once, here
+        return _Adapted(evaluator)
     return FunctionEvaluator(evaluator)
 
 
-class CostEvaluator:
+class CostEvaluator(Evaluator):
     """Parameters and MACs of an Architecture from the analytic cost model (no training)."""
 
     name = "cost"
@@ -208,6 +175,7 @@ class CostEvaluator:
     noisy = False
 
     def __init__(self, num_classes: int = 1000) -> None:
+        check_int("num_classes", num_classes, 1)  # the head's width: the run's checks compute with it
         self.num_classes = num_classes
 
     def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> dict[str, float]:
@@ -217,3 +185,14 @@ class CostEvaluator:
             raise NasError(f"evaluator cost: the cost model is unavailable ({exc})") from None
         c = cost(arch, self.num_classes)
         return {"params": c.params, "macs": c.macs}
+
+
+# The built-in evaluators; the lazy ones import torch only when made.
+for _name, _factory in (
+    ("proxy", "evaluators.proxy:ProxyEvaluator"),
+    ("zero_cost", "evaluators.zero_cost:ZeroCostEvaluator"),
+    ("nasbench_macro", "evaluators.tabular:NasBenchMacro"),
+    ("supernet", "evaluators.supernet:SupernetEvaluator"),
+    ("cost", CostEvaluator),
+):
+    register(_name, _factory)

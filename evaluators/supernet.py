@@ -9,11 +9,8 @@ kind equally often. ``sampling=uniform`` trains one random member (SPOS). With
 ``distill=true`` (in-place distillation) the other members learn from the largest member's
 predictions on the same batch instead of the labels. As BigNAS, residual blocks start as the
 identity and the classifier at 0 (``zero_init``), and only the largest member is trained with
-dropout and stochastic depth (``regularize=largest``). Measured on mbconv and digits (README,
-One-shot search): the sandwich rule ranks 30 random members against stand-alone training at
-Kendall tau -0.18, following their number of expansion-1 stages (tau -0.81); kind-balanced
-sampling weakens that (-0.33), but its members score 18-48% and two of its runs scored tau +0.17
-and -0.37; uniform sampling leaves the training loss at chance after 3 epochs there. Each member sees the
+dropout and stochastic depth (``regularize=largest``). How well each
+sampling rule ranks members, and why, is measured in docs/oneshot.md. Each member sees the
 batch at its own resolution (scaled like the proxy evaluator's, so that ``resolution=32`` trains the space's
 base resolution at 32 px). A checkpoint is written after every epoch (atomically), and a
 resumed training continues from the last one with the same sampled members and batches as an
@@ -48,7 +45,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from evaluators.base import Reporter
+from evaluators.base import DEFAULT_DATA, Evaluator, Reporter
 from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
 from evaluators.proxy import require_architectures, scaled_resolution
@@ -83,7 +80,7 @@ GLOBAL = ("resolution", "width")  # choices that change every layer's input
 class SupernetConfig:
     """How a supernet is trained."""
 
-    epochs: int = 11  # ~14 minutes for mbconv on digits at 32 px on 2 cores
+    epochs: int = 11  # what it costs on 2 cores: docs/oneshot.md
     batch_size: int = 64
     optimizer: str = "adamw"  # or sgd (Nesterov, with momentum)
     lr: float = 0.004
@@ -146,7 +143,7 @@ class SupernetTraining:
         self.space_ref = str(space)
         self.space = load_space(space)
         require_architectures(self.space, "supernet")
-        self.data_options = dict(data or {"name": "digits"})
+        self.data_options = dict(data or DEFAULT_DATA)
         self.data = dataset_from_options(self.data_options)
         self.out = Path(out)
         self.config = config
@@ -213,9 +210,9 @@ class SupernetTraining:
         """``random_subnets`` random members in which every choice between kinds of weights (see
         `kind_groups`) takes each kind equally often (round robin, shuffled), so that weights
         of each kind are trained as often and among neighbours of every kind (FairNAS's strict
-        fairness, applied to what shares no weights). Measured on mbconv: with the smallest
-        member in every step instead, the supernet ranked members by their number of
-        expansion-1 stages (README, One-shot search)."""
+        fairness, applied to what shares no weights): with the smallest member in every step
+        instead, a supernet tends to rank members by how many expansion-1 stages they have
+        (docs/oneshot.md)."""
         choices = [self.space.to_choices(self.space.sample(rng)) for _ in range(self.config.random_subnets)]
         for name, groups in self.kind_groups.items():
             active = [i for i, c in enumerate(choices) if self.dims[name].active(c)]
@@ -391,7 +388,7 @@ def score_member(supernet: ElasticSupernet, arch: Architecture, data: Any, pixel
     return accuracy, loss, model
 
 
-class SupernetEvaluator:
+class SupernetEvaluator(Evaluator):
     """Score a member with the shared weights of a trained supernet (``ckpt``): BN recalibration
     on ``calib_batches`` training batches, then validation accuracy in %."""
 

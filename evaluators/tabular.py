@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from evaluators.base import Reporter
+from evaluators.base import Evaluator, Reporter
 from search_spaces.errors import NasError, SpaceError
 from search_spaces.space import SearchSpace
 
@@ -79,7 +79,7 @@ def resolve_path(path: str | os.PathLike[str] | None) -> Path:
     return resolved
 
 
-class NasBenchMacro:
+class NasBenchMacro(Evaluator):
     """``NasBenchMacro(path)(arch) -> {accuracy, bench_std, params, macs}`` from the table.
 
     ``accuracy`` is the mean CIFAR-10 test accuracy (percent) of the three runs, ``bench_std``

@@ -47,9 +47,11 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             check_int(name, getattr(self, name), 1)
         check_int("steps", self.steps, 1, allow_none=True)
+        check_int("bn_recalibration", self.bn_recalibration, 0)
         for name in ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "momentum"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            # written so that NaN fails too: it would train every candidate to a failed row
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name}: must be a number >= 0, got {value!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr: must be > 0, got {self.lr!r}")

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from evaluators.base import EvaluationFailed, Reporter
+from evaluators.base import DEFAULT_DATA, EvaluationFailed, Evaluator, Reporter
 from evaluators.data import dataset_from_options
 from evaluators.proxy import arch_seed, require_architectures, scaled_resolution
 from search_spaces.arch import Architecture
@@ -93,7 +93,7 @@ def snip(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
         return float(sum((w * w.grad).abs().sum() for w in weights if w.grad is not None))
 
 
-class ZeroCostEvaluator:
+class ZeroCostEvaluator(Evaluator):
     """Score untrained networks with a zero-cost proxy; the metric is ``zero_cost``."""
 
     name = "zero_cost"
@@ -121,7 +121,7 @@ class ZeroCostEvaluator:
         self.resolution = resolution
         self.inputs = inputs
         self.seed = seed
-        self.data = dataset_from_options(data or {"name": "digits"})
+        self.data = dataset_from_options(data or DEFAULT_DATA)
         self.num_classes = self.data.num_classes
         self.base_resolution: int | None = None
 

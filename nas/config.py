@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -32,23 +33,58 @@ def parse_overrides(
     int, ``objectives=[accuracy,latency_ms]`` a list); a value whose type does not fit the default's
     is an error naming the key and the expected type.
     """
+    _refuse_interpolations(defaults)
     base = OmegaConf.create(dict(defaults))
     known = flat_keys(defaults)
     for item in items:
-        key, sep, _ = item.partition("=")
+        key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"expected key=value, got {item!r}")
         if key not in known and not any(key.startswith(p + ".") or key == p for p in open_keys):
             raise ConfigError(describe_choices("key", key, known))
+        _refuse_interpolations({key: value})
+        try:  # each item alone first, so that a value YAML cannot read is named with its key
+            OmegaConf.from_dotlist([item])
+        except (OmegaConfBaseException, yaml.YAMLError) as exc:
+            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{key}: cannot read the value {value!r} ({reason}); quote it or close its "
+                              "brackets") from None
     try:
         overrides = OmegaConf.from_dotlist(list(items))
     except OmegaConfBaseException as exc:
         raise ConfigError(f"cannot parse overrides: {str(exc).splitlines()[0]}") from None
-    for key in flat_keys(OmegaConf.to_container(overrides)):
-        default = OmegaConf.select(base, key, default=None)
-        value = OmegaConf.select(overrides, key)
-        _check_type(key, default, value)
+    _check_tree("", OmegaConf.to_container(base), OmegaConf.to_container(overrides))
     return OmegaConf.merge(base, overrides)
+
+
+def _refuse_interpolations(settings: Mapping[str, Any], prefix: str = "") -> None:
+    """OmegaConf would expand ``${...}`` (another key, an environment variable) or fail on it; a
+    setting is taken as written, so such a value is an error (the shell expands variables)."""
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            _refuse_interpolations(value, f"{prefix}{key}.")
+        elif isinstance(value, str) and "${" in value:
+            raise ConfigError(f"{prefix}{key}: {value!r} is not expanded: settings are taken as written "
+                              "(let the shell expand variables)")
+
+
+def _check_tree(prefix: str, defaults: Any, values: Mapping[str, Any]) -> None:
+    """Type-check ``values`` against ``defaults`` at every level: a group of settings (a mapping by
+    default) takes only its keys, never one value (``limits=3``)."""
+    for key, value in values.items():
+        default = defaults.get(key) if isinstance(defaults, Mapping) else None
+        if isinstance(default, Mapping):
+            if not isinstance(value, Mapping):
+                keys = ", ".join(f"{prefix}{key}.{k}" for k in default) or f"{prefix}{key}.<name>"
+                raise ConfigError(f"{prefix}{key}: a group of settings, not a value (got {value!r}); "
+                                  f"set its keys: {keys}")
+            _check_tree(f"{prefix}{key}.", default, value)
+        elif isinstance(value, Mapping) and default is not None:
+            raise ConfigError(f"{prefix}{key}: expected {type(default).__name__}, got {value!r}")
+        elif isinstance(value, Mapping):
+            _check_tree(f"{prefix}{key}.", {}, value)
+        else:
+            _check_type(f"{prefix}{key}", default, value)
 
 
 def _check_type(key: str, default: Any, value: Any) -> None:

@@ -61,7 +61,8 @@ class ProgressBar:
         best = f"best {event.metric} {event.best:.6g}" if event.best is not None else "no result yet"
         if self.failed:
             best += f" ({self.failed} failed)"
-        if event.refused:  # a tight bound shows here, before it ends the run
-            best += f" ({event.refused} refused by constraints)"
+        if event.refused:  # a tight bound shows here, before it ends the run, with how near it came
+            nearest = f", nearest {event.nearest}" if event.nearest else ""
+            best += f" ({event.refused} refused by constraints{nearest})"
         best = f"{event.trial.stage}: {best}"
         self.progress.update(self.task, completed=event.done, total=event.budget, best=best)

@@ -39,8 +39,18 @@ def build_model(arch: Architecture | str, num_classes: int = 1000) -> Network:
     return model
 
 
-def _init_weights(model: nn.Module) -> None:
-    """torchvision's initialisation: He (fan-out) convs, unit norms, small uniform linears."""
+def _init_weights(model: Network) -> None:
+    """torchvision's initialisation (He fan-out convs, unit norms, uniform linears), except the
+    classifier's scale.
+
+    torchvision draws the classifier from U(+-1/sqrt(classes)), made for 1000 classes: at 10 a
+    1280-wide head starts with logits ten times larger and a short training spends its first
+    epochs undoing them. The classifier here is U(+-1/sqrt(features)), PyTorch's default for a
+    Linear (and torchvision's ResNet classifier): the first logits' scale no longer depends on the
+    number of classes or on the head's width. Zero, the other fix, starves a short training of
+    gradients (docs/benchmarks.md, "The classifier's initialisation at 10 classes").
+    """
+    classifier = model.head[-1]
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out")
@@ -50,6 +60,6 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            bound = 1.0 / m.out_features**0.5
+            bound = 1.0 / (m.in_features if m is classifier else m.out_features) ** 0.5
             nn.init.uniform_(m.weight, -bound, bound)
             nn.init.zeros_(m.bias)

@@ -25,6 +25,11 @@ class UnknownNameError(NasError):
     """A name (space, strategy, model, key...) is not one of the known ones."""
 
 
+class RegistrationError(NasError, ValueError):
+    """A registry refuses an entry: a second one of a name, or a malformed one (also a ValueError,
+    what registering raised before the registries were one)."""
+
+
 def describe_choices(field: str, value: object, allowed: Iterable[object]) -> str:
     """One line naming the field, the bad value, close matches and the allowed values."""
     allowed = [str(a) for a in allowed]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from search_spaces.checks import is_file
 from search_spaces.errors import SpaceError, unknown
 from search_spaces.macro import MacroSpace
 from search_spaces.schema import load_spec
@@ -22,7 +23,7 @@ def load_space(space: str | Path | SearchSpace) -> SearchSpace:
         return space
     text = str(space)
     if isinstance(space, Path) or text.endswith((".yaml", ".yml")) or "/" in text:
-        if not Path(text).is_file():
+        if not is_file(text):
             raise SpaceError(f"space file {text} does not exist")
         return MacroSpace(load_spec(text))
     if text not in space_names():

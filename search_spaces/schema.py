@@ -100,7 +100,8 @@ class _Reader:
 
     def mapping(self, value: Any, path: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
         if not isinstance(value, dict):
-            raise self.fail(path, f"expected a mapping, got {type(value).__name__}")
+            got = "nothing" if value is None else type(value).__name__  # None: an empty file or field
+            raise self.fail(path, f"expected a mapping, got {got}")
         for key in value:
             if key not in allowed:
                 raise self.fail(f"{path}.{key}" if path else str(key), describe_choices("key", key, allowed))

@@ -191,16 +191,17 @@ def test_evaluator_registry_takes_new_names(tmp_path):
         def __call__(self, arch, report=None):
             return {"accuracy": self.value}
 
-    register("constant_test", Constant)
-    try:
+    with EVALUATORS.scratch():
+        register("constant_test", Constant)
         result = nas.search(nas.CategoricalSpace({"a": [1, 2]}), strategy="random",
                             evaluator="constant_test", evaluator_options={"value": 0.5}, budget=2,
                             out=tmp_path)
         assert list(result.trials["accuracy"]) == [0.5, 0.5]
         with pytest.raises(ConfigError, match="did you mean value"):
             make_evaluator("constant_test", valeu=2)
-    finally:
-        EVALUATORS.pop("constant_test")
+        with pytest.raises(ValueError, match="evaluator 'constant_test' is registered already"):
+            register("constant_test", Constant)  # a name is never silently replaced
+    assert "constant_test" not in EVALUATORS
 
 
 def test_constraints_no_member_meets_stop_the_run_with_the_reason(tmp_path, monkeypatch):

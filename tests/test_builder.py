@@ -53,3 +53,30 @@ def test_random_architectures_run_forward(seed):
     arch = random_arch(random.Random(seed))
     out = build_model(arch, 5).eval()(torch.randn(1, 3, arch.resolution, arch.resolution))
     assert out.shape == (1, 5)
+
+
+@pytest.mark.parametrize("classes", [10, 1000])
+@pytest.mark.parametrize("head", ["head_c1280", "head_c256", "head_pool", "head_c576_f1024"])
+def test_the_first_logits_scale_with_the_features_not_with_the_classes(classes, head):
+    """The classifier is U(+-1/sqrt(features)): its bound follows the head's width, never the number
+    of classes, and other linears (a hidden head layer) keep torchvision's 1/sqrt(out_features)."""
+    torch.manual_seed(0)
+    model = build_model(f"t@32_relu:stem_k3_s2_c16:mb_k3_e4_c24_s2:{head}", classes)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    classifier = linears[-1]
+    assert classifier.out_features == classes
+    bound = classifier.in_features ** -0.5
+    assert classifier.weight.abs().max() <= bound and classifier.weight.abs().max() > 0.9 * bound
+    assert not classifier.bias.any()
+    for hidden in linears[:-1]:
+        assert hidden.weight.abs().max() > 0.9 * hidden.out_features ** -0.5
+
+
+def test_a_built_network_starts_near_the_uniform_prediction():
+    """With 10 classes and a 1280-wide head, torchvision's U(+-1/sqrt(classes)) starts at logits of
+    standard deviation about 5 and a loss far above chance; U(+-1/sqrt(features)) starts below 1."""
+    torch.manual_seed(0)
+    model = build_model("t@32_silu:stem_k3_s2_c32:mb_k3_e4_c24_s2_se0.25:mb_k5_e6_c40_s2:head_c1280", 10).train()
+    logits = model(torch.randn(64, 3, 32, 32))
+    assert logits.std() < 1.0
+    assert torch.nn.functional.cross_entropy(logits, torch.randint(0, 10, (64,))) < 1.5 * torch.log(torch.tensor(10.0))

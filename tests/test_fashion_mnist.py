@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from evaluators.data import load_dataset, split_indices
-from evaluators.datasets import dataset_names, fashion_mnist, get_dataset, register
+from evaluators.datasets import DATASETS, fashion_mnist, register
 from nas.cli.commands import main
 from search_spaces.errors import ConfigError, NasError, UnknownNameError
 
@@ -63,15 +63,15 @@ def _assert_test_split_is_the_official_one(data, test_labels: np.ndarray) -> Non
 
 
 def test_the_registry_has_one_record_per_dataset():
-    assert dataset_names()[:5] == ("digits", "cifar10", "cifar100", "imagefolder", "fashion_mnist")
-    spec = get_dataset("fashion_mnist")
+    assert DATASETS.names()[:5] == ("digits", "cifar10", "cifar100", "imagefolder", "fashion_mnist")
+    spec = DATASETS["fashion_mnist"]
     assert (spec.shape, spec.num_classes, spec.images, spec.official_test) == ((3, 28, 28), 10, 70_000, True)
     assert spec.options == {"root": None, "download": False} and "apt-get install" in spec.how_to_get
-    assert get_dataset("digits").storages == ("memory",) and get_dataset("digits").summary == "1,797 images of 8x8"
+    assert DATASETS["digits"].storages == ("memory",) and DATASETS["digits"].summary == "1,797 images of 8x8"
     with pytest.raises(ValueError, match="registered already"):
-        register(get_dataset("digits"))
+        register(DATASETS["digits"])
     with pytest.raises(UnknownNameError) as error:
-        get_dataset("fashion_mnst")
+        DATASETS["fashion_mnst"]
     message = str(error.value)
     assert "(did you mean fashion_mnist?)" in message and "allowed: digits, cifar10" in message
     assert "\n" not in message

@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from evaluators.base import DEFAULT_DATA
 from evaluators.data import dataset_from_options, load_dataset
 from evaluators.latency import LatencySettings, Measurer
 from evaluators.latency.fingerprint import cpu_model
@@ -65,7 +66,7 @@ pytestmark = [
 # bf16 where autocast is on (CUDA only, by design of evaluators.training.autocast)
 AMP_DTYPE = torch.bfloat16 if CUDA else torch.float32
 SMALL = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool"
-DATA = {"name": "digits", "limit": 300}
+DATA = {**DEFAULT_DATA, "limit": 300}
 # tests/test_supernet.py's fast setting: nasbench_macro's per-layer ops, 16 px, 2 epochs
 SUPERNET = {"epochs": 2, "batch_size": 64, "sampling": "sandwich", "random_subnets": 1, "resolution": 16}
 # tests/test_supernet_ddp.py's: several members per step, so no_sync and the last member's

@@ -71,3 +71,9 @@ def test_an_interrupted_job_resumes_with_one_row_per_training(recipe, tmp_path, 
     changed = {**recipe, "recipe": {**recipe["recipe"], "epochs": 20}}  # another recipe: its own rows
     gt.train(changed, jobs, tmp_path, None)
     assert len(gt.read_table()) == 12
+
+
+def test_a_digest_of_only_digits_reads_back_as_the_same_text(tmp_path, monkeypatch):
+    monkeypatch.setattr(gt, "TABLE", tmp_path / "truth.csv")
+    gt.append_row({"role": "member", "name": "m", "arch": "a", "seed": 0, "epochs": 1, "recipe": "00701234"})
+    assert list(gt.read_table()["recipe"]) == ["00701234"]

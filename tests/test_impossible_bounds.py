@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+import nas
 from evaluators.latency.measure import Measurement, Measurer
 from nas.cli.commands import NOTHING_FOUND, main
 from nas.progress import ProgressBar
 from nas.run.trial import Progress, Trial
+from nas.strategies.base import NearestMiss
 from search_spaces.cost import cost
 from search_spaces.macro import extreme_member
 from search_spaces.registry import load_space
@@ -147,3 +149,50 @@ def test_the_progress_bar_counts_refused_proposals():
     bar.update(Progress(trial=trial, done=1, budget=5, elapsed_s=0.0, best=None, metric="accuracy", refused=7))
     bar.close()
     assert "7 refused by constraints" in console.file.getvalue()
+
+
+def test_the_progress_bar_names_the_nearest_miss():
+    console = Console(file=io.StringIO(), width=200, force_terminal=False)
+    bar = ProgressBar(console)
+    bar.start("r", 5, "accuracy")
+    trial = Trial(0, "a", "ok", {}, 0.0, "", None, 0, "search")
+    bar.update(Progress(trial=trial, done=1, budget=5, elapsed_s=0.0, best=None, metric="accuracy", refused=12,
+                        nearest="23.1 ms > 20 ms"))
+    bar.close()
+    assert "12 refused by constraints, nearest 23.1 ms > 20 ms" in console.file.getvalue()
+
+
+def test_the_nearest_miss_is_the_refused_proposal_closest_to_the_bound(tmp_path, tiny, fake_latency, monkeypatch):
+    # Bound: just above the smallest-MACs member's latency (ms = MACs / 1e6 here): most proposals are refused.
+    space = load_space(str(tiny))
+    fastest = cost(extreme_member(space, lambda a: cost(a).macs, largest=False)).macs / 1e6
+    noted: list[float] = []  # every refusal's latency
+    note = NearestMiss.note
+
+    def spy(self, violation, metrics, constraints):
+        noted.append(metrics["latency_ms"])
+        note(self, violation, metrics, constraints)
+
+    monkeypatch.setattr(NearestMiss, "note", spy)
+    events: list[Progress] = []
+    result = nas.search(space=str(tiny), evaluator="cost", strategy="random", budget=4, out=tmp_path / "out",
+                        max_latency_ms=fastest * 1.2, latency="measured", baselines="none", select="none",
+                        progress=events.append)
+    last = events[-1]
+    assert last.refused > 0 and noted
+    value, bound = (float(x) for x in re.fullmatch(r"([\d.e+-]+) ms > ([\d.e+-]+) ms", last.nearest).groups())
+    assert bound == pytest.approx(fastest * 1.2, rel=1e-2)
+    assert value == pytest.approx(min(noted), rel=1e-2) and value > bound
+    assert result.problem.misses.describe() == last.nearest
+
+
+def test_a_resumed_run_keeps_its_nearest_miss(tmp_path, tiny):
+    space = load_space(str(tiny))
+    least = cost(extreme_member(space, lambda a: cost(a).params, largest=False)).params
+    out = tmp_path / "out"
+    first = nas.search(space=str(tiny), evaluator="cost", strategy="random", budget=2, out=out, run_id="r",
+                       max_params=least * 1.05, baselines="none", select="none")
+    assert first.problem.misses.describe().startswith("params ")
+    # The same budget: nothing more is proposed, so the nearest miss can only come from state.json.
+    again = nas.search(out=out, run_id="r", resume=True, budget=2)
+    assert again.problem.misses.describe() == first.problem.misses.describe()

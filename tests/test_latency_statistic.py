@@ -3,9 +3,6 @@ which workload evens out the machine's drift (``reference``): in the fingerprint
 command's defaults."""
 from __future__ import annotations
 
-import json
-
-import pandas as pd
 import pytest
 
 from evaluators.latency import LatencySettings, ProfileStore
@@ -13,7 +10,7 @@ from evaluators.latency.measure import Measurement, setting_defaults, summarise
 from nas.cli.scale import LATENCY_DEFAULTS as SCALE_LATENCY
 from nas.profile import latency as nas_latency
 from nas.run.defaults import RUN_DEFAULTS
-from search_spaces.errors import ConfigError, NasError
+from search_spaces.errors import NasError
 
 
 def test_lower_half_is_the_mean_of_the_faster_half_and_ignores_the_slow_tail():

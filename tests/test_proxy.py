@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import nas
-from evaluators.base import EvaluationFailed, TrialPruned
+from evaluators.base import DEFAULT_DATA, EvaluationFailed, TrialPruned
 from evaluators.proxy import ProxyEvaluator
 from evaluators.registry import make_evaluator
 from evaluators.training import TrainConfig, make_scheduler
@@ -18,7 +18,7 @@ from search_spaces.space import CategoricalSpace
 
 SMALL = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool"
 OTHER = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c24:basic_k3_c32_s2:head_pool"
-DATA = {"name": "digits", "limit": 400}
+DATA = {**DEFAULT_DATA, "limit": 400}
 
 
 @pytest.fixture(scope="module")

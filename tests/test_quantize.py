@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from evaluators.base import EvaluationFailed
+from evaluators.base import DEFAULT_DATA, EvaluationFailed
 from evaluators.latency import LatencySettings, Measurer
 from evaluators.proxy import ProxyEvaluator
 from evaluators.quantize import qconfig_mapping, quantize_int8
@@ -16,7 +16,7 @@ from search_spaces import load_space
 from search_spaces.builder import build_model
 from search_spaces.errors import NasError
 
-DATA = {"name": "digits", "limit": 400}
+DATA = {**DEFAULT_DATA, "limit": 400}
 SMALL = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool"
 MBCONV = "mbconv@224_silu:stem_k3_s2_c16:mb_k3_e1_c16_se0.25:mb_k5_e4_c24_s2:mb_k3_e4_c40_s2_se0.25:head_c256"
 

@@ -146,17 +146,17 @@ def test_a_strategy_registered_with_one_call_is_made_by_name_and_joins_the_contr
     from nas import strategies
     from nas.strategies.random_search import RandomSearch
 
-    monkeypatch.setattr(strategies, "STRATEGIES", dict(strategies.STRATEGIES))
-    monkeypatch.setattr(strategies, "ASK_TELL", dict(strategies.ASK_TELL))
+    with strategies.STRATEGIES.scratch(), strategies.ASK_TELL.scratch():
 
-    @strategies.register
-    class Mine(RandomSearch):
-        name = "mine"
+        @strategies.register
+        class Mine(RandomSearch):
+            name = "mine"
 
-    assert strategies.ASK_TELL["mine"] is Mine and strategies.STRATEGIES["mine"] is Mine
-    keys = drive(make_strategy("mine", SPACE, seed=0), 20)
-    assert len(set(keys)) == 20
-    with pytest.raises(ValueError, match="strategy 'mine' is registered already"):
-        strategies.register(Mine)
-    with pytest.raises(TypeError, match="is not a Strategy subclass"):
-        strategies.register(dict)  # type: ignore[arg-type]
+        assert strategies.ASK_TELL["mine"] is Mine and strategies.STRATEGIES["mine"] is Mine
+        keys = drive(make_strategy("mine", SPACE, seed=0), 20)
+        assert len(set(keys)) == 20
+        with pytest.raises(ValueError, match="strategy 'mine' is registered already"):
+            strategies.register(Mine)
+        with pytest.raises(TypeError, match="is not a Strategy subclass"):
+            strategies.register(dict)  # type: ignore[arg-type]
+    assert "mine" not in strategies.STRATEGIES and "mine" not in strategies.ASK_TELL

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import nas
+from evaluators.base import DEFAULT_DATA
 from evaluators.proxy import scaled_resolution
 from evaluators.supernet import SupernetConfig, SupernetEvaluator, SupernetTraining, load_checkpoint
 from evaluators.threads import intra_op_threads
@@ -21,7 +22,7 @@ from search_spaces.errors import ConfigError
 from search_spaces.macro import extreme_member
 
 # A small, fast setting: nasbench_macro's space (per-layer ops), 300 digits, 2 epochs.
-DATA = {"name": "digits", "limit": 300}
+DATA = {**DEFAULT_DATA, "limit": 300}
 FAST = {"epochs": 2, "batch_size": 64, "sampling": "sandwich", "random_subnets": 1, "resolution": 16}
 LATENCY = {"warmup": 0, "repeats": 2, "rounds": 2}  # measured on the CPU; behaviour, not precision
 

@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from evaluators.base import DEFAULT_DATA
 from evaluators.supernet import SupernetConfig, SupernetTraining, load_checkpoint
 from nas.cli.commands import main
 from nas.oneshot.supernet import train_supernet
@@ -19,7 +20,7 @@ from tests.ports import free_port
 
 pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
 
-DATA = {"name": "digits", "limit": 300}
+DATA = {**DEFAULT_DATA, "limit": 300}
 FAST = {"epochs": 2, "batch_size": 64, "sampling": "fair", "random_subnets": 2, "resolution": 16}
 
 

@@ -6,12 +6,13 @@ import math
 import pytest
 
 import nas
+from evaluators.base import DEFAULT_DATA
 from evaluators.registry import make_evaluator
 from evaluators.zero_cost import PROXIES, ZeroCostEvaluator
 from search_spaces.cost import cost
 from search_spaces.errors import NasError
 
-DATA = {"name": "digits", "limit": 300}
+DATA = {**DEFAULT_DATA, "limit": 300}
 SMALL = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c16:basic_k3_c32_s2:head_pool"
 WIDER = "resnet@224_relu:stem_k3_s2_c16:basic_k3_c32:basic_k3_c64_s2:head_pool"
 

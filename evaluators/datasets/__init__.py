@@ -9,39 +9,23 @@ whose ``DATASETS`` lists its records plus one line in `BUILTIN` below.
 """
 from __future__ import annotations
 
-import importlib
-
 from evaluators.datasets.record import STORAGES, ArrayImages, DatasetSpec, Source
-from search_spaces.errors import unknown
+from search_spaces.errors import RegistrationError
+from search_spaces.registries import Options, Registry
 
-_DATASETS: dict[str, DatasetSpec] = {}
 
-
-def register(spec: DatasetSpec) -> DatasetSpec:
-    """Make ``spec`` available as ``data=<name>`` (its name must be new)."""
-    if not spec.name or not spec.name.replace("_", "").isalnum() or not spec.name.islower():
-        raise ValueError(f"dataset name {spec.name!r} must be lowercase letters, digits and '_'")
-    if spec.name in _DATASETS:
-        raise ValueError(f"dataset {spec.name!r} is registered already")
+def _check(name: str, spec: DatasetSpec) -> None:
+    if not name.replace("_", "").isalnum() or not name.islower():
+        raise RegistrationError(f"dataset name {name!r} must be lowercase letters, digits and '_'")
     bad = set(spec.storages) - set(STORAGES)
     if not spec.storages or bad:
-        raise ValueError(f"dataset {spec.name!r}: storages {sorted(bad)}; allowed: {', '.join(STORAGES)}")
-    _DATASETS[spec.name] = spec
-    return spec
+        raise RegistrationError(f"dataset {name!r}: storages {sorted(bad)}; allowed: {', '.join(STORAGES)}")
 
 
-def dataset_names() -> tuple[str, ...]:
-    """Every registered dataset, in registration order."""
-    return tuple(_DATASETS)
-
-
-def get_dataset(name: str) -> DatasetSpec:
-    """The record of dataset ``name``; a one-line error naming the registered ones if none."""
-    try:
-        return _DATASETS[name]
-    except (KeyError, TypeError):  # TypeError: an unhashable value from a config file
-        raise unknown("data", name, dataset_names()) from None
-
+# ``data=<name>``; a dataset's own options (data.root, data.download) are data in its record.
+DATASETS: Registry[DatasetSpec] = Registry("dataset", field="data", check=_check, named=lambda spec: spec.name,
+                                           options=lambda spec: Options.from_defaults(spec.options))
+register = DATASETS.add  # register(spec): ``data=<spec.name>`` (a new name only)
 
 # The built-in datasets: each module's ``DATASETS`` is registered, in this order (the listing order).
 BUILTIN = (
@@ -50,8 +34,6 @@ BUILTIN = (
     "evaluators.datasets.imagefolder",
     "evaluators.datasets.fashion_mnist",
 )
-for _module in BUILTIN:
-    for _spec in importlib.import_module(_module).DATASETS:
-        register(_spec)
+DATASETS.add_modules(BUILTIN, "DATASETS")
 
-__all__ = ["BUILTIN", "ArrayImages", "DatasetSpec", "Source", "dataset_names", "get_dataset", "register"]
+__all__ = ["BUILTIN", "DATASETS", "ArrayImages", "DatasetSpec", "Source", "register"]

@@ -42,7 +42,7 @@ from evaluators.latency.fingerprint import (
     cpu_model,
 )
 from evaluators.latency.reference import SpeedReference
-from evaluators.latency.runtimes import Runner, Runtime, Target, get_runtime
+from evaluators.latency.runtimes import RUNTIMES, Runner, Runtime, Target
 from evaluators.threads import intra_op_threads
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
@@ -98,13 +98,14 @@ class LatencySettings:
     statistic: str = "median"
 
     def __post_init__(self) -> None:
-        if not (self.device == "cpu" or self.device == "cuda" or re.fullmatch(r"cuda:\d+", self.device)):
+        if not isinstance(self.device, str) or not (  # a number typed on the command line is no device
+                self.device == "cpu" or self.device == "cuda" or re.fullmatch(r"cuda:\d+", self.device)):
             raise ConfigError(f"device: {self.device!r} is not one of cpu, cuda, cuda:N")
         for name, low in (("threads", 1), ("batch", 1), ("warmup", 0), ("repeats", 1), ("rounds", 1)):
             check_int(name, getattr(self, name), low)
         if self.dtype not in DTYPES:
             raise unknown("dtype", self.dtype, DTYPES)
-        runtime = get_runtime(self.runtime)
+        runtime = RUNTIMES[self.runtime]
         if self.placement not in PLACEMENTS:
             raise unknown("placement", self.placement, PLACEMENTS)
         if self.reference not in REFERENCES:
@@ -119,7 +120,7 @@ class LatencySettings:
 
     @property
     def runtime_record(self) -> Runtime:
-        return get_runtime(self.runtime)
+        return RUNTIMES[self.runtime]
 
     @property
     def torch_device(self) -> torch.device:

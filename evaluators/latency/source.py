@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from evaluators.base import Evaluator, Wrapper
 from evaluators.latency.measure import SETTING_KEYS, LatencySettings, Measurer
 from evaluators.latency.parts import network_keys, part_module
 from evaluators.latency.predictors import LearnedPredictor
@@ -130,18 +131,15 @@ def mnas_reward(accuracy: float, latency_ms: float, target_ms: float, w: float) 
     return accuracy * (latency_ms / target_ms) ** w
 
 
-class WithLatency:
+class WithLatency(Wrapper):
     """An evaluator whose metrics also carry ``latency_ms``, ``latency_source`` and, when asked,
     the MnasNet reward ``mnas`` and the int8 latency ``latency_int8_ms``; everything else is the
     wrapped evaluator's."""
 
-    def __init__(self, inner: Any, latency: LatencySource | None, mnas: tuple[float, float] | None = None,
+    def __init__(self, inner: Evaluator, latency: LatencySource | None, mnas: tuple[float, float] | None = None,
                  primary: str = "accuracy", int8: LatencySource | None = None) -> None:
-        self.inner, self.latency, self.mnas, self.primary, self.int8 = inner, latency, mnas, primary, int8
-        self.name = getattr(inner, "name", "evaluator")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        super().__init__(inner)
+        self.latency, self.mnas, self.primary, self.int8 = latency, mnas, primary, int8
 
     def __call__(self, arch: Any, report: Any = None, repeat: int = 0) -> Any:
         raw = self.inner(arch, report, repeat=repeat)

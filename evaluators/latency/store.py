@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ class ProfileStore:
     """Reads and writes one fingerprint's profile directory."""
 
     def __init__(self, path: str | Path, fingerprint: Fingerprint | None = None) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"latency.profile: expected a profile folder, got {path!r}")
         self.path = Path(path)
         found = self._read_fingerprint()
         if found is not None and found.unit != UNIT:
@@ -72,9 +75,12 @@ class ProfileStore:
 
     def _read_fingerprint(self) -> Fingerprint | None:
         file = self.path / "fingerprint.json"
-        if not file.exists():
-            return None
-        return Fingerprint.from_dict(json.loads(file.read_text()))
+        try:
+            if not file.exists():
+                return None
+            return Fingerprint.from_dict(json.loads(file.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a folder given by hand may hold anything
+            raise ConfigError(f"latency.profile: cannot read {file} ({' '.join(str(exc).split())[:200]})") from None
 
     @property
     def exists(self) -> bool:

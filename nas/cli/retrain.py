@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from evaluators.base import DEFAULT_DATA
+
 AUTO = ("amp", "channels_last", "use_gpu")  # null on the command line means auto
 
 
@@ -64,7 +66,7 @@ Load the result with nas.deploy.retrain.load_model(path) (torch.load weights_onl
 def _defaults() -> dict[str, Any]:
     return {
         "run": None, "family": None, "phi": None, **_recipe_defaults(),
-        "data": {"name": "digits"}, "out": "results", "run_id": None, "resume": False, "export": [],
+        "data": dict(DEFAULT_DATA), "out": "results", "run_id": None, "resume": False, "export": [],
         "ray": {"address": None}, "progress": True, "limits": {"max_params": 1e9, "max_activation_mb": 8192.0},
     }
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from evaluators.base import DEFAULT_DATA
 from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError
 
@@ -62,7 +63,7 @@ def scale_defaults() -> dict[str, Any]:
         "phi": None, "pairs": None, "alpha": 1.2, "beta": 1.1, "gamma": 1.15,
         "res_multiple": 8, "match_macs": True, "budget": 2.0, "num_classes": 1000, "out": "results", "name": None,
         "search": False, "grid_min": 1.0, "grid_max": 2.0, "grid_step": 0.05, "tolerance": 0.1, "seed": 0,
-        "data": {"name": "digits"},
+        "data": dict(DEFAULT_DATA),
         # The seed is the top-level key, so it is not also an evaluator option.
         "evaluator": {o.name: o.default for o in options if o.name != "seed"},
         "latency": dict(LATENCY_DEFAULTS), "json": False, "progress": True,

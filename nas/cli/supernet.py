@@ -9,13 +9,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from evaluators.base import DEFAULT_DATA
 from search_spaces.errors import ConfigError
 
 
 def train_defaults() -> dict[str, Any]:
     from nas.oneshot.supernet import config_keys
 
-    return {"space": "mbconv", "data": {"name": "digits"}, "out": "results", "run_id": None, "resume": False,
+    return {"space": "mbconv", "data": dict(DEFAULT_DATA), "out": "results", "run_id": None, "resume": False,
             "device": "auto", "amp": False, "threads": None, "progress": True, "workers": 1, "use_gpu": "auto",
             "cpus_per_worker": None, "max_failures": 1, "ray": {"address": None}, **config_keys()}
 

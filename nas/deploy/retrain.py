@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import yaml
 
+from evaluators.base import DEFAULT_DATA
 from nas.deploy.export import EXPORTS, Exported, export_model, load_model
 from nas.deploy.retrain_recipe import EXECUTION_FIELDS, RetrainRecipe, make_recipe
 from nas.deploy.retrain_worker import restore, train_loop
@@ -262,7 +263,7 @@ def retrain(
         settings, recipe = _resumed_settings(rdir, chosen, recipe, data)
     else:
         recipe = recipe if isinstance(recipe, RetrainRecipe) else make_recipe(recipe or {})
-        settings = _settings(chosen, source, recipe, data or {"name": "digits"})
+        settings = _settings(chosen, source, recipe, data or DEFAULT_DATA)
         rdir = _run_dir(out, run_id, False, chosen.space)
     splits = dataset_from_options(settings["data"])  # bad data options fail here, before any file
     if (rdir / "result.yaml").is_file():

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluators.base import DEFAULT_DATA
 from search_spaces.arch import Architecture
 from search_spaces.checks import check_int
 from search_spaces.cost import cost
@@ -395,7 +396,7 @@ def proxy_evaluator(base: Architecture, data: Mapping[str, Any] | None = None, *
     """
     from evaluators.registry import make_evaluator
 
-    evaluator = make_evaluator("proxy", data=dict(data or {"name": "digits"}), **options)
+    evaluator = make_evaluator("proxy", data=dict(data or DEFAULT_DATA), **options)
     evaluator.base_resolution = base.resolution
     return evaluator
 

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from evaluators.base import DEFAULT_DATA
 from evaluators.devices import resolve_device
 from evaluators.supernet import (
     CHECKPOINT,
@@ -137,7 +138,7 @@ def train_supernet(
         data = data or saved["data"]
         settings = {**saved["config"], **settings}
     space = space or "mbconv"
-    data = dict(data or {"name": "digits"})
+    data = dict(data or DEFAULT_DATA)
     config = SupernetConfig(**settings)
     if workers > 1 or ray_address:
         from dataclasses import asdict

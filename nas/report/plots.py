@@ -19,7 +19,7 @@ import pandas as pd
 
 from nas.report.figures import draw_front, log_x, new_figure, save_figure
 from nas.report.int8 import int8_plot
-from nas.run.problem import arch_summary, default_direction, pareto_rows
+from nas.run.problem import arch_summary, default_direction, pareto_rows, winner
 from nas.strategies.base import Objective, Problem
 
 if TYPE_CHECKING:
@@ -99,13 +99,12 @@ def _spread(positions: list[float], gap: float) -> list[float]:
 def _running_winner(rows: pd.DataFrame, problem: Problem,
                     min_repeats: int) -> tuple[list[float], str | None]:
     """After each evaluation of ``rows`` (in order), the mean of the first objective of the
-    architecture that would win if the run stopped there: as `best_row` chooses, the best mean
-    among feasible architectures with the most evaluations up to ``min_repeats`` (NaN while no
-    feasible architecture has a value); and the last winner's key."""
+    architecture that would win if the run stopped there (`winner`, as `best_row` chooses; NaN
+    while no feasible architecture has a value); and the last winner's key."""
     objective = problem.objectives[0]
     codes, keys = pd.factorize(rows["arch"])
     n, total = np.zeros(len(keys)), np.zeros(len(keys))
-    feasible = np.zeros(len(keys), dtype=bool)
+    violations = np.zeros(len(keys))
     constrained = [m for m in problem.constraints if m in rows]
     sums = {m: np.zeros(len(keys)) for m in constrained}
     counts = {m: np.zeros(len(keys)) for m in constrained}
@@ -113,7 +112,7 @@ def _running_winner(rows: pd.DataFrame, problem: Problem,
     limits = {m: pd.to_numeric(rows[m], errors="coerce").to_numpy(dtype=float) for m in constrained}
     ok = _ok(rows)
     out: list[float] = []
-    winner = None
+    best = None
     for i, code in enumerate(codes):
         if ok[i] and not math.isnan(values[i]):
             n[code] += 1
@@ -124,17 +123,10 @@ def _running_winner(rows: pd.DataFrame, problem: Problem,
                     counts[m][code] += 1
             # Feasibility is judged on the means, as best_row does.
             means = {m: sums[m][code] / counts[m][code] for m in constrained if counts[m][code]}
-            feasible[code] = problem.violation(means) <= 0
-        pool = feasible & (n > 0)
-        if not pool.any():
-            out.append(math.nan)
-            winner = None
-            continue
-        pool &= n >= min(min_repeats, n[pool].max())
-        signed = np.where(pool, total / np.maximum(n, 1) * objective.sign(), -np.inf)
-        winner = int(signed.argmax())  # the first of equal means, as best_row breaks ties
-        out.append(float(total[winner] / n[winner]))
-    return out, (str(keys[winner]) if winner is not None else None)
+            violations[code] = problem.violation(means)
+        best = winner(n, total / np.maximum(n, 1) * objective.sign(), violations, min_repeats)
+        out.append(math.nan if best is None else float(total[best] / n[best]))
+    return out, (str(keys[best]) if best is not None else None)
 
 
 def _draw_baseline_lines(ax: Axes, stats: list[dict]) -> list:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from evaluators.base import QUANTIZE, ChecksSpace
+from evaluators.base import DEFAULT_DATA, QUANTIZE, ChecksSpace
 from nas.run.defaults import GROUPS, RUN_DEFAULTS, run_defaults
 from nas.run.latencybound import (
     BASELINE,
@@ -44,7 +45,7 @@ from nas.run.runlatency import (
     mnas_reward,
     with_latency_estimate,
 )
-from nas.run.runner import Run
+from nas.run.runner import Run, check_budgets
 from nas.run.runstore import RunFiles, RunMemory
 from nas.run.store import RunDir, run_dir
 from nas.run.trial import Baseline, Progress, RunInfo
@@ -178,6 +179,15 @@ def search(
     With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
     saved settings; ``budget``/``budget_hours`` may be raised.
     """
+    for group, value, named in (("constraints", constraints, False), ("evaluator_options", evaluator_options, False),
+                                ("data", data, True), ("ray", ray, False), ("latency", latency, True),
+                                ("limits", limits, False), ("select", select, True)):
+        _check_group(group, value, named)
+    if not (baselines is None or isinstance(baselines, (str, list, tuple))):
+        raise ConfigError(f"baselines: expected auto, none or a list of reference names and arch strings, "
+                          f"got {baselines!r}")
+    if out is not None:
+        _check_out(out)
     cfg = run_defaults()
     cfg.update(
         seed=seed, out=None if out is None else str(out), budget=budget, budget_hours=budget_hours, resume=resume,
@@ -200,6 +210,9 @@ def search(
     else:
         if evaluator_options:
             raise ConfigError("evaluator_options apply only to an evaluator given by name")
+        if not callable(evaluator):  # None is no default: it would train the default evaluator unasked
+            raise ConfigError(f"evaluator: expected a registered name or a callable arch -> metrics, "
+                              f"got {evaluator!r}")
         evaluator_obj = evaluator
     if data is not None:
         cfg["data"] = {"name": data} if isinstance(data, str) else dict(data)
@@ -243,6 +256,30 @@ def search(
     return start(cfg, explicit, space=space_obj, evaluator=evaluator_obj, on_trial=on_trial)
 
 
+def _check_out(given: Any) -> None:
+    """``out`` names a folder the run can be written in: refused before anything is written when it
+    is not a path, is empty (that would be the working directory), or lies inside a file."""
+    if isinstance(given, bool) or not isinstance(given, (str, os.PathLike)):
+        raise ConfigError(f"out: expected a folder path (or None to keep the run in memory), got {given!r}")
+    if not str(given).strip():
+        raise ConfigError("out: empty; give a folder (or null, None in Python, to keep the run in memory)")
+    path = Path(given)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(f"out: {path} cannot be a folder: {folder} is a file")
+            return
+
+
+def _check_group(field: str, value: Any, named: bool) -> None:
+    """A group argument of ``search`` (``ray={"workers": 2}``) is a mapping of its settings, or the
+    name of a member where the group has members (``select="none"``); anything else is one line."""
+    if value is None or isinstance(value, Mapping) or (named and isinstance(value, str)):
+        return
+    what = "a name or a mapping of settings" if named else "a mapping of settings"
+    raise ConfigError(f"{field}: expected {what}, got {value!r}")
+
+
 # -- config -> objects -> run -----------------------------------------------------------------------
 def _with_progress_bar(cfg, explicit, space_obj, evaluator_obj) -> SearchResult:
     from nas.progress import ProgressBar
@@ -270,6 +307,8 @@ def start(
     """
     in_memory = cfg["out"] is None
     out = Path(str(cfg["out"]))
+    if not in_memory:
+        _check_out(str(cfg["out"]))  # a name typed on the command line may look like a number
     if cfg["resume"] and in_memory:
         raise ConfigError("resume: a run kept in memory (out=None) cannot be resumed; give out=FOLDER")
     if cfg["resume"]:
@@ -382,12 +421,15 @@ def start(
                               backend, selection, baselines, screen, on_trial, on_start, bound)
 
     # -- from here on, files are written ----------------------------------------------------------
-    if rdir is None:
-        rdir = claim_new_run(out, run_id_for(cfg, space_obj, strategy_name))
-    rdir.path.mkdir(parents=True, exist_ok=True)
-    cfg["run_id"] = rdir.run_id
-    write_config(rdir, cfg, space_obj if space is not None else None)
-    strategy.run_dir = rdir.path
+    try:
+        if rdir is None:
+            rdir = claim_new_run(out, run_id_for(cfg, space_obj, strategy_name))
+        rdir.path.mkdir(parents=True, exist_ok=True)
+        cfg["run_id"] = rdir.run_id
+        write_config(rdir, cfg, space_obj if space is not None else None)
+    except OSError as exc:  # read-only, full, or not ours: one line naming where
+        raise NasError(f"out: cannot write {exc.filename or out} ({exc.strerror or exc})") from None
+    strategy.bind(cfg.get("data"), latency, rdir.path)
     strategy = _with_run_storage(strategy, strategy_name, strategy_opts, space_obj, problem, seed, rdir)
     if screen is not None:
         from nas.strategies.prescreen import Prescreened
@@ -411,9 +453,7 @@ def _finish(run: Run, cfg: dict[str, Any], on_start: Callable[..., None] | None,
     try:
         trials = run.run(resume=resume)
     finally:
-        close = getattr(run.strategy, "close", None)  # a strategy running its own loop (NNI's) stops it
-        if callable(close):
-            close()
+        run.strategy.close()  # a strategy running its own loop (NNI's) stops it
     summary = run.summary(trials)
     return SearchResult(
         run_id=run.info.run_id, run_dir=run.store.path, trials=trials, best=summary["best"],
@@ -465,30 +505,18 @@ def _prescreen_score(cfg: Mapping[str, Any], space: SearchSpace) -> Callable[[An
 
     if name not in PROXIES:
         raise unknown("prescreen", name, PROXIES)
-    scorer = ZeroCostEvaluator(data=cfg.get("data") or {"name": "digits"}, proxy=str(name))
+    scorer = ZeroCostEvaluator(data=cfg.get("data") or DEFAULT_DATA, proxy=str(name))
     scorer.check_space(space)
     return lambda arch: scorer(arch)["zero_cost"]
 
 
 def _budgets(cfg: Mapping[str, Any]) -> tuple[int | None, float | None]:
-    budget, hours = cfg["budget"], cfg["budget_hours"]
-    if budget is not None:
-        if not isinstance(budget, int) or isinstance(budget, bool):
-            raise ConfigError(f"budget: expected int, got {budget!r}")
-        if budget < 1:
-            raise ConfigError(f"budget: must be >= 1 evaluation, got {budget}")
-    if hours is not None:
-        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours > 0 or math.isinf(hours):
-            raise ConfigError(f"budget_hours: must be a number > 0, got {hours!r}")
-        hours = float(hours)
-    if budget is None and hours is None:
-        raise ConfigError("a run needs a budget: budget=N evaluations and/or budget_hours=H")
-    return budget, hours
+    return check_budgets(cfg["budget"], cfg["budget_hours"])
 
 
 def _problem(cfg: dict[str, Any], explicit: set[str], space: SearchSpace, evaluator: Any) -> Problem:
     specs = cfg["objectives"]
-    default = getattr(evaluator, "default_objectives", None)
+    default = evaluator.default_objectives
     if default and "objectives" not in explicit:
         specs = list(default)
     objectives = parse_objectives(specs)
@@ -510,7 +538,7 @@ def _check_reachable(cfg: Mapping[str, Any], problem: Problem, space: SearchSpac
     metric = latency_metric(cfg.get("quantize") == "int8")
     labels = {metric if m == "latency_ms" else m: key for key, m in CONSTRAINT_SHORTCUTS.items()
               if cfg.get(key) is not None}
-    check_reachable(problem.constraints, space, int(getattr(evaluator, "num_classes", 1000)), latency, labels)
+    check_reachable(problem.constraints, space, int(evaluator.num_classes), latency, labels)
 
 
 def _latency_bound_plan(cfg: dict[str, Any], explicit: set[str], problem: Problem, space: SearchSpace,
@@ -558,7 +586,7 @@ def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: 
         return None
     from search_spaces.cost import cost
 
-    num_classes = int(getattr(evaluator, "num_classes", 1000))
+    num_classes = int(evaluator.num_classes)
 
     def estimate(arch: Any) -> dict[str, float]:
         c = cost(arch, num_classes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from evaluators.base import DEFAULT_DATA
 from nas.select.selection import SELECT_DEFAULTS
 
 # Group keys: ``strategy=evolution`` names the group's member, ``strategy.population=50`` sets one
@@ -14,7 +15,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "space": "mbconv",  # shipped name or YAML path
     "strategy": {"name": "evolution"},
     "evaluator": {"name": "proxy"},
-    "data": {"name": "digits"},  # passed to evaluators that train; free-form options
+    "data": dict(DEFAULT_DATA),  # passed to evaluators that train; free-form options
     "budget": 20,  # unique evaluations (failed ones count); null = only budget_hours
     "budget_hours": None,
     "seed": 0,

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from evaluators.base import Evaluator
 from nas.run.problem import CONSTRAINT_SHORTCUTS, latency_metric, parse_constraints
 from nas.run.trial import Baseline
 from nas.strategies.base import Problem
@@ -90,7 +91,7 @@ def bound_setting(value: Any) -> float | str | None:
 
 
 def bound_target(cfg: Mapping[str, Any], explicit: set[str], problem: Problem, space: SearchSpace,
-                 evaluator: Any, baselines: list[Baseline]) -> Baseline | None:
+                 evaluator: Evaluator, baselines: list[Baseline]) -> Baseline | None:
     """The baseline whose latency bounds the run, or None when ``max_latency_ms`` is not
     ``baseline`` or (as the default) it does not apply. Typed explicitly, a bound that cannot
     apply is a one-line ConfigError."""
@@ -105,7 +106,7 @@ def bound_target(cfg: Mapping[str, Any], explicit: set[str], problem: Problem, s
         return None
     if not typed:
         # The default stays out of runs that are latency-aware already or would be slowed down.
-        if not getattr(evaluator, "trains", False):
+        if not evaluator.trains:
             return None  # timing every candidate would cost more than evaluating it
         if {o.metric for o in problem.objectives} & LATENCY_METRICS or (cfg.get("strategy") or {}).get(
                 "latency_weight"):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from nas.strategies.base import Objective, Problem
+from nas.strategies.pareto import pareto_mask
 from search_spaces.errors import ConfigError
 
 # Metrics where smaller is better unless the user says ``metric:max``; anything else is maximised.
@@ -35,7 +36,7 @@ def parse_objective(spec: str | Objective | Mapping[str, Any]) -> Objective:
     else:
         metric, _, direction = str(spec).partition(":")
     metric = metric.strip()
-    direction = (direction or default_direction(metric)).strip().lower()
+    direction = str(direction or default_direction(metric)).strip().lower()  # a mapping's may be anything
     if not metric:
         raise ConfigError(f"objective {spec!r}: needs a metric name, e.g. accuracy or latency_ms:min")
     if direction not in ("max", "min"):
@@ -49,6 +50,9 @@ def parse_objectives(specs: Any) -> tuple[Objective, ...]:
         return (Objective("accuracy", "max"),)
     if isinstance(specs, (str, Objective, Mapping)):
         specs = [specs]
+    if not isinstance(specs, (list, tuple)):
+        raise ConfigError(f"objectives: expected a metric or a list of them, e.g. objectives=[accuracy,latency_ms:min], "
+                          f"got {specs!r}")
     objectives = tuple(parse_objective(s) for s in specs)
     if not objectives:
         raise ConfigError("objectives: give at least one, e.g. objectives=[accuracy,latency_ms:min]")
@@ -157,20 +161,38 @@ def noise_std(trials: pd.DataFrame, metric: str) -> tuple[float, int] | None:
 
 
 # -- ranking trials ---------------------------------------------------------------------------------
-def _feasible_ok(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
+def winner(n: Sequence[float], means: Sequence[float], violations: Sequence[float], min_repeats: int = 1,
+           least_infeasible: bool = False) -> int | None:
+    """The winner rule, the one implementation: the position of the winner among architectures
+    given in order of first evaluation, each by its evaluations counted (``n``), its mean on the
+    first objective signed so that larger is better, and its means' constraint violation.
+
+    Among the feasible ones (violation 0), those with the most evaluations up to ``min_repeats``
+    compete, and the best mean wins; the earliest wins ties. With none feasible: None, or with
+    ``least_infeasible`` the least infeasible ones compete (the best there is)."""
+    n, means, violations = (np.asarray(v, dtype=float) for v in (n, means, violations))
+    scored = n > 0
+    pool = scored & (violations <= 0)
+    if not pool.any():
+        if not (least_infeasible and scored.any()):
+            return None
+        pool = scored & (violations == violations[scored].min())
+    pool &= n >= min(min_repeats, n[pool].max())
+    return int(np.where(pool, means, -np.inf).argmax())  # argmax: the first of equal means
+
+
+def _scored(trials: pd.DataFrame, problem: Problem) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ok rows with every objective known, and each one's constraint violation."""
     if trials.empty or "status" not in trials:
-        return trials.iloc[0:0]
+        return trials.iloc[0:0], np.zeros(0)
     ok = trials[trials["status"] == "ok"]
     metrics = [o.metric for o in problem.objectives]
     if any(m not in ok for m in metrics):
-        return ok.iloc[0:0]
+        return ok.iloc[0:0], np.zeros(0)
     ok = ok.dropna(subset=metrics)
-    if problem.constraints and not ok.empty:
-        violation = ok.apply(lambda row: problem.violation(row.to_dict()), axis=1)
-        feasible = ok[violation <= 0]
-        # With no feasible trial, the least infeasible ones are the best there is.
-        ok = feasible if not feasible.empty else ok[violation == violation.min()]
-    return ok
+    if not problem.constraints or ok.empty:
+        return ok, np.zeros(len(ok))
+    return ok, np.array([problem.violation(row) for row in ok.to_dict(orient="records")], dtype=float)
 
 
 def _searched(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
@@ -183,52 +205,31 @@ def _searched(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
 
 
 def best_row(trials: pd.DataFrame, problem: Problem, min_repeats: int = 1) -> dict[str, Any] | None:
-    """The winner: among searched architectures with the most ok evaluations (up to
-    ``min_repeats``), the feasible one with the best mean on the first objective (earliest wins
-    ties). Metrics are means over its evaluations; ``n`` counts them, ``<objective>_std`` is their
-    spread."""
-    ok = _feasible_ok(_searched(trials, problem), problem)
+    """The winner (`winner`, the least infeasible when none is feasible) among the searched
+    architectures. Metrics are means over its evaluations; ``n`` counts them, ``<objective>_std``
+    is their spread."""
+    ok, violations = _scored(_searched(trials, problem), problem)
     if ok.empty:
         return None
-    ok = ok[ok["n"] >= min(min_repeats, int(ok["n"].max()))]
     first = problem.objectives[0]
-    values = ok[first.metric].astype(float) * first.sign()
-    return _plain(ok.loc[values.idxmax()].drop(labels=["status", "searched"]).to_dict())
+    i = winner(ok["n"], ok[first.metric].astype(float) * first.sign(), violations, min_repeats,
+               least_infeasible=True)
+    return None if i is None else _plain(ok.iloc[i].drop(labels=["status", "searched"]).to_dict())
 
 
 def pareto_rows(trials: pd.DataFrame, problem: Problem) -> pd.DataFrame:
     """Searched architectures (their means) no other one dominates on all objectives, among the
-    feasible ones (all of them when one objective is tied at the best value)."""
-    ok = _feasible_ok(_searched(trials, problem), problem)
+    feasible ones (the least infeasible ones when none is feasible; all of them when one objective
+    is tied at the best value)."""
+    ok, violations = _scored(_searched(trials, problem), problem)
     if ok.empty:
         return ok
+    feasible = violations <= 0
+    ok = ok[feasible if feasible.any() else violations == violations.min()]
     values = np.column_stack(
         [ok[o.metric].astype(float).to_numpy() * o.sign() for o in problem.objectives]
     )
-    keep = pareto_mask(values)
-    return ok[keep]
-
-
-def pareto_mask(values: np.ndarray) -> np.ndarray:
-    """Rows of ``values`` (all maximised) that no other row dominates."""
-    keep = np.ones(len(values), dtype=bool)
-    for i in range(len(values)):
-        others = values[keep]
-        dominated = np.any(np.all(others >= values[i], axis=1) & np.any(others > values[i], axis=1))
-        keep[i] = not dominated
-    return keep
-
-
-def best_so_far(values: Sequence[float], direction: str) -> list[float]:
-    """Running best of ``values`` (NaN entries carry the previous best)."""
-    out, best = [], math.nan
-    for value in values:
-        if not math.isnan(value) and (
-            math.isnan(best) or (value > best if direction == "max" else value < best)
-        ):
-            best = value
-        out.append(best)
-    return out
+    return ok[pareto_mask(values)]
 
 
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nas.config import flat_keys, parse_overrides
 from nas.run.defaults import GROUPS, OPEN_GROUPS, RUN_DEFAULTS, run_defaults
+from search_spaces.checks import is_file
 from search_spaces.errors import ConfigError, unknown
 
 
@@ -86,7 +88,7 @@ def _saved_base(pairs: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
     head = {k: v for k, v in pairs if k in ("resume", "run_id", "out", "config")}
     if head.get("config", "").strip():
         path = Path(head["config"].strip())
-        if not path.is_file():
+        if not is_file(path):
             raise ConfigError(f"config: {path} does not exist")
         base = _merge_saved(saved_config(RunDir(path.parent), path))
         base["run_id"], base["resume"] = None, False
@@ -95,7 +97,7 @@ def _saved_base(pairs: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
         return None
     try:
         values = OmegaConf.to_container(OmegaConf.from_dotlist([f"{k}={v}" for k, v in head.items()]))
-    except OmegaConfBaseException:
+    except (OmegaConfBaseException, yaml.YAMLError):
         return None  # parse_overrides reports the bad value
     if values.get("resume") is not True:
         return None

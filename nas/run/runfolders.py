@@ -13,6 +13,9 @@ from nas.run.store import RunDir, atomic_write_text, run_dir
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import SearchSpace
 
+# A run id names a folder: file systems refuse names over 255 bytes, and a path must stay usable.
+MAX_RUN_ID = 128
+
 
 def run_id_for(cfg: Mapping[str, Any], space: SearchSpace, strategy: str) -> str:
     """The given run id (checked), or ``<date-time>-<space>-<strategy>``."""
@@ -21,8 +24,11 @@ def run_id_for(cfg: Mapping[str, Any], space: SearchSpace, strategy: str) -> str
         run_id = str(given)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", run_id):
             raise ConfigError(f"run_id: use letters, digits, '_', '.', '-' (got {run_id!r})")
+        if len(run_id) > MAX_RUN_ID:
+            raise ConfigError(f"run_id: at most {MAX_RUN_ID} characters, got {len(run_id)}")
         return run_id
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{re.sub(r'[^A-Za-z0-9_.-]', '_', space.name)}-{strategy}"
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", space.name)[:MAX_RUN_ID // 2]
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{name}-{strategy}"
 
 
 def claim_new_run(out: Path, base: str) -> RunDir:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from evaluators.base import Evaluator
 from nas.strategies.base import Problem
 from search_spaces.errors import ConfigError, unknown
 from search_spaces.space import SearchSpace
@@ -17,7 +18,7 @@ def needs_latency(problem: Problem, cfg: Mapping[str, Any] | None = None) -> boo
     return bool({"latency_ms", "mnas"} & ({o.metric for o in problem.objectives} | set(problem.constraints)))
 
 
-def latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Any) -> Any:
+def latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Evaluator) -> Any:
     """Where each candidate's latency_ms comes from (None: nowhere), checked before anything is written."""
     import random
 
@@ -35,10 +36,10 @@ def latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, ev
         if name != "auto":
             raise ConfigError(f"latency={name}: space {space.name} has no networks to time (not Architectures)")
         return None
-    num_classes = options.get("num_classes") or int(getattr(evaluator, "num_classes", 1000))
+    num_classes = options.get("num_classes") or int(evaluator.num_classes)
     settings = latency_settings({k: v for k, v in options.items() if k != "name"})
     # A training evaluator spends seconds per candidate: timing it too costs little.
-    needed = needs_latency(problem, cfg) or bool(getattr(evaluator, "trains", False))
+    needed = needs_latency(problem, cfg) or evaluator.trains
     if name == "auto":
         if not isinstance(space, MacroSpace) or not has_profile(cfg, settings):
             name = "measured" if needed else "none"
@@ -52,7 +53,7 @@ def latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, ev
     return source
 
 
-def int8_latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Any) -> Any:
+def int8_latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Evaluator) -> Any:
     """Where each candidate's latency_int8_ms comes from with ``quantize=int8``: the run's latency
     settings at dtype int8 (its own profile and fingerprint; measured when there is none)."""
     return latency_source({**cfg, "latency": {**(cfg.get("latency") or {}), "dtype": "int8"}}, problem, space,

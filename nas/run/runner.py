@@ -24,7 +24,7 @@ from evaluators.registry import as_evaluator
 from nas.backends import make_backend
 from nas.report.summary import run_summary
 from nas.run.latencybound import LatencyBound
-from nas.run.problem import best_row, mean_metrics
+from nas.run.problem import best_row, mean_metrics, winner
 from nas.run.pruning import Pruning
 from nas.run.runstate import Counters, RunState
 from nas.run.runstore import RunFiles, RunMemory
@@ -32,13 +32,32 @@ from nas.run.trial import Baseline, Job, Progress, RunInfo, Trial, error_text, n
 from nas.run.trial import normalise_metrics as normalise
 from nas.select.selection import Selection, rank
 from nas.strategies.base import Problem, Strategy
-from search_spaces.errors import NasError
+from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
 
 # Proposals in a row that bring nothing new (duplicates, known-infeasible) before the search stops.
 MAX_IDLE_PROPOSALS = 1000
+
+
+def check_budgets(budget: Any, budget_hours: Any) -> tuple[int | None, float | None]:
+    """(evaluations, hours) of a run, checked: at least one of them, a whole number >= 1 and a
+    finite number > 0 (the one check, for the API's settings and for a Run built directly)."""
+    if budget is not None:
+        if not isinstance(budget, int) or isinstance(budget, bool):
+            raise ConfigError(f"budget: expected int, got {budget!r}")
+        if budget < 1:
+            raise ConfigError(f"budget: must be >= 1 evaluation, got {budget}")
+    if budget_hours is not None:
+        if (isinstance(budget_hours, bool) or not isinstance(budget_hours, (int, float)) or not budget_hours > 0
+                or math.isinf(budget_hours)):
+            raise ConfigError(f"budget_hours: must be a number > 0, got {budget_hours!r}")
+        budget_hours = float(budget_hours)
+    if budget is None and budget_hours is None:
+        raise ConfigError("a run needs a budget: budget=N evaluations and/or budget_hours=H")
+    return budget, budget_hours
+
 
 class Run(RunState):
     """One search: a strategy proposing members of a space, scored by an evaluator, recorded.
@@ -70,12 +89,7 @@ class Run(RunState):
         store: RunFiles | RunMemory | None = None,
         latency_bound: LatencyBound | None = None,
     ) -> None:
-        if budget is None and budget_hours is None:
-            raise NasError("a run needs a budget: budget=N evaluations and/or budget_hours=H")
-        if budget is not None and budget < 1:
-            raise NasError(f"budget: must be >= 1 evaluation, got {budget}")
-        if budget_hours is not None and not budget_hours > 0:
-            raise NasError(f"budget_hours: must be > 0, got {budget_hours}")
+        budget, budget_hours = check_budgets(budget, budget_hours)
         if store is None:
             if run_dir is None:
                 raise NasError("a run needs a run_dir (or a store)")
@@ -92,7 +106,7 @@ class Run(RunState):
         self.info = info or RunInfo(
             run_id=store.run_id,
             space=space.name,
-            strategy=getattr(strategy, "name", type(strategy).__name__),
+            strategy=strategy.name,
             evaluator=str(self.evaluator.name),
             seed=seed,
         )
@@ -110,7 +124,6 @@ class Run(RunState):
         self._search_end = ""
         self._c = Counters(stage="baseline" if self.baselines else "search")
         self._best: float | None = None
-        self._best_key: str | None = None
         # searched key with an ok evaluation -> (constraint violation, signed mean of objective 1)
         self._stats: dict[str, tuple[float, float]] = {}
         self._clock = 0.0
@@ -209,7 +222,7 @@ class Run(RunState):
     @property
     def refused(self) -> int:
         """Proposals refused for breaking a constraint before evaluation: by the strategy, or here."""
-        return int(getattr(self.strategy, "rejected", 0) or 0) + self._c.skipped
+        return int(self.strategy.rejected) + self._c.skipped
 
     @property
     def finished(self) -> bool:
@@ -291,7 +304,7 @@ class Run(RunState):
             if not asked:
                 if self._pending:
                     return None  # in-flight results may let the strategy propose again
-                rejected = getattr(self.strategy, "rejected", 0)
+                rejected = self.strategy.rejected
                 if rejected:
                     limits = ", ".join(f"{m} <= {b:g}" for m, b in self.problem.constraints.items())
                     self._search_end = (
@@ -434,7 +447,7 @@ class Run(RunState):
     def _evaluate(self, job: Job) -> Trial:
         reported: dict[str, Any] = {}
         searching = job.stage == "search"
-        hook = getattr(self.strategy, "report", None) if searching else None  # e.g. a pruner
+        hook = self.strategy.report if searching else None  # None unless the strategy listens
         pruning = self.pruning if searching else None
 
         def report(step: int, metrics: dict[str, float]) -> None:
@@ -485,26 +498,20 @@ class Run(RunState):
         self._save_state()  # the commit point
         self.store.append_leaderboard([self._leaderboard_row(row)])
         self._note(job.key)
-        self._update_best(job.key)
+        self._update_best()
         if self.on_trial is not None:
             self.on_trial(Progress(
                 trial=trial, done=self._c.trials, budget=self.total, elapsed_s=self._c.elapsed_s,
                 best=self._best, metric=self.problem.objectives[0].metric, refused=self.refused,
+                nearest=self.problem.misses.describe(),
             ))
 
-    def _update_best(self, changed: str | None = None) -> None:
-        """The best feasible mean of a searched candidate (for progress displays); only ``changed``
-        moved, so the rest is scanned only when it held the best."""
-        objective = self.problem.objectives[0]
-        entry = self._stats.get(changed) if changed is not None else None
-        if changed is not None and changed != self._best_key:
-            if entry is not None and entry[0] <= 0 and (self._best is None or entry[1] > objective.sign() * self._best):
-                self._best_key, self._best = changed, objective.sign() * entry[1]
-            return
-        feasible = [(mean, key) for key, (violation, mean) in self._stats.items() if violation <= 0]
-        best = max(feasible, key=lambda item: item[0], default=None)
-        self._best_key = None if best is None else best[1]
-        self._best = None if best is None else objective.sign() * best[0]
+    def _update_best(self) -> None:
+        """The mean of the searched candidate that leads (`winner` over every mean so far, each
+        counted once), for progress displays."""
+        stats = list(self._stats.values())
+        best = winner([1] * len(stats), [mean for _, mean in stats], [violation for violation, _ in stats])
+        self._best = None if best is None else self.problem.objectives[0].sign() * stats[best][1]
 
     def _leaderboard_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
         info = self.info

@@ -67,6 +67,7 @@ class RunState:
             "elapsed_s": c.elapsed_s,
             "wall_s": c.wall_s,
             "skipped": c.skipped,
+            "nearest_miss": self.problem.misses.state(),
             "duplicates": c.duplicates,
             "seen": c.seen,
             "draws": c.draws,
@@ -126,6 +127,10 @@ class RunState:
         if self._c.stage == "done":
             self._search_left()  # names the budget that ended it
             self._finish_stages()
+        try:
+            self.problem.misses.load(state.get("nearest_miss"))
+        except (TypeError, ValueError) as exc:
+            raise self._corrupt(f"nearest_miss does not load: {exc}") from None
         if self.pruning is not None:
             self.pruning.load_state_dict(state.get("pruning", []))
         self._restore_pending(state.get("pending", []))

@@ -70,6 +70,7 @@ class Progress:
     best: float | None  # best first-objective value so far (feasible ok trials)
     metric: str
     refused: int = 0  # proposals refused so far for breaking a constraint before evaluation
+    nearest: str = ""  # the refused proposal closest to the bounds, e.g. "23.1 ms > 20 ms"
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from itertools import islice
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
+from evaluators.base import DEFAULT_DATA
 from evaluators.devices import check_device, resolve_device
 from nas.strategies.base import Strategy
 from nas.strategies.darts_config import DartsConfig, DartsResult
+from nas.strategies.darts_config import options as config_options
 from search_spaces.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -41,23 +44,26 @@ class DartsStrategy(Strategy):
 
     name = "darts"
 
-    def __init__(self, space, problem=None, seed: int = 0, epochs: int = 30, mode: str = "gumbel", order: int = 1,
-                 batch_size: int = 64, lr: float = 0.004, alpha_lr: float = 0.01, warmup_epochs: int = 5,
-                 tau_max: float = 5.0, tau_min: float = 0.5, latency_weight: float = 0.0,
-                 latency_penalty: str = "additive", train_resolution: int = 32, resolution: int | None = None,
-                 width: float | None = None, collapse_threshold: float = 0.6, collapse_patience: int = 3,
-                 device: str = "auto", amp: bool = False) -> None:
+    option_help: ClassVar[Mapping[str, str]] = {
+        "resolution": "the member resolution searched (default: the space's base)",
+        "width": "the member width searched (default: the one nearest 1.0)",
+        "device": "auto, cpu or cuda",
+    }
+
+    def __init__(self, space, problem=None, seed: int = 0, resolution: int | None = None,
+                 width: float | None = None, device: str = "auto", **settings: Any) -> None:
+        """``settings``: the search's own options, those of `DartsConfig` (defaults stated there)."""
         super().__init__(space, problem, seed)
         from search_spaces.macro import MacroSpace
 
         if not isinstance(space, MacroSpace):
             raise ConfigError(f"strategy darts: needs a YAML space with a supernet; {space.name} is not one")
         target = problem.constraints.get("latency_ms") if problem else None
-        self.config = DartsConfig(
-            epochs=epochs, mode=mode, order=order, batch_size=batch_size, lr=lr, alpha_lr=alpha_lr,
-            warmup_epochs=warmup_epochs, tau_max=tau_max, tau_min=tau_min, latency_weight=latency_weight,
-            latency_penalty=latency_penalty, target_ms=target, train_resolution=train_resolution,
-            collapse_threshold=collapse_threshold, collapse_patience=collapse_patience, amp=amp, seed=seed)
+        chosen = {name for name, _, _ in config_options()}
+        extra = sorted(set(settings) - chosen)
+        if extra:
+            raise TypeError(f"unexpected option {extra[0]!r}")
+        self.config = DartsConfig(**settings, target_ms=target, seed=seed)
         spec = space.spec
         self.resolution = resolution or min(spec.resolutions, key=lambda r: abs(r - spec.base_resolution))
         self.width = width or min(spec.widths, key=lambda w: abs(w - 1.0))
@@ -67,35 +73,18 @@ class DartsStrategy(Strategy):
         self.device = device
         self.data_options: Mapping[str, Any] | None = None
         self.latency_source: Any = None
-        self.run_dir: Any = None
         self.result: DartsResult | None = None
         self.proposals: list[str] = []
 
     @classmethod
     def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (
-            ("epochs", 30, "supernet training epochs"),
-            ("mode", "gumbel", "gumbel (GDAS: one sampled path per step) or soft (DARTS: all candidates)"),
-            ("order", 1, "1: first-order; 2: second-order (unrolled, mode=soft)"),
-            ("batch_size", 64, "batch size of both steps"),
-            ("lr", 0.004, "AdamW learning rate of the supernet weights"),
-            ("alpha_lr", 0.01, "Adam learning rate of the architecture weights"),
-            ("warmup_epochs", 5, "epochs of weight training before the architecture weights move"),
-            ("tau_max", 5.0, "Gumbel-softmax temperature at the start"),
-            ("tau_min", 0.5, "... and at the end"),
-            ("latency_weight", 0.0, "weight of the expected-latency penalty (needs a latency table)"),
-            ("latency_penalty", "additive", "additive (ProxylessNAS) or multiplicative (FBNet/MnasNet)"),
-            ("train_resolution", 32, "pixels the supernet trains at"),
-            ("resolution", None, "the member resolution searched (default: the space's base)"),
-            ("width", None, "the member width searched (default: the one nearest 1.0)"),
-            ("collapse_threshold", 0.6, "identity share that counts as skip collapse"),
-            ("collapse_patience", 3, "epochs of collapse before the search stops"),
-            ("device", "auto", "auto, cpu or cuda"),
-            ("amp", False, "bf16 autocast on CUDA"),
-        )
+        """The search's settings (`DartsConfig`'s options), then the member it searches and the device."""
+        return (*config_options(), *super().options())
 
-    def bind(self, data: Mapping[str, Any] | None, latency: Any = None) -> None:
-        """What the search trains on (a run's data group) and where latencies come from."""
+    def bind(self, data: Mapping[str, Any] | None, latency: Any = None, run_dir: Path | None = None) -> None:
+        """What the search trains on (a run's data group), where latencies come from, and the run's
+        folder (``darts.json`` and ``alphas.png`` go there)."""
+        super().bind(data, latency, run_dir)
         self.data_options = data
         self.latency_source = latency
         if self.config.latency_weight > 0 and (latency is None or getattr(latency, "table", None) is None):
@@ -118,7 +107,7 @@ class DartsStrategy(Strategy):
         from nas.strategies.darts_training import candidate_latencies, darts_search
 
         device = resolve_device(self.device)  # before anything is loaded or built
-        data = dataset_from_options(self.data_options or {"name": "digits"})
+        data = dataset_from_options(self.data_options or DEFAULT_DATA)
         net = self.supernet(data.num_classes)
         latency = None
         if self.config.latency_weight > 0:
@@ -163,7 +152,6 @@ class DartsStrategy(Strategy):
 def write_history(result: DartsResult, net: Any, run_dir: Any) -> None:
     """``darts.json`` (the history of the architecture weights) and ``alphas.png``."""
     import json
-    from pathlib import Path
 
     path = Path(run_dir)
     (path / "darts.json").write_text(json.dumps({

@@ -23,58 +23,31 @@ violations first.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-import numpy as np
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from nas.strategies.base import Strategy
+from nas.strategies.pareto import crowding, nondominated_ranks
+from search_spaces.checks import check_int
+from search_spaces.errors import ConfigError
 
-
-def nondominated_ranks(points: Sequence[tuple[float, ...]]) -> list[int]:
-    """Front index (0 = non-dominated) of each point; larger is better in every coordinate."""
-    if not points:
-        return []
-    p = np.asarray(points, dtype=float)
-    # dominates[i, j]: i is at least as good everywhere and better somewhere.
-    dominates = (p[:, None, :] >= p[None, :, :]).all(-1) & (p[:, None, :] > p[None, :, :]).any(-1)
-    remaining = dominates.sum(0)  # how many points dominate each one
-    ranks = np.full(len(p), -1)
-    rank = 0
-    front = np.flatnonzero(remaining == 0)
-    while front.size:
-        ranks[front] = rank
-        remaining = remaining - dominates[front].sum(0)
-        remaining[ranks >= 0] = -1
-        front = np.flatnonzero(remaining == 0)
-        rank += 1
-    return ranks.tolist()
-
-
-def crowding(points: Sequence[tuple[float, ...]], ranks: Sequence[int]) -> list[float]:
-    """NSGA-II crowding distance within each front (boundary points get infinity)."""
-    if not points:
-        return []
-    p = np.asarray(points, dtype=float)
-    r = np.asarray(ranks)
-    dist = np.zeros(len(p))
-    for rank in np.unique(r):
-        members = np.flatnonzero(r == rank)
-        for m in range(p.shape[1]):
-            order = members[np.argsort(p[members, m], kind="stable")]
-            values = p[order, m]
-            span = values[-1] - values[0]
-            dist[order[0]] = dist[order[-1]] = math.inf
-            if span > 0 and len(order) > 2:
-                dist[order[1:-1]] += (values[2:] - values[:-2]) / span
-    return dist.tolist()
+# Random members before evolving unless ``initial`` says otherwise (at most the population): eight
+# whatever the space's size, as one per dimension would make the random start the whole search of
+# a small budget (mbconv has 30 dimensions, the default run 20 evaluations).
+INITIAL = 8
 
 
 class RegularizedEvolution(Strategy):
     """Aging evolution over any SearchSpace (see the module docstring for the design)."""
 
     name = "evolution"
+    option_help: ClassVar[Mapping[str, str]] = {
+        "population": "members kept alive (the oldest dies when a child is added)",
+        "sample_size": "tournament size: larger exploits more",
+        "initial": f"random members before evolving (default: {INITIAL})",
+        "crossover_prob": "chance a child is a crossover of two winners, then mutated",
+        "max_tries": "mutation retries to find an unseen, feasible child",
+    }
 
     def __init__(
         self,
@@ -90,27 +63,18 @@ class RegularizedEvolution(Strategy):
         super().__init__(space, problem, seed)
         if population < 2 or not 1 <= sample_size <= population:
             raise ValueError("need population >= 2 and 1 <= sample_size <= population")
+        check_int("initial", initial, 1, allow_none=True)
+        check_int("max_tries", max_tries, 1)
+        if not 0 <= crossover_prob <= 1:  # also NaN
+            raise ConfigError(f"crossover_prob: must be a probability in [0, 1], got {crossover_prob!r}")
         self.population_size = population
         self.sample_size = sample_size
-        # Eight random members whatever the space's size: one per dimension would make the random
-        # start the whole search of a small budget (mbconv has 30 dimensions, the default run 20
-        # evaluations).
-        self.initial = initial if initial is not None else min(population, 8)
+        self.initial = initial if initial is not None else min(population, INITIAL)
         self.crossover_prob = crossover_prob
         self.max_tries = max_tries
         self.population: list[dict[str, Any]] = []  # oldest first: {key, values, violation}
         self.told = 0
         self._members: dict[str, Any] = {}  # key -> architecture of the living population
-
-    @classmethod
-    def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (
-            ("population", 32, "members kept alive (the oldest dies when a child is added)"),
-            ("sample_size", 16, "tournament size: larger exploits more"),
-            ("initial", None, "random members before evolving (default: 8)"),
-            ("crossover_prob", 0.75, "chance a child is a crossover of two winners, then mutated"),
-            ("max_tries", 50, "mutation retries to find an unseen, feasible child"),
-        )
 
     # -- selection -----------------------------------------------------------------------------
     def _ranking(self) -> list[tuple]:

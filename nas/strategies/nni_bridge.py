@@ -58,7 +58,7 @@ import functools
 import logging
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -296,6 +296,7 @@ class NniStrategy(Strategy):
     name: ClassVar[str] = "nni"
     nni_name: ClassVar[str] = ""
     single_objective: ClassVar[bool] = True  # it learns from the objective value
+    option_help: ClassVar[Mapping[str, str]] = {"workdir": "folder for NNI's log (default: nni/ in the run directory)"}
 
     def __init__(self, space: SearchSpace, problem: Problem | None = None, seed: int = 0,
                  workdir: str | None = None, **options: Any) -> None:
@@ -351,10 +352,6 @@ class NniStrategy(Strategy):
     def rejected(self, value: int) -> None:
         if self._session is not None:
             self._session.rejected = int(value)
-
-    @classmethod
-    def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (("workdir", None, "folder for NNI's log (default: nni/ in the run directory)"),)
 
     def ask(self, n: int = 1) -> list[Any]:
         if n < 1:

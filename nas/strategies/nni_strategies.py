@@ -6,6 +6,7 @@ from typing import Any
 
 from nas.strategies.nni_bridge import NniStrategy
 from nas.strategies.nni_loader import load_nni
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError
 
 
@@ -27,6 +28,10 @@ class NniRegularizedEvolution(NniStrategy):
 
     @classmethod
     def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        check_int("population_size", opts["population_size"], 1)
+        check_int("sample_size", opts["sample_size"], 1)
+        if not 0 <= opts["mutation_prob"] <= 1:  # also NaN
+            raise ConfigError(f"mutation_prob: must be a probability in [0, 1], got {opts['mutation_prob']!r}")
         return load_nni(cls.name)["strategy"].RegularizedEvolution(
             population_size=opts["population_size"], sample_size=opts["sample_size"],
             mutation_prob=float(opts["mutation_prob"]), crossover=opts["crossover"],
@@ -50,6 +55,9 @@ class NniTPE(NniStrategy):
 
     @classmethod
     def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        # NNI's own checks come only once its thread runs, after the run's files are written.
+        check_int("n_startup_jobs", opts["n_startup_jobs"], 1)
+        check_int("n_ei_candidates", opts["n_ei_candidates"], 1)
         # NNI's TpeTuner minimises unless told: the bridge reports "larger is better".
         tpe_args = {"n_startup_jobs": opts["n_startup_jobs"],
                     "n_ei_candidates": opts["n_ei_candidates"]}
@@ -101,6 +109,7 @@ class NniPolicyBasedRL(NniStrategy):
 
     @classmethod
     def build(cls, opts: Mapping[str, Any], seed: int) -> Any:
+        check_int("samples_per_update", opts["samples_per_update"], 1)
         reward = opts["reward_for_invalid"]
         if reward is not None and (isinstance(reward, bool) or not isinstance(reward, (int, float))):
             raise ValueError(f"reward_for_invalid: expected a number, got {reward!r}")

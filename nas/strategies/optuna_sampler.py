@@ -18,10 +18,11 @@ proposed next. On NAS-Bench-Macro this takes the share of seeds finding the best
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from nas.strategies.base import Strategy
+from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError
 
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -32,6 +33,14 @@ class OptunaStrategy(Strategy):
     """Any Optuna sampler over any SearchSpace; duplicates are answered from memory, not re-evaluated."""
 
     name = "optuna"
+    option_help: ClassVar[Mapping[str, str]] = {
+        "sampler": f"Optuna sampler: {', '.join(SAMPLERS)}",
+        "storage": "Optuna storage URL (default: SQLite in the run directory)",
+        "study_name": "study name inside the storage",
+        "startup_trials": "random trials before TPE/GP model (default: one per dimension, 8-20)",
+        "max_tries": "proposals per ask before declaring the space exhausted",
+        "prior_weight": "TPE: weight of the uniform prior against the observations (Optuna's own: 1.0)",
+    }
 
     def __init__(
         self,
@@ -52,6 +61,8 @@ class OptunaStrategy(Strategy):
             raise ConfigError(f"sampler: unknown sampler {sampler!r}; allowed: {', '.join(SAMPLERS)}")
         self.optuna = optuna
         self.sampler_name = sampler
+        check_int("startup_trials", startup_trials, 0, allow_none=True)
+        check_int("max_tries", max_tries, 1)
         dims = len(space.choices())
         # TPE needs a few random points per dimension before its density model means anything.
         self.startup_trials = startup_trials if startup_trials is not None else min(20, max(8, dims))
@@ -63,26 +74,24 @@ class OptunaStrategy(Strategy):
         self.study_name = study_name
         directions = ["maximize" if o.direction == "max" else "minimize" for o in self.problem.objectives]
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.study = optuna.create_study(
-            storage=storage, study_name=study_name, directions=directions, load_if_exists=True
-        )
+        if storage is not None and not isinstance(storage, (str, optuna.storages.BaseStorage)):
+            raise ConfigError(f"storage: expected a database URL such as sqlite:///optuna.db, got {storage!r}")
+        try:
+            self.study = optuna.create_study(
+                storage=storage, study_name=study_name, directions=directions, load_if_exists=True
+            )
+        except Exception as exc:  # a URL SQLAlchemy cannot parse or open raises its own types
+            if storage is None:
+                raise
+            reason = " ".join(str(exc).split())[:200]
+            raise ConfigError(f"storage: Optuna cannot open {storage!r} ({reason}); give a database URL such "
+                              "as sqlite:///optuna.db, or leave it out (SQLite in the run directory)") from None
         self.pending: dict[str, int] = {}  # key -> trial number, asked but not told
         # Every finished study trial in order: [params, values or None (failed), constraints].
         self.history: list[list[Any]] = []
         self._trials: dict[int, Any] = {}  # live optuna Trial objects of pending proposals
         self.asks = 0
         self.retold = False  # history holds running means the study has not seen yet
-
-    @classmethod
-    def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (
-            ("sampler", "tpe", f"Optuna sampler: {', '.join(SAMPLERS)}"),
-            ("storage", None, "Optuna storage URL (default: SQLite in the run directory)"),
-            ("study_name", "nas", "study name inside the storage"),
-            ("startup_trials", None, "random trials before TPE/GP model (default: one per dimension, 8-20)"),
-            ("max_tries", 100, "proposals per ask before declaring the space exhausted"),
-            ("prior_weight", 0.25, "TPE: weight of the uniform prior against the observations (Optuna's own: 1.0)"),
-        )
 
     def _sampler(self, number: int):
         samplers = self.optuna.samplers

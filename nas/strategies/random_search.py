@@ -1,24 +1,23 @@
 """Random search: uniform samples from the space, never the same network twice."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from nas.strategies.base import Strategy
+from search_spaces.checks import check_int
 
 
 class RandomSearch(Strategy):
     """The baseline every NAS paper should beat."""
 
     name = "random"
+    option_help: ClassVar[Mapping[str, str]] = {"max_tries": "draws per proposal before declaring the space exhausted"}
 
     def __init__(self, space, problem=None, seed: int = 0, max_tries: int = 1000) -> None:
         super().__init__(space, problem, seed)
+        check_int("max_tries", max_tries, 1)  # 0 would end every run at once, "space exhausted"
         self.max_tries = max_tries
-
-    @classmethod
-    def options(cls) -> Sequence[tuple[str, Any, str]]:
-        return (("max_tries", 1000, "draws per proposal before declaring the space exhausted"),)
 
     def ask(self, n: int = 1) -> list[Any]:
         out: list[Any] = []

@@ -11,35 +11,26 @@ network is built), so parsing, validating and costing architectures never import
 """
 from __future__ import annotations
 
-import importlib
-
+from search_spaces.errors import RegistrationError
 from search_spaces.kinds.record import FIELDS, BlockKind
+from search_spaces.registries import Options, Registry
 
-_KINDS: dict[str, BlockKind] = {}
 
-
-def register(kind: BlockKind) -> BlockKind:
-    """Add a block kind (its name must be new and a plain lowercase token)."""
-    if not kind.name.isalpha() or not kind.name.islower():
-        raise ValueError(f"block kind name {kind.name!r} must be lowercase letters")
-    if kind.name in _KINDS:
-        raise ValueError(f"block kind {kind.name!r} is registered already")
+def _check(name: str, kind: BlockKind) -> None:
+    if not name.isalpha() or not name.islower():
+        raise RegistrationError(f"block kind name {name!r} must be lowercase letters")
     unknown = set(kind.uses) - set(FIELDS)
     if unknown:
-        raise ValueError(f"block kind {kind.name!r}: unknown fields {sorted(unknown)}; allowed: {', '.join(FIELDS)}")
-    _KINDS[kind.name] = kind
-    return kind
+        raise RegistrationError(f"block kind {name!r}: unknown fields {sorted(unknown)}; allowed: {', '.join(FIELDS)}")
 
 
-def block_kind(name: str) -> BlockKind:
-    """The record of kind ``name`` (KeyError if there is none: callers word their own error)."""
-    return _KINDS[name]
-
-
-def kind_names() -> tuple[str, ...]:
-    """Every registered kind, in registration order."""
-    return tuple(_KINDS)
-
+# A kind is registered under its grammar token; its options are data in its record (what a space
+# file may set, besides channels).
+KINDS: Registry[BlockKind] = Registry("block kind", check=_check, named=lambda kind: kind.name,
+                                      options=lambda kind: Options.from_defaults(kind.options))
+register = KINDS.add  # register(kind): a new, plain lowercase token only
+block_kind = KINDS.__getitem__  # the record of a kind (callers check the name first and word their own error)
+kind_names = KINDS.names  # every registered kind, in registration order
 
 # The built-in kinds: each module's ``KINDS`` is registered, in this order (the grammar's listing order).
 BUILTIN = (
@@ -49,6 +40,4 @@ BUILTIN = (
     "search_spaces.kinds.skip",
     "search_spaces.kinds.shuffle",
 )
-for _module in BUILTIN:
-    for _kind in importlib.import_module(_module).KINDS:
-        register(_kind)
+KINDS.add_modules(BUILTIN, "KINDS")

@@ -9,44 +9,26 @@ module whose ``RUNTIME`` is its record plus one line in `BUILTIN` below; the con
 """
 from __future__ import annotations
 
-import importlib
-
 from evaluators.latency.runtimes.record import Runner, Runtime, Target, keep_weights
-from search_spaces.errors import unknown
-
-_RUNTIMES: dict[str, Runtime] = {}
-
-
-def register(runtime: Runtime) -> Runtime:
-    """Make ``runtime`` available as ``runtime=<name>`` (its name must be new)."""
-    if not runtime.name or not runtime.name.replace("-", "").isalnum():
-        raise ValueError(f"runtime name {runtime.name!r} must be letters, digits and '-'")
-    if runtime.name in _RUNTIMES:
-        raise ValueError(f"runtime {runtime.name!r} is registered already")
-    _RUNTIMES[runtime.name] = runtime
-    return runtime
+from search_spaces.errors import RegistrationError
+from search_spaces.registries import Options, Registry
 
 
-def runtime_names() -> tuple[str, ...]:
-    """Every registered runtime, in registration order."""
-    return tuple(_RUNTIMES)
+def _check(name: str, runtime: Runtime) -> None:
+    if not name.replace("-", "").isalnum():
+        raise RegistrationError(f"runtime name {name!r} must be letters, digits and '-'")
 
 
-def get_runtime(name: str) -> Runtime:
-    """The record of runtime ``name``; a one-line ConfigError naming the registered ones if none."""
-    try:
-        return _RUNTIMES[name]
-    except KeyError:
-        raise unknown("runtime", name, runtime_names()) from None
-
+# ``runtime=<name>``; a runtime has no options of its own (the latency settings are everyone's).
+RUNTIMES: Registry[Runtime] = Registry("runtime", check=_check, named=lambda runtime: runtime.name,
+                                       options=lambda runtime: Options())
+register = RUNTIMES.add  # register(runtime): ``runtime=<runtime.name>`` (a new name only)
 
 # The built-in runtimes: each module's ``RUNTIME`` is registered, in this order.
 BUILTIN = (
     "evaluators.latency.runtimes.eager",
     "evaluators.latency.runtimes.ort",
 )
-for _module in BUILTIN:
-    register(importlib.import_module(_module).RUNTIME)
+RUNTIMES.add_modules(BUILTIN, "RUNTIME")
 
-__all__ = ["BUILTIN", "Runner", "Runtime", "Target", "get_runtime", "keep_weights", "register",
-           "runtime_names"]
+__all__ = ["BUILTIN", "RUNTIMES", "Runner", "Runtime", "Target", "keep_weights", "register"]
