@@ -184,8 +184,8 @@ def search(
                                 ("limits", limits, False), ("select", select, True)):
         _check_group(group, value, named)
     if not (baselines is None or isinstance(baselines, (str, list, tuple))):
-        raise ConfigError(f"baselines: expected auto, none or a list of reference names and arch strings, "
-                          f"got {baselines!r}")
+        raise ConfigError(f"baselines: expected auto, none or a list of reference names / architecture "
+                          f"strings, got {baselines!r}")  # resolve_baselines' words, before list() fails
     if out is not None:
         _check_out(out)
     cfg = run_defaults()
