@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from search_spaces.arch import Architecture
@@ -27,8 +27,10 @@ from search_spaces.space import SearchSpace
 class BuildLimits:
     """The largest network ``nas`` agrees to build; both far above any practical CNN by default."""
 
-    max_params: float = 1e9
-    max_activation_mb: float = 8192.0  # float32 feature maps one image's forward pass produces
+    max_params: float = field(default=1e9, metadata={"help": "refuse a space whose largest member, or a "
+                                                     "baseline, has more parameters"})
+    max_activation_mb: float = field(default=8192.0, metadata={
+        "help": "... or more megabytes of float32 feature maps in one image's forward pass"})
 
     def __post_init__(self) -> None:
         for name in ("max_params", "max_activation_mb"):

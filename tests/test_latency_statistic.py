@@ -9,7 +9,7 @@ from evaluators.latency import LatencySettings, ProfileStore
 from evaluators.latency.measure import Measurement, setting_defaults, summarise
 from nas.cli.scale import LATENCY_DEFAULTS as SCALE_LATENCY
 from nas.profile import latency as nas_latency
-from nas.run.defaults import RUN_DEFAULTS
+from nas.run.settings import run_defaults
 from search_spaces.errors import NasError
 
 
@@ -38,7 +38,7 @@ def test_every_command_starts_from_the_measurement_defaults():
     assert {k: nas_latency.LATENCY_DEFAULTS[k] for k in expected} == expected
     assert {k: SCALE_LATENCY[k] for k in expected} == expected
     # a run times every candidate, so fewer runs; everything else as a profile's
-    assert {k: RUN_DEFAULTS["latency"][k] for k in expected} == setting_defaults(repeats=10, rounds=10)
+    assert {k: run_defaults()["latency"][k] for k in expected} == setting_defaults(repeats=10, rounds=10)
 
 
 def test_a_new_profile_stores_the_latency_beside_the_median(tmp_path):

@@ -52,7 +52,7 @@ from evaluators.zero_cost import PROXIES
 from nas.backends import BACKENDS
 from nas.cli.commands import NOTHING_FOUND, main
 from nas.config import flat_keys
-from nas.run.defaults import GROUPS, HELP, run_defaults
+from nas.run.settings import help_text, named_groups, run_defaults
 from nas.run.problem import CONSTRAINT_SHORTCUTS, POSITIVE_COSTS
 from nas.strategies import STRATEGIES
 from search_spaces.cost import cost
@@ -89,7 +89,7 @@ def _lookup(tree: Mapping[str, Any], dotted: str) -> Any:
 def _help_keys() -> list[str]:
     """The keys ``nas run --help`` lists in its settings column (``config=FILE`` among them)."""
     keys = []
-    for line in HELP.splitlines():
+    for line in help_text().splitlines():
         if re.match(r"  [a-z]", line):
             keys += re.findall(r"(?<![\w.])([a-z][a-z_.]*)=", re.split(r"\s{2,}", line.strip())[0])
     return keys
@@ -138,10 +138,10 @@ def typed(key: str) -> type | None:
 def canonical(key: str) -> str:
     """One spelling per setting (``strategy=x`` is ``strategy.name=x``; ``population=5`` is
     ``strategy.population=5``; ``cost.num_classes`` is ``evaluator.num_classes``)."""
-    if key in GROUPS:
+    if key in named_groups():
         return f"{key}.name"
     head, _, rest = key.partition(".")
-    if rest and head in EVALUATORS and head not in GROUPS:
+    if rest and head in EVALUATORS and head not in named_groups():
         return f"evaluator.{rest}"
     if "." not in key and f"strategy.{key}" in KEYS:
         return f"strategy.{key}"
@@ -318,7 +318,7 @@ def cli_cases(draw: st.DrawFn) -> Case:
     if group:
         member = draw(st.sampled_from(expensive(group)))
         poison = draw(st.sampled_from(poisons(group, member)))
-        key = f"{group}.name" if group in GROUPS else group
+        key = f"{group}.name" if group in named_groups() else group
         chosen.pop(key, None)
         chosen.pop(canonical(poison[0]), None)
         tail = [(key, member), poison]

@@ -322,11 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="space=S n=N seed=K json=BOOL")
     p.set_defaults(func=cmd_sample)
 
-    from nas.run.defaults import HELP
+    from nas.run.settings import help_text
 
     p = sub.add_parser(
         "run", help="run a search: nas run space=S strategy=S evaluator=E budget=N ...",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="settings (see above)")
     p.set_defaults(func=cmd_run)

@@ -1,10 +1,11 @@
 """The Python API: ``nas.search(...)`` and ``nas.leaderboard(...)``.
 
-``search`` and ``nas run`` share one path: a run config (a plain dict over ``RUN_DEFAULTS``) is
+``search`` and ``nas run`` share one path: a run config (a plain dict over ``run_defaults()``) is
 checked and turned into objects by ``start``, which writes nothing until every input is valid.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -16,7 +17,15 @@ from typing import Any
 import pandas as pd
 
 from evaluators.base import DEFAULT_DATA, QUANTIZE, ChecksSpace
-from nas.run.defaults import GROUPS, RUN_DEFAULTS, run_defaults
+from nas.run.settings import (
+    OPEN_GROUPS,
+    named_groups,
+    run_defaults,
+    search_parameters,
+    setting_groups,
+    setting_names,
+    settings_doc,
+)
 from nas.run.latencybound import (
     BASELINE,
     LatencyBound,
@@ -60,15 +69,7 @@ from search_spaces.space import SearchSpace
 log = logging.getLogger(__name__)
 
 
-class _DefaultBound:
-    """``max_latency_ms``'s default in ``search``: ``"baseline"`` where it applies (see
-    ``RUN_DEFAULTS``), told apart from ``"baseline"`` given explicitly."""
-
-    def __repr__(self) -> str:
-        return "'baseline' where it applies"
-
-
-DEFAULT_BOUND: Any = _DefaultBound()
+DEFAULT_EVALUATOR: str = run_defaults()["evaluator"]["name"]
 
 
 @dataclass(frozen=True)
@@ -121,139 +122,109 @@ class SearchResult:
 # -- public API -------------------------------------------------------------------------------------
 def search(
     space: str | Path | SearchSpace | None = None,
-    strategy: str = RUN_DEFAULTS["strategy"]["name"],
-    evaluator: str | Callable[..., Any] = RUN_DEFAULTS["evaluator"]["name"],
-    budget: int | None = RUN_DEFAULTS["budget"],
-    seed: int = 0,
-    out: str | Path | None = RUN_DEFAULTS["out"],
-    objectives: Any = None,
-    constraints: Mapping[str, float] | None = None,
-    max_params: float | None = None,
-    max_macs: float | None = None,
-    max_latency_ms: float | str | None = DEFAULT_BOUND,
-    budget_hours: float | None = None,
-    resume: bool = False,
-    run_id: str | None = None,
-    progress: bool | Callable[[Progress], None] | None = None,
-    data: str | Mapping[str, Any] | None = None,
+    *,
+    evaluator: str | Callable[..., Any] = DEFAULT_EVALUATOR,
     evaluator_options: Mapping[str, Any] | None = None,
-    backend: str = "local",
-    ray: Mapping[str, Any] | None = None,
-    pruner: str = "none",
-    prescreen: str | None = None,
-    prescreen_keep: float = 0.25,
-    latency: str | Mapping[str, Any] | None = None,
-    limits: Mapping[str, float] | None = None,
-    select: str | Mapping[str, Any] | None = None,
-    baselines: str | Sequence[str] | None = RUN_DEFAULTS["baselines"],
-    quantize: str = RUN_DEFAULTS["quantize"],
-    **options: Any,
+    progress: bool | Callable[[Progress], None] | None = None,
+    **settings: Any,
 ) -> SearchResult:
     """Run a search and return its trials and best architecture.
 
     ``space``: a shipped name, a YAML path or a SearchSpace (e.g. ``CategoricalSpace({...})``).
     ``evaluator``: a registered name (options in ``evaluator_options``) or any callable
-    ``arch -> dict`` (``accuracy`` is maximised unless ``objectives`` says otherwise).
-    ``options``: the strategy's options (``population=50``, ``sampler="tpe"``).
-    ``objectives``: ``"accuracy"``, ``["accuracy", "latency_ms:min"]``...
-    ``prescreen``: a zero-cost proxy (``"naswot"``...) that picks the best ``prescreen_keep`` share
-    of the strategy's proposals for evaluation.
-    ``pruner``: ``"median"`` or ``"asha"`` stops evaluations whose per-epoch reports trail the others.
-    ``latency``: where each candidate's ``latency_ms`` comes from: ``"measured"``, ``"table"``,
-    ``"learned"``, ``"none"`` or a dict of the run's latency settings (``{"name": "table",
-    "threads": 1, "target_ms": 20}``); default ``auto`` (see ``nas run --help``).
-    ``backend``: ``"ray"`` runs each evaluation as a Ray Tune trial; ``ray`` holds its settings
-    (``{"workers": 2, "cpus_per_trial": 1, "address": "auto"}``, see ``nas run --help``).
-    ``limits``: the largest network to build, ``{"max_params": 1e9, "max_activation_mb": 8192}``.
-    ``select``: the selection stage, ``"none"`` or ``{"k": 8, "eta": 2, "repeats": 3}`` (see
-    ``nas run --help``); ``baselines``: ``"auto"``, ``"none"`` or reference names / arch strings.
-    A callable evaluator is repeated only when it takes a ``repeat`` keyword.
-    ``quantize="int8"``: each trained candidate is also quantized and scored (``accuracy_int8``) and
-    timed (``latency_int8_ms``); ``max_latency_ms`` then bounds the int8 latency.
-    ``max_latency_ms``: a bound in ms, ``"baseline"`` (the latency of the first baseline, timed
-    under the run's latency settings when the run starts) or None. The default ``"baseline"``
-    applies where it costs nothing extra (an evaluator that trains, a baseline, networks to time,
-    no latency objective), else the run is unbounded.
-    ``out=None`` keeps the run in memory: nothing is written, and it cannot be resumed.
+    ``arch -> dict`` (``accuracy`` is maximised unless ``objectives`` says otherwise); a callable is
+    repeated only when it takes a ``repeat`` keyword.
     ``progress``: True for a progress bar on stderr, or a callable receiving a ``Progress``.
-    With ``resume=True`` the run ``run_id`` (default: the latest in ``out``) continues with its
-    saved settings; ``budget``/``budget_hours`` may be raised.
+    Every other keyword is a run setting of ``nas run`` (``nas run --help``; ``nas.run.settings``
+    declares them), given as a value, or for a group as a mapping of its settings or its name
+    (``latency={"name": "table", "threads": 1}``, ``select="none"``); a keyword that is no setting is
+    an option of the strategy (``population=50``, ``sampler="tpe"``). ``out=None`` keeps the run in
+    memory: nothing is written, and it cannot be resumed. With ``resume=True`` the run ``run_id``
+    (default: the latest in ``out``) continues with its saved settings; the settings given must
+    match them, except those a resume may change (``budget``, ``budget_hours``, ...).
     """
-    for group, value, named in (("constraints", constraints, False), ("evaluator_options", evaluator_options, False),
-                                ("data", data, True), ("ray", ray, False), ("latency", latency, True),
-                                ("limits", limits, False), ("select", select, True)):
-        _check_group(group, value, named)
-    if not (baselines is None or isinstance(baselines, (str, list, tuple))):
-        raise ConfigError(f"baselines: expected auto, none or a list of reference names / architecture "
-                          f"strings, got {baselines!r}")  # resolve_baselines' words, before list() fails
-    if out is not None:
-        _check_out(out)
-    cfg = run_defaults()
-    cfg.update(
-        seed=seed, out=None if out is None else str(out), budget=budget, budget_hours=budget_hours, resume=resume,
-        run_id=run_id, backend=backend, pruner=pruner, prescreen=prescreen, prescreen_keep=prescreen_keep,
-        max_params=max_params, max_macs=max_macs,
-        max_latency_ms=RUN_DEFAULTS["max_latency_ms"] if max_latency_ms is DEFAULT_BOUND else max_latency_ms,
-        progress=bool(progress), quantize=quantize,
-    )
+    if not (isinstance(evaluator, str) or callable(evaluator)):  # None would train the default unasked
+        raise ConfigError(f"evaluator: expected a registered name or a callable arch -> metrics, got {evaluator!r}")
+    if evaluator_options is not None:
+        _check_group("evaluator_options", evaluator_options, False)
+        if not isinstance(evaluator, str):
+            raise ConfigError("evaluator_options apply only to an evaluator given by name")
+    names = setting_names()
+    options = {k: v for k, v in settings.items() if k not in names}  # the strategy's own
+    cfg, explicit = _settings_config({k: v for k, v in settings.items() if k in names})
+    if options:
+        cfg["strategy"].update(options)
+        explicit |= {f"strategy.{k}" for k in options}
     if space is not None:
         cfg["space"] = space.name if isinstance(space, SearchSpace) else str(space)
-    if objectives is not None:
-        cfg["objectives"] = objectives if isinstance(objectives, (list, tuple)) else [objectives]
-    if constraints is not None:
-        cfg["constraints"] = dict(constraints)
-    cfg["strategy"] = {"name": strategy, **options}
-    space_obj = space if isinstance(space, SearchSpace) else None
+        explicit.add("space")
     evaluator_obj = None
     if isinstance(evaluator, str):
         cfg["evaluator"] = {"name": evaluator, **dict(evaluator_options or {})}
+        if evaluator != DEFAULT_EVALUATOR or evaluator_options:
+            explicit |= {f"evaluator.{k}" for k in cfg["evaluator"]}
     else:
-        if evaluator_options:
-            raise ConfigError("evaluator_options apply only to an evaluator given by name")
-        if not callable(evaluator):  # None is no default: it would train the default evaluator unasked
-            raise ConfigError(f"evaluator: expected a registered name or a callable arch -> metrics, "
-                              f"got {evaluator!r}")
         evaluator_obj = evaluator
-    if data is not None:
-        cfg["data"] = {"name": data} if isinstance(data, str) else dict(data)
-    if ray is not None:
-        cfg["ray"].update(dict(ray))
-    if latency is not None:
-        given = {"name": latency} if isinstance(latency, str) else dict(latency)
-        unknown_keys = set(given) - set(cfg["latency"])
-        if unknown_keys:
-            raise ConfigError(describe_choices("latency option", min(unknown_keys), list(cfg["latency"])))
-        cfg["latency"].update(given)
-    if limits is not None:
-        cfg["limits"].update(dict(limits))
-    if select is not None:
-        cfg["select"] = {**cfg["select"], **({"name": select} if isinstance(select, str) else dict(select))}
-    cfg["baselines"] = baselines if isinstance(baselines, (str, type(None))) else list(baselines)
-    # What the caller chose (for resume: these must match the saved run, budgets excepted).
-    explicit = {k for k, v in cfg.items() if k not in GROUPS and v != RUN_DEFAULTS.get(k)}
-    explicit |= {f"strategy.{k}" for k in options}
-    if max_latency_ms is not DEFAULT_BOUND:  # "baseline" given applies wherever it can, or errs
-        explicit.add("max_latency_ms")
-    if strategy != RUN_DEFAULTS["strategy"]["name"]:
-        explicit.add("strategy.name")
-    if isinstance(evaluator, str) and (evaluator != RUN_DEFAULTS["evaluator"]["name"] or evaluator_options):
-        explicit |= {f"evaluator.{k}" for k in cfg["evaluator"]}
-    if data is not None:
-        explicit |= {f"data.{k}" for k in cfg["data"]}
-    if constraints is not None:
-        explicit.add("constraints")
-    if ray is not None:
-        explicit |= {f"ray.{k}" for k in ray}
-    if latency is not None:
-        explicit |= {f"latency.{k}" for k in ({"name": latency} if isinstance(latency, str) else latency)}
-    if limits is not None:
-        explicit |= {f"limits.{k}" for k in limits}
-    if select is not None:
-        explicit |= {f"select.{k}" for k in ({"name": select} if isinstance(select, str) else select)}
-    on_trial = progress if callable(progress) else None
+    cfg["progress"] = bool(progress)
+    space_obj = space if isinstance(space, SearchSpace) else None
     if progress is True:
         return _with_progress_bar(cfg, explicit, space_obj, evaluator_obj)
-    return start(cfg, explicit, space=space_obj, evaluator=evaluator_obj, on_trial=on_trial)
+    return start(cfg, explicit, space=space_obj, evaluator=evaluator_obj,
+                 on_trial=progress if callable(progress) else None)
+
+
+def _signature() -> inspect.Signature:
+    """``search``'s own parameters, one keyword per run setting, then the strategy's options."""
+    own = [p for p in inspect.signature(search).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    options = inspect.Parameter("strategy_options", inspect.Parameter.VAR_KEYWORD, annotation=Any)
+    return inspect.Signature([*own, *search_parameters(), options], return_annotation=SearchResult)
+
+
+search.__signature__ = _signature()  # help(nas.search) and editors list every setting
+search.__doc__ = f"{search.__doc__}\n    Settings:\n\n" + "\n".join(
+    f"    {line}" for line in settings_doc().splitlines()) + "\n"
+
+
+def _settings_config(given: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The run config of ``search``'s setting keywords over the defaults, and the keys given
+    (``None`` for a group, or for ``data``, means its defaults)."""
+    cfg, explicit = run_defaults(), set()
+    named, groups = named_groups(), setting_groups()
+    for key, value in given.items():
+        if key in groups and key != "strategy":
+            _check_group(key, value, key in named)
+            if value is None:
+                continue
+            values = {"name": value} if isinstance(value, str) else dict(value)
+            if key in OPEN_GROUPS:
+                cfg[key] = values  # free-form: what is given is the whole group
+            else:
+                unknown_keys = sorted(set(values) - set(cfg[key]))
+                if unknown_keys:
+                    raise ConfigError(describe_choices(f"{key} option", unknown_keys[0],
+                                                       [f"{key}.{k}" for k in cfg[key]]))
+                cfg[key].update(values)
+            explicit |= {f"{key}.{k}" for k in values}
+            continue
+        if key == "strategy":
+            cfg["strategy"]["name"] = value
+            explicit.add("strategy.name")
+            continue
+        if key == "baselines" and not (value is None or isinstance(value, (str, list, tuple))):
+            raise ConfigError(f"baselines: expected auto, none or a list of reference names / architecture "
+                              f"strings, got {value!r}")  # resolve_baselines' words, before list() fails
+        if key == "out" and value is not None:
+            _check_out(value)
+            value = str(value)
+        if key in ("objectives", "baselines") and isinstance(value, (list, tuple)):
+            value = list(value)
+        elif key == "objectives" and value is not None:
+            value = [value]
+        if key == "objectives" and value is None:
+            continue
+        cfg[key] = value
+        explicit.add(key)
+    return cfg, explicit
 
 
 def _check_out(given: Any) -> None:

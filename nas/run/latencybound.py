@@ -3,7 +3,7 @@
 An accuracy-only search rewards size, so its winner tends to be slower than the reference it is
 compared with; "more accurate" then says little. Bounded by the baseline's own latency, timed
 under the run's latency settings, the run answers "more accurate than the baseline at the
-baseline's speed here?". It is the default (``RUN_DEFAULTS``) where it applies without slowing a run
+baseline's speed here?". It is the default (``RunSettings``) where it applies without slowing a run
 down: networks to time, a baseline, and an evaluator that trains (timing then adds little); typed
 explicitly it applies to any run that can time its candidates, and where it cannot it is an error.
 

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nas.config import flat_keys, parse_overrides
-from nas.run.defaults import GROUPS, OPEN_GROUPS, RUN_DEFAULTS, run_defaults
+from nas.run.settings import OPEN_GROUPS, named_groups, run_defaults
 from search_spaces.checks import is_file
 from search_spaces.errors import ConfigError, unknown
 
@@ -67,7 +67,7 @@ def _merge_saved(saved: dict[str, Any]) -> dict[str, Any]:
     """The defaults with a saved run config over them (unknown saved keys are ignored)."""
     base = run_defaults()
     for key, value in saved.items():
-        if key in GROUPS:
+        if key in named_groups():
             if isinstance(value, dict) and value.get("name"):
                 base[key] = dict(value)
         elif key in base:
@@ -102,7 +102,7 @@ def _saved_base(pairs: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
     if values.get("resume") is not True:
         return None
     run_id = head.get("run_id", "").strip() or None
-    return _merge_saved(saved_config(find_run(values.get("out") or RUN_DEFAULTS["out"], run_id)))
+    return _merge_saved(saved_config(find_run(values.get("out") or run_defaults()["out"], run_id)))
 
 
 def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
@@ -113,12 +113,13 @@ def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str
     # of those settings applies it again, as if typed, and times the baseline afresh.
     rerun = any(k == "config" and v.strip() for k, v in pairs) and defaults.get("max_latency_ms") == "baseline"
     pairs = [(k, v) for k, v in pairs if k != "config"]
-    chosen = {g: defaults[g]["name"] for g in GROUPS}
+    groups = named_groups()
+    chosen = {g: defaults[g]["name"] for g in groups}
     rewritten: list[tuple[str, str]] = []
     for key, value in pairs:
-        if key in GROUPS:
+        if key in groups:
             key = f"{key}.name"
-        if key.endswith(".name") and key.partition(".")[0] in GROUPS:
+        if key.endswith(".name") and key.partition(".")[0] in groups:
             chosen[key.partition(".")[0]] = value.strip()
         rewritten.append((key, value))
 
@@ -138,7 +139,7 @@ def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str
     explicit: set[str] = set()
     for key, value in rewritten:
         head, _, rest = key.partition(".")
-        if rest and head == chosen["evaluator"] and head not in GROUPS and key not in known:
+        if rest and head == chosen["evaluator"] and head not in groups and key not in known:
             key = f"evaluator.{rest}"  # supernet.ckpt=PATH: an option of the chosen evaluator
         if key not in known and key in strategy_opts:
             key = f"strategy.{key}"  # bare strategy option: population=50
@@ -161,7 +162,7 @@ def config_from_overrides(items: Sequence[str]) -> tuple[dict[str, Any], set[str
     for key, value in rewritten:
         if key == "run_id" and value.strip() not in ("", "null", "None"):
             config["run_id"] = value.strip()
-        if key in (f"{g}.name" for g in GROUPS) or key == "space":
+        if key in (f"{g}.name" for g in groups) or key == "space":
             head = key.partition(".")[0]
             if key == "space":
                 config["space"] = value.strip()

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nas.run.defaults import RESUMABLE, run_defaults
+from nas.run.settings import resumable, run_defaults
 from nas.run.problem import parse_objectives
 from nas.run.store import RunDir, atomic_write_text, run_dir
 from search_spaces.errors import ConfigError, NasError
@@ -83,11 +83,12 @@ def resume_config(cfg: dict[str, Any], explicit: set[str], out: Path) -> tuple[d
     run_id = rdir.run_id
     # A config saved before max_latency_ms defaulted to baseline had no bound: it keeps none.
     merged = {**run_defaults(), "max_latency_ms": None, **saved_config(rdir)}
+    may_change = resumable()
     for key in explicit:
         head, _, sub = key.partition(".")
         new = cfg[head] if not sub else (cfg.get(head) or {}).get(sub)
         old = merged.get(head) if not sub else (merged.get(head) or {}).get(sub)
-        if head in RESUMABLE:
+        if head in may_change:
             merged[head] = cfg[head]
         elif new != old and not same_objectives(head, new, old):
             raise ConfigError(

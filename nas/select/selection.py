@@ -22,14 +22,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from search_spaces.checks import check_int
 from search_spaces.errors import ConfigError, describe_choices, unknown
 
 METHODS = ("race", "halving", "none")
-SELECT_DEFAULTS: dict[str, Any] = {"name": "race", "top": 3, "repeats": 3, "start": 0.3, "k": 8, "eta": 2}
+
+
+@dataclass(frozen=True)
+class SelectSettings:
+    """The run's ``select.*`` settings as typed (checked by ``Selection.from_options``)."""
+
+    name: str = field(default="race", metadata={"shown": "select=race", "help": "race | halving | none"})
+    top: int = field(default=3, metadata={"help": "race: candidates kept at select.repeats evaluations"})
+    repeats: int = field(default=3, metadata={"help": "evaluations of each confirmed candidate"})
+    start: float = field(default=0.3, metadata={"help": "race: the share of the budget spent before it starts"})
+    k: int = field(default=8, metadata={"help": "halving: candidates in its first rung"})
+    eta: int = field(default=2, metadata={"help": "halving: each rung keeps the best 1/eta"})
+
+
+SELECT_DEFAULTS: dict[str, Any] = asdict(SelectSettings())
 
 
 def _positive_int(key: str, value: Any, minimum: int) -> int:
