@@ -9,10 +9,17 @@ import pytest
 import yaml
 
 import nas
-import nas.run.api  # noqa: F401  (search's signature is made from the settings as declared, at import)
+import nas.run.api  # search's signature is made from the settings as declared, when it is imported
 from nas.cli.commands import main
 from nas.run import settings
-from nas.run.settings import RunSettings, help_text, resumable, run_defaults, search_parameters, setting
+from nas.run.settings import (
+    RunSettings,
+    help_text,
+    resumable,
+    run_defaults,
+    search_parameters,
+    setting,
+)
 from search_spaces.errors import ConfigError
 
 SPACE = {"depth": [1, 2, 3], "width": [8, 16, 32]}

@@ -52,8 +52,8 @@ from evaluators.zero_cost import PROXIES
 from nas.backends import BACKENDS
 from nas.cli.commands import NOTHING_FOUND, main
 from nas.config import flat_keys
-from nas.run.settings import help_text, named_groups, run_defaults
 from nas.run.problem import CONSTRAINT_SHORTCUTS, POSITIVE_COSTS
+from nas.run.settings import help_text, named_groups, run_defaults
 from nas.strategies import STRATEGIES
 from search_spaces.cost import cost
 from search_spaces.errors import NasError

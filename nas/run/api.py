@@ -9,7 +9,7 @@ import inspect
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,15 +17,6 @@ from typing import Any
 import pandas as pd
 
 from evaluators.base import DEFAULT_DATA, QUANTIZE, ChecksSpace
-from nas.run.settings import (
-    OPEN_GROUPS,
-    named_groups,
-    run_defaults,
-    search_parameters,
-    setting_groups,
-    setting_names,
-    settings_doc,
-)
 from nas.run.latencybound import (
     BASELINE,
     LatencyBound,
@@ -56,6 +47,15 @@ from nas.run.runlatency import (
 )
 from nas.run.runner import Run, check_budgets
 from nas.run.runstore import RunFiles, RunMemory
+from nas.run.settings import (
+    OPEN_GROUPS,
+    named_groups,
+    run_defaults,
+    search_parameters,
+    setting_groups,
+    setting_names,
+    settings_doc,
+)
 from nas.run.store import RunDir, run_dir
 from nas.run.trial import Baseline, Progress, RunInfo
 from nas.select.baselines import refuse_infeasible, resolve_baselines

@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nas.run.settings import resumable, run_defaults
 from nas.run.problem import parse_objectives
+from nas.run.settings import resumable, run_defaults
 from nas.run.store import RunDir, atomic_write_text, run_dir
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import SearchSpace
