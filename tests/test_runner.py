@@ -70,9 +70,14 @@ def test_a_missing_objective_or_a_bad_return_value_fails_the_trial(tmp_path):
 
     trials = make_run(tmp_path, evaluator=bad, budget=6).run()
     assert (trials["status"] == "failed").all()
-    errors = set(trials["error"])
-    assert any(e.startswith("MissingMetric: evaluator returned no 'accuracy'") for e in errors) or any(
-        e.startswith("TypeError: evaluator returned list") for e in errors)
+    # Each failure names its own cause, and both causes occurred.
+    causes = set()
+    for arch, error in zip(trials["arch"], trials["error"]):
+        cause = ("MissingMetric: evaluator returned no 'accuracy'" if json.loads(arch)["a"] < 3
+                 else "TypeError: evaluator returned list")
+        assert error.startswith(cause), (arch, error)
+        causes.add(cause)
+    assert len(causes) == 2
 
 
 class Replay(Strategy):

@@ -309,8 +309,10 @@ def test_cli_train_extract_and_run(trained, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     assert len(nas.leaderboard(tmp_path)) == 2
     # Another space than the supernet's, and a missing checkpoint: one line each.
-    for args in (["space=mbconv", f"evaluator.ckpt={ckpt}"], ["space=nasbench_macro", "evaluator.ckpt=/nope.pt"]):
+    for args, words in ((["space=mbconv", f"evaluator.ckpt={ckpt}"], ("space", "nasbench_macro", "mbconv")),
+                        (["space=nasbench_macro", "evaluator.ckpt=/nope.pt"], ("ckpt", "/nope.pt"))):
         capsys.readouterr()
         code = main(["run", "evaluator=supernet", *args, "budget=1", f"out={tmp_path}", "progress=false"])
         err = capsys.readouterr().err.strip()
-        assert code == 2 and len(err.splitlines()) == 1 and ("ckpt" in err or "space" in err)
+        assert code == 2 and len(err.splitlines()) == 1, err
+        assert all(word in err for word in words), err
