@@ -7,8 +7,10 @@ warm calls. This script times the same seeded ``mbconv`` members with
 - ``interleaved``: 10 rounds x 3 calls, all networks interleaved, median (the issue's loop);
 - ``interleaved+1``: the same, each round opened by one untimed call (what `Measurer` does);
 - ``alone``: each network on its own, 3 warm-up calls, then 30 back-to-back calls, median;
+- ``gated``: ``interleaved``, with each group of calls taken again while a probe timed right before
+  it ran more than 10 % slower than usual (``stopwatch(gate=1.10)``);
 
-in the order interleaved, interleaved+1, alone, alone, interleaved+1, interleaved (a drift that is
+in the order interleaved, interleaved+1, gated, alone, alone, gated, interleaved+1, interleaved (a drift that is
 linear in time weighs on every protocol alike), and prints each protocol's latency relative to
 ``alone`` (median, min, max over networks) and each protocol's two passes against each other
 (MAPE, share within 10 %).
@@ -35,6 +37,7 @@ PROTOCOLS = {
     "interleaved": lambda archs: stopwatch(archs),
     "interleaved+1": lambda archs: stopwatch(archs, untimed=1),
     "alone": alone,
+    "gated": lambda archs: stopwatch(archs, gate=1.10),
 }
 
 
@@ -45,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     space, rng = load_space("mbconv"), random.Random(args.seed)
     archs = [str(space.sample(rng)) for _ in range(args.count)]
-    order = ["interleaved", "interleaved+1", "alone", "alone", "interleaved+1", "interleaved"]
+    order = ["interleaved", "interleaved+1", "gated", "alone", "alone", "gated", "interleaved+1", "interleaved"]
     passes: dict[str, list[np.ndarray]] = {name: [] for name in PROTOCOLS}
     for name in order:
         passes[name].append(np.array(PROTOCOLS[name](archs)))
