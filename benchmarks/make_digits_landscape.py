@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from evaluators.proxy import ProxyEvaluator
-    from nas.run.store import atomic_write_text
+    from nas.run.files import atomic_write_text
     from search_spaces import load_space
 
     space = load_space(args.space)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from nas.run.files import atomic_write_text
+from nas.run.folder import RunDir
 from nas.run.problem import arch_summary, best_row, noise_std
-from nas.run.store import RunDir, atomic_write_text
 from nas.strategies.base import Objective, Problem
 from search_spaces import zoo
 

@@ -6,7 +6,7 @@ import pytest
 
 import nas
 from nas.cli.commands import main
-from nas.run.store import read_rows
+from nas.run.files import read_rows
 
 SPACE = {"q": list(range(1, 11)), "r": list(range(6))}
 EPOCHS = 9

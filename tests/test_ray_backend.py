@@ -16,7 +16,7 @@ import pytest
 
 from nas.cli.commands import main
 from nas.run.api import search
-from nas.run.store import read_rows
+from nas.run.files import read_rows
 from search_spaces.space import CategoricalSpace
 from tests.ray_evaluators import SPACE, Curves, DiesOnce, Scored
 

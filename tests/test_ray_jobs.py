@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.run.store import read_rows
+from nas.run.files import read_rows
 from tests.ports import free_ports
 from tests.test_readme import _blocks
 

@@ -106,9 +106,9 @@ def test_report_of_a_space_that_is_no_network_has_no_winner_picture(tmp_path):
     search(space=CategoricalSpace(SPACE), strategy="random", evaluator=flaky, budget=4, out=tmp_path,
            run_id="r3", seed=1)
     from nas.report.report import render
-    from nas.run.store import run_dir
+    from nas.run.folder import run_folder
 
-    page = render(run_dir(tmp_path, "r3"))
+    page = render(run_folder(tmp_path, "r3"))
     winner = section(page, "Winner")
     assert "(n=1)" in winner and "<img" not in winner
     assert "none (run with baselines=auto" in section(page, "Baselines")

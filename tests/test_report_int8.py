@@ -12,7 +12,8 @@ import yaml
 from nas.report import int8
 from nas.report.plots import run_plots
 from nas.report.report import render
-from nas.run.store import RunDir, atomic_write_text
+from nas.run.files import atomic_write_text
+from nas.run.folder import RunDir
 from nas.strategies.base import Objective, Problem
 
 ACCURACY = Problem(objectives=(Objective("accuracy", "max"),))

@@ -18,7 +18,7 @@ from evaluators.data import load_dataset
 from evaluators.training import evaluate
 from nas.cli.commands import main
 from nas.deploy.retrain import RetrainRecipe, load_model, resolve_source, retrain
-from nas.run.store import read_table
+from nas.run.files import read_table
 from search_spaces.builder import build_model
 
 pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks

@@ -17,8 +17,8 @@ import pytest
 
 from evaluators.base import TrialPruned
 from nas.run.api import search
+from nas.run.files import read_rows
 from nas.run.runner import Run
-from nas.run.store import read_rows
 from nas.strategies import ASK_TELL, Problem, Strategy, make_strategy
 from search_spaces.errors import NasError
 from search_spaces.space import CategoricalSpace

@@ -832,7 +832,7 @@ FOUND_CLI = [
     ("out inside a file", ["strategy.name=optuna", f"out={INPUTS}/plain.txt/sub"], "is a file"),
     # the run was written into the working directory (nas/run/api.py)
     ("out empty", ["out=''"], "out: empty"),
-    # OSError (file name too long) escaped after out/runs was made (nas/run/runfolders.py)
+    # OSError (file name too long) escaped after out/runs was made (nas/run/folder.py)
     ("run_id too long", ["run_id=" + "x" * 300], "run_id: at most"),
     # OSError (file name too long) escaped where the path was looked up (nas/run/runconfig.py,
     # search_spaces/registry.py, evaluators/latency/store.py)

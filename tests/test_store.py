@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.run.results import leaderboard
-from nas.run.store import (
+from nas.run.files import (
     LEADERBOARD_COLUMNS,
     append_leaderboard,
     append_rows,
@@ -18,6 +17,7 @@ from nas.run.store import (
     read_rows,
     read_table,
 )
+from nas.run.results import leaderboard
 from search_spaces.errors import ConfigError, NasError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path):
 _WRITER = textwrap.dedent(
     """
     import sys
-    from nas.run.store import append_leaderboard
+    from nas.run.files import append_leaderboard
     out, worker = sys.argv[1], int(sys.argv[2])
     for i in range(50):
         row = {"run_id": f"w{worker}", "trial": i, "arch": f"arch,{worker},{i}", "status": "ok",

@@ -273,8 +273,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nas.report.report import write_report
-    from nas.run.runfolders import find_run
-    from nas.run.store import RunDir
+    from nas.run.folder import RunDir, find_run
 
     if args.top < 1:
         raise NasError(f"--top: must be >= 1, got {args.top}")

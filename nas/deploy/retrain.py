@@ -175,8 +175,9 @@ def _fit(settings: dict[str, Any], recipe: RetrainRecipe, scaling: Any, rdir: Pa
     return result.checkpoint
 
 
-def _run_dir(out: Path, run_id: str | None, resume: bool, space: str | None) -> Path:
-    """The run's folder: a new one (claimed with an atomic mkdir) or, to resume, an existing one."""
+def _retrain_folder(out: Path, run_id: str | None, resume: bool, space: str | None) -> Path:
+    """The retrain's folder ``<out>/retrain/<id>``: a new one (claimed with an atomic mkdir) or, to
+    resume, an existing one."""
     base = out / "retrain"
     if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", run_id):
         raise ConfigError(f"run_id: use letters, digits, '_', '.', '-' (got {run_id!r})")
@@ -259,18 +260,18 @@ def retrain(
     if (arch, run, family) != (None, None, None) or not resume:
         chosen, source = resolve_source(arch, out, run, family, phi, limits)
     if resume:
-        rdir = _run_dir(out, run_id, True, None)
+        rdir = _retrain_folder(out, run_id, True, None)
         settings, recipe = _resumed_settings(rdir, chosen, recipe, data)
     else:
         recipe = recipe if isinstance(recipe, RetrainRecipe) else make_recipe(recipe or {})
         settings = _settings(chosen, source, recipe, data or DEFAULT_DATA)
-        rdir = _run_dir(out, run_id, False, chosen.space)
+        rdir = _retrain_folder(out, run_id, False, chosen.space)
     splits = dataset_from_options(settings["data"])  # bad data options fail here, before any file
     if (rdir / "result.yaml").is_file():
         log.info("retrain %s is finished already", rdir.name)
         return _finish(rdir, settings, None, export, begin, splits)
 
-    from nas.run.store import atomic_write_text
+    from nas.run.files import atomic_write_text
 
     started = _start_ray(ray_address, recipe.workers, recipe.cpus_per_worker, progress)
     try:
@@ -289,7 +290,7 @@ def retrain(
 def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Sequence[str], begin: float,
             splits: DataSplits) -> RetrainResult:
     """model.pt, exports, the leaderboard row and result.yaml (last: it marks the run finished)."""
-    from nas.run.store import append_leaderboard, atomic_write_text
+    from nas.run.files import append_leaderboard, atomic_write_text
     from search_spaces.cost import cost
 
     done = rdir / "result.yaml"

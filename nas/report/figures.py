@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from nas.run.store import atomic_write_bytes
+from nas.run.files import atomic_write_bytes
 from nas.strategies.base import Objective
 
 if TYPE_CHECKING:

@@ -21,6 +21,8 @@ import pandas as pd
 
 from nas.report import int8
 from nas.report.summary import describe_bound
+from nas.run.files import atomic_write_text, read_table
+from nas.run.folder import RunDir
 from nas.run.latencybound import saved_constraints
 from nas.run.problem import (
     arch_summary,
@@ -28,7 +30,6 @@ from nas.run.problem import (
     noise_std,
     parse_objectives,
 )
-from nas.run.store import RunDir, atomic_write_text, read_table
 from nas.select.selection import Selection
 from nas.strategies.base import Problem
 from search_spaces.errors import ConfigError, NasError

@@ -17,6 +17,14 @@ from typing import Any
 import pandas as pd
 
 from evaluators.base import DEFAULT_DATA, QUANTIZE, ChecksSpace
+from nas.run.folder import (
+    RunDir,
+    claim_new_run,
+    resume_config,
+    run_folder,
+    run_id_for,
+    write_config,
+)
 from nas.run.latencybound import (
     BASELINE,
     LatencyBound,
@@ -32,12 +40,6 @@ from nas.run.problem import (
     pareto_rows,
     parse_constraints,
     parse_objectives,
-)
-from nas.run.runfolders import (
-    claim_new_run,
-    resume_config,
-    run_id_for,
-    write_config,
 )
 from nas.run.runlatency import (
     int8_latency_source,
@@ -56,7 +58,6 @@ from nas.run.settings import (
     setting_names,
     settings_doc,
 )
-from nas.run.store import RunDir, run_dir
 from nas.run.trial import Baseline, Progress, RunInfo
 from nas.select.baselines import refuse_infeasible, resolve_baselines
 from nas.select.selection import Selection
@@ -367,7 +368,7 @@ def start(
     screen = _prescreen_score(cfg, space_obj)
     given = cfg.get("run_id") not in (None, "")
     if not in_memory and rdir is None and given:
-        rdir = run_dir(out, run_id_for(cfg, space_obj, strategy_name))
+        rdir = run_folder(out, run_id_for(cfg, space_obj, strategy_name))
         if rdir.path.exists() and any(rdir.path.iterdir()):
             raise NasError(
                 f"run {rdir.run_id} already exists in {rdir.path}: resume it (resume=true "

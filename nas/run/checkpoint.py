@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas.run.store import TRIAL_COLUMNS, TRIAL_TAIL, read_rows, rewrite_rows
+from nas.run.files import TRIAL_COLUMNS, TRIAL_TAIL, read_rows, rewrite_rows
 from nas.run.trial import Job
 from search_spaces.errors import NasError
 

@@ -1,4 +1,5 @@
-"""What a run leaves on disk: atomic files, CSV tables that grow by appending, and the leaderboard.
+"""Files a crash never leaves half-written: atomic whole files, CSV tables that grow by appending,
+and the leaderboard every run in a results folder shares.
 
 Write protocols (why each file can never be left half-written):
 
@@ -25,7 +26,6 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -270,50 +270,3 @@ def read_leaderboard(out: str | Path) -> pd.DataFrame:
         raise NasError(f"no leaderboard at {path} (a run writes it: nas run ...)")
     with _lock(path):
         return read_table(path)
-
-
-# -- one run's folder -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunDir:
-    """The files of ``<out>/runs/<run_id>/``."""
-
-    path: Path
-
-    @property
-    def run_id(self) -> str:
-        return self.path.name
-
-    @property
-    def config(self) -> Path:
-        return self.path / "config.yaml"
-
-    @property
-    def trials(self) -> Path:
-        return self.path / "trials.csv"
-
-    @property
-    def state(self) -> Path:
-        return self.path / "state.json"
-
-    @property
-    def best(self) -> Path:
-        return self.path / "best.yaml"
-
-    @property
-    def progress_plot(self) -> Path:
-        return self.path / "progress.png"
-
-    @property
-    def pareto_plot(self) -> Path:
-        return self.path / "pareto.png"
-
-    @property
-    def lock(self) -> Path:
-        return self.path / ".lock"
-
-    def exists(self) -> bool:
-        return self.state.is_file() or self.config.is_file()
-
-
-def run_dir(out: str | Path, run_id: str) -> RunDir:
-    return RunDir(Path(out) / "runs" / run_id)

@@ -1,20 +1,74 @@
-"""A run's folder before the run starts: its id, claiming it, finding it again, and its config.yaml."""
+"""A run's folder ``<out>/runs/<run_id>/``: the names of its files, its id, claiming a new one, finding
+one again, and its ``config.yaml``.
+
+Names: a ``RunDir`` is the folder (its ``path`` and the paths of its files); ``run_folder(out, run_id)``
+gives it; ``run_dir`` elsewhere (``SearchResult.run_dir``, ``Run(run_dir=...)``) is the folder's path.
+How each file is written is ``nas.run.files``; what a run keeps there while it runs, ``nas.run.runstore``.
+"""
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nas.run.files import atomic_write_text
 from nas.run.problem import parse_objectives
 from nas.run.settings import resumable, run_defaults
-from nas.run.store import RunDir, atomic_write_text, run_dir
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import SearchSpace
 
 # A run id names a folder: file systems refuse names over 255 bytes, and a path must stay usable.
 MAX_RUN_ID = 128
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The files of ``<out>/runs/<run_id>/``."""
+
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def trials(self) -> Path:
+        return self.path / "trials.csv"
+
+    @property
+    def state(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.yaml"
+
+    @property
+    def progress_plot(self) -> Path:
+        return self.path / "progress.png"
+
+    @property
+    def pareto_plot(self) -> Path:
+        return self.path / "pareto.png"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / ".lock"
+
+    def exists(self) -> bool:
+        return self.state.is_file() or self.config.is_file()
+
+
+def run_folder(out: str | Path, run_id: str) -> RunDir:
+    """The folder of run ``run_id`` in the results folder ``out`` (which may not exist yet)."""
+    return RunDir(Path(out) / "runs" / run_id)
 
 
 def run_id_for(cfg: Mapping[str, Any], space: SearchSpace, strategy: str) -> str:
@@ -37,7 +91,7 @@ def claim_new_run(out: Path, base: str) -> RunDir:
     (out / "runs").mkdir(parents=True, exist_ok=True)
     n = 1
     while True:
-        rdir = run_dir(out, base if n == 1 else f"{base}-{n}")
+        rdir = run_folder(out, base if n == 1 else f"{base}-{n}")
         try:
             rdir.path.mkdir()
             return rdir
@@ -56,7 +110,7 @@ def find_run(out: str | Path, run_id: str | None, action: str = "resume") -> Run
         if not candidates:
             raise NasError(f"nothing to {action}: no run in {runs} (give run_id=NAME)")
         run_id = candidates[-1].parent.name
-    rdir = run_dir(out, str(run_id))
+    rdir = run_folder(out, str(run_id))
     if not rdir.state.is_file():
         raise NasError(f"cannot {action} run {run_id}: no such run in {runs} (looked for {rdir.state})")
     return rdir

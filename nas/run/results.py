@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from nas.run.files import read_leaderboard
 from nas.run.problem import default_direction
-from nas.run.store import read_leaderboard
 from search_spaces.errors import ConfigError, describe_choices
 
 # Columns of a leaderboard row that are names or bookkeeping, not metrics to average.

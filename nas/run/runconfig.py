@@ -82,8 +82,7 @@ def _saved_base(pairs: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
     are the known keys (and changing them is caught). ``config=FILE``: a run's config.yaml, to
     run those settings again as a new run.
     """
-    from nas.run.runfolders import find_run, saved_config
-    from nas.run.store import RunDir
+    from nas.run.folder import RunDir, find_run, saved_config
 
     head = {k: v for k, v in pairs if k in ("resume", "run_id", "out", "config")}
     if head.get("config", "").strip():

@@ -1,5 +1,5 @@
 """The run loop: baselines, then ask -> dedupe -> evaluate -> record -> tell with the leaders
-confirmed by repeats, checkpointed after every evaluation (the resume protocol: ``nas.run.runstate``).
+confirmed by repeats, checkpointed after every evaluation (the resume protocol: ``nas.run.checkpoint``).
 
 Stages, in order: ``baseline`` (hand-designed references, evaluated as often as a finalist,
 outside the budget), ``search`` (the strategy's proposals; with ``select=race`` interleaved with
@@ -23,10 +23,10 @@ from evaluators.base import TrialPruned
 from evaluators.registry import as_evaluator
 from nas.backends import make_backend
 from nas.report.summary import run_summary
+from nas.run.checkpoint import Counters, RunState
 from nas.run.latencybound import LatencyBound
 from nas.run.problem import best_row, mean_metrics, winner
 from nas.run.pruning import Pruning
-from nas.run.runstate import Counters, RunState
 from nas.run.runstore import RunFiles, RunMemory
 from nas.run.trial import Baseline, Job, Progress, RunInfo, Trial, error_text, now
 from nas.run.trial import normalise_metrics as normalise
@@ -134,7 +134,7 @@ class Run(RunState):
     # -- public ------------------------------------------------------------------------------------
     @property
     def dir(self) -> Any:
-        """The run's folder (``nas.run.store.RunDir``), or None for a run kept in memory."""
+        """The run's folder (``nas.run.folder.RunDir``), or None for a run kept in memory."""
         return getattr(self.store, "dir", None)
 
     def run(self, resume: bool = False) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Where a run keeps its trials and state: a run folder on disk, or memory (``out=None``).
 
-``RunFiles`` is the folder of ``nas.run.store`` (``trials.csv``, ``state.json``, the shared
+``RunFiles`` is the folder of ``nas.run.folder`` (``trials.csv``, ``state.json``, the shared
 leaderboard, ``best.yaml`` and plots, each written by that module's crash-safe protocols).
 ``RunMemory`` keeps the same rows and state in the process: nothing is written, nothing can be
 resumed, and a run on a tabular benchmark is not slowed by file system calls.
@@ -15,10 +15,9 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from nas.run.store import (
+from nas.run.files import (
     TRIAL_COLUMNS,
     TRIAL_TAIL,
-    RunDir,
     append_leaderboard,
     append_rows,
     atomic_write_json,
@@ -27,6 +26,7 @@ from nas.run.store import (
     merged_header,
     read_table,
 )
+from nas.run.folder import RunDir
 from search_spaces.errors import NasError
 
 

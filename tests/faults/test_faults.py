@@ -19,10 +19,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-import nas.run.store
+import nas.run.files
 from nas.cli.commands import main
 from nas.run.api import search
-from nas.run.store import append_leaderboard, read_rows
+from nas.run.files import append_leaderboard, read_rows
 from search_spaces.errors import NasError
 from search_spaces.space import CategoricalSpace
 
@@ -117,7 +117,7 @@ def test_kill_9_at_seeded_points_then_resume_gives_the_uninterrupted_trials(tmp_
 WRITER = textwrap.dedent(
     """
     import sys
-    from nas.run.store import append_leaderboard
+    from nas.run.files import append_leaderboard
     for i in range(100000):
         append_leaderboard(sys.argv[1], [{"run_id": "w", "trial": i, "arch": "x" * 200,
                                           "status": "ok", "accuracy": i / 7}])
@@ -162,7 +162,7 @@ def test_four_concurrent_runs_share_one_results_folder(tmp_path):
 
 
 class _FullDisk(SimpleNamespace):
-    """``os`` for nas.run.store whose fsync fails with ENOSPC from the ``n``-th call on."""
+    """``os`` for nas.run.files whose fsync fails with ENOSPC from the ``n``-th call on."""
 
     def __init__(self, n: int) -> None:
         super().__init__()
@@ -183,7 +183,7 @@ def test_a_full_disk_stops_the_run_with_a_clear_message_and_loses_nothing(tmp_pa
     space = CategoricalSpace(SPACE)
     uninterrupted = search(space=space, strategy="evolution", evaluator=score, budget=12, seed=3,
                            out=tmp_path / "ref", run_id="r")
-    monkeypatch.setattr(nas.run.store, "os", _FullDisk(failing_write))
+    monkeypatch.setattr(nas.run.files, "os", _FullDisk(failing_write))
     with pytest.raises(NasError) as info:
         search(space=space, strategy="evolution", evaluator=score, budget=12, seed=3, out=tmp_path, run_id="r")
     message = str(info.value)
