@@ -48,7 +48,6 @@ from nas.run.runlatency import (
     with_latency_estimate,
 )
 from nas.run.runner import Run, check_budgets
-from nas.run.runstore import RunFiles, RunMemory
 from nas.run.settings import (
     OPEN_GROUPS,
     named_groups,
@@ -58,6 +57,7 @@ from nas.run.settings import (
     setting_names,
     settings_doc,
 )
+from nas.run.store import RunFiles, RunMemory
 from nas.run.trial import Baseline, Progress, RunInfo
 from nas.select.baselines import refuse_infeasible, resolve_baselines
 from nas.select.selection import Selection

@@ -3,7 +3,7 @@ one again, and its ``config.yaml``.
 
 Names: a ``RunDir`` is the folder (its ``path`` and the paths of its files); ``run_folder(out, run_id)``
 gives it; ``run_dir`` elsewhere (``SearchResult.run_dir``, ``Run(run_dir=...)``) is the folder's path.
-How each file is written is ``nas.run.files``; what a run keeps there while it runs, ``nas.run.runstore``.
+How each file is written is ``nas.run.files``; what a run keeps there while it runs, ``nas.run.store``.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from nas.run.checkpoint import Counters, RunState
 from nas.run.latencybound import LatencyBound
 from nas.run.problem import best_row, mean_metrics, winner
 from nas.run.pruning import Pruning
-from nas.run.runstore import RunFiles, RunMemory
+from nas.run.store import RunFiles, RunMemory
 from nas.run.trial import Baseline, Job, Progress, RunInfo, Trial, error_text, now
 from nas.run.trial import normalise_metrics as normalise
 from nas.select.selection import Selection, rank
