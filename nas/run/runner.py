@@ -23,11 +23,12 @@ from evaluators.base import TrialPruned
 from evaluators.registry import as_evaluator
 from nas.backends import make_backend
 from nas.report.summary import run_summary
-from nas.run.checkpoint import Counters, RunState
+from nas.run.checkpoint import Checkpoint, Counters
+from nas.run.folder import RunDir
 from nas.run.latencybound import LatencyBound
 from nas.run.problem import best_row, mean_metrics, winner
 from nas.run.pruning import Pruning
-from nas.run.store import RunFiles, RunMemory
+from nas.run.store import RunFiles, RunStore
 from nas.run.trial import Baseline, Job, Progress, RunInfo, Trial, error_text, now
 from nas.run.trial import normalise_metrics as normalise
 from nas.select.selection import Selection, rank
@@ -59,13 +60,14 @@ def check_budgets(budget: Any, budget_hours: Any) -> tuple[int | None, float | N
     return budget, budget_hours
 
 
-class Run(RunState):
+class Run:
     """One search: a strategy proposing members of a space, scored by an evaluator, recorded.
 
     The search stops after ``budget`` evaluations less what the selection stage reserves (failed
     and pruned ones count: they were spent), after ``budget_hours`` of wall time (checked between
     trials, summed across resumes, the selection stage's expected time reserved), or when the
-    strategy has nothing new to propose; then the selection stage confirms the winner.
+    strategy has nothing new to propose; then the selection stage confirms the winner. Its trials
+    and state go to ``store`` (a run folder, or memory), each commit through ``checkpoint``.
     """
 
     def __init__(
@@ -86,7 +88,7 @@ class Run(RunState):
         pruner: str = "none",
         selection: Selection | None = None,
         baselines: Sequence[Baseline] = (),
-        store: RunFiles | RunMemory | None = None,
+        store: RunStore | None = None,
         latency_bound: LatencyBound | None = None,
     ) -> None:
         budget, budget_hours = check_budgets(budget, budget_hours)
@@ -94,7 +96,7 @@ class Run(RunState):
             if run_dir is None:
                 raise NasError("a run needs a run_dir (or a store)")
             store = RunFiles(run_dir, out)
-        self.store = store
+        self.store: RunStore = store
         self.space = space
         self.strategy = strategy
         self.evaluator = as_evaluator(evaluator)  # a plain callable arch -> dict works too
@@ -110,6 +112,7 @@ class Run(RunState):
             evaluator=str(self.evaluator.name),
             seed=seed,
         )
+        self.checkpoint = Checkpoint(store, self.info, budget, self.budget_s)
         self.on_trial = on_trial
         self.pruning = Pruning(pruner, self.problem.objectives[0]) if pruner != "none" else None
         wanted = selection if selection is not None else Selection()
@@ -133,16 +136,16 @@ class Run(RunState):
 
     # -- public ------------------------------------------------------------------------------------
     @property
-    def dir(self) -> Any:
-        """The run's folder (``nas.run.folder.RunDir``), or None for a run kept in memory."""
-        return getattr(self.store, "dir", None)
+    def dir(self) -> RunDir | None:
+        """The run's folder (its file names), or None for a run kept in memory."""
+        return self.store.dir
 
     def run(self, resume: bool = False) -> pd.DataFrame:
         """Run (or resume) to the budget; return the trials table (one row per evaluation)."""
         with self.store.lock():
             try:
                 if resume:
-                    self._restore()
+                    self._resume()
                 else:
                     if self.store.has_state():
                         raise NasError(
@@ -277,6 +280,37 @@ class Run(RunState):
         if status != "ok" and status != "pruned":
             metrics = {}
         return self._trial(job, status, metrics, wall_s, stamp, error)
+
+    # -- the checkpoint: saved after every commit, restored on resume -------------------------------
+    def _save_state(self) -> None:
+        self.checkpoint.save(self._c, self._pending.values(), self.strategy, self.problem.misses, self.pruning)
+
+    def _resume(self) -> None:
+        """Go on from the last commit (``nas.run.checkpoint``): its counters and stage, the jobs it
+        had in flight (evaluated first), the candidates' means."""
+        restored = self.checkpoint.restore(self.strategy, self.problem.misses, self.pruning)
+        self._c = restored.counters
+        if self._c.stage in ("select", "done") and restored.raised:
+            self._c.stage, self._c.members = "search", []  # a raised budget: search on, select again
+        if self._c.stage == "done":
+            self._search_left()  # names the budget that ended it
+            self._finish_stages()
+        for key, repeat, stage in restored.in_flight:
+            if stage == "search" and key in self._c.seen:
+                continue
+            if len(self._c.draws.get(key, ())) > repeat:
+                continue
+            try:
+                arch = self._arch_of(key)
+            except Exception as exc:  # noqa: BLE001 - cannot rebuild it: say so, go on without it
+                log.warning("run %s: in-flight job %s is dropped (%s)", self.info.run_id, key, exc)
+                continue
+            job = Job(arch, key, repeat, stage)
+            self._pending[job.id] = job
+        for key in self._c.seen:
+            self._note(key)
+        self._update_best()
+        log.info("run %s resumed after %d trials", self.info.run_id, self._c.trials)
 
     # -- stages --------------------------------------------------------------------------------------
     def _dispatch(self, job: Job) -> Job:
@@ -496,7 +530,7 @@ class Run(RunState):
         self._c.elapsed_s, self._clock = self._elapsed(), time.monotonic()
         self.store.append_trial(row)
         self._save_state()  # the commit point
-        self.store.append_leaderboard([self._leaderboard_row(row)])
+        self.store.append_leaderboard([self.info.leaderboard_row(row)])
         self._note(job.key)
         self._update_best()
         if self.on_trial is not None:
@@ -512,11 +546,6 @@ class Run(RunState):
         stats = list(self._stats.values())
         best = winner([1] * len(stats), [mean for _, mean in stats], [violation for violation, _ in stats])
         self._best = None if best is None else self.problem.objectives[0].sign() * stats[best][1]
-
-    def _leaderboard_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        info = self.info
-        return {"run_id": info.run_id, "space": info.space, "strategy": info.strategy,
-                "evaluator": info.evaluator, "seed": info.seed, **row}
 
     def _elapsed(self) -> float:
         return self._c.elapsed_s + (time.monotonic() - self._clock)

@@ -83,6 +83,11 @@ class RunInfo:
     evaluator: str
     seed: int
 
+    def leaderboard_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's row of ``trials.csv`` as a row of the leaderboard."""
+        return {"run_id": self.run_id, "space": self.space, "strategy": self.strategy,
+                "evaluator": self.evaluator, "seed": self.seed, **row}
+
 
 def normalise_metrics(raw: Any, problem: Problem) -> tuple[dict[str, Any], str, str | None]:
     """(metrics, status, error) from what an evaluator returned.
