@@ -169,6 +169,14 @@ def test_an_uncommitted_row_is_dropped_and_the_leaderboard_completed_on_resume(t
     assert sorted(rows[rows["run_id"] == "cut"]["trial"]) == list(range(8))
 
 
+def test_resuming_a_finished_run_keeps_its_winner_and_why_it_stopped(tmp_path):
+    first = make_run(tmp_path, "done", budget=6)
+    trials = first.run()
+    again = make_run(tmp_path, "done", budget=6)
+    pd.testing.assert_frame_equal(again.run(resume=True), trials)
+    assert again.stopped_because == first.stopped_because == "budget of 6 evaluations reached"
+
+
 def test_resuming_a_missing_or_corrupt_run_is_a_clear_error(tmp_path):
     with pytest.raises(NasError, match=r"cannot resume run nope: no state.json in .*nope"):
         make_run(tmp_path, "nope").run(resume=True)

@@ -292,9 +292,6 @@ class Run:
         self._c = restored.counters
         if self._c.stage in ("select", "done") and restored.raised:
             self._c.stage, self._c.members = "search", []  # a raised budget: search on, select again
-        if self._c.stage == "done":
-            self._search_left()  # names the budget that ended it
-            self._finish_stages()
         for key, repeat, stage in restored.in_flight:
             if stage == "search" and key in self._c.seen:
                 continue
@@ -310,6 +307,9 @@ class Run:
         for key in self._c.seen:
             self._note(key)
         self._update_best()
+        if self._c.stage == "done":  # after the means: the stop reason says whether one is feasible
+            self._search_left()  # names the budget that ended it
+            self._finish_stages()
         log.info("run %s resumed after %d trials", self.info.run_id, self._c.trials)
 
     # -- stages --------------------------------------------------------------------------------------
