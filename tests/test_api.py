@@ -207,12 +207,12 @@ def test_evaluator_registry_takes_new_names(tmp_path):
 def test_constraints_no_member_meets_stop_the_run_with_the_reason(tmp_path, monkeypatch):
     # A bound below the smallest member is refused at the start (tests/test_impossible_bounds.py);
     # past that check, the run itself still stops with the reason and names no winner.
-    import nas.run.cheapest
+    import nas.run.api
 
     with pytest.raises(ConfigError, match="max_macs: 300,000,000 is below the smallest member of resnet"):
         nas.search(space="resnet", strategy="evolution", evaluator="cost", budget=3, out=tmp_path, max_macs=3e8)
     assert not any(tmp_path.iterdir())
-    monkeypatch.setattr(nas.run.cheapest, "check_reachable", lambda *a, **k: None)
+    monkeypatch.setattr(nas.run.api, "check_reachable", lambda *a, **k: None)
     result = nas.search(space="resnet", strategy="evolution", evaluator="cost", budget=3, out=tmp_path,
                         max_macs=3e8)
     assert result.trials.empty and result.best is None

@@ -1,4 +1,4 @@
-"""The Python API: ``nas.search(...)`` and ``nas.leaderboard(...)``.
+"""The Python API's search: ``nas.search(...)`` and the ``SearchResult`` it returns.
 
 ``search`` and ``nas run`` share one path: a run config (a plain dict over ``run_defaults()``) is
 checked and turned into objects by ``start``, which writes nothing until every input is valid.
@@ -9,6 +9,8 @@ import inspect
 import logging
 import math
 import os
+import random
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,10 @@ from typing import Any
 import pandas as pd
 
 from evaluators.base import DEFAULT_DATA, QUANTIZE, ChecksSpace
+from evaluators.registry import as_evaluator, evaluator_options, make_evaluator
+from nas.backends import make_backend
+from nas.progress import ProgressBar
+from nas.run.cheapest import check_reachable
 from nas.run.folder import (
     RunDir,
     claim_new_run,
@@ -34,6 +40,7 @@ from nas.run.latencybound import (
     with_bound,
 )
 from nas.run.problem import (
+    CONSTRAINT_SHORTCUTS,
     arch_summary,
     latency_metric,
     noise_std,
@@ -41,6 +48,7 @@ from nas.run.problem import (
     parse_constraints,
     parse_objectives,
 )
+from nas.run.pruning import PRUNERS
 from nas.run.runlatency import (
     int8_latency_source,
     latency_source,
@@ -61,10 +69,14 @@ from nas.run.store import RunFiles, RunMemory
 from nas.run.trial import Baseline, Progress, RunInfo
 from nas.select.baselines import refuse_infeasible, resolve_baselines
 from nas.select.selection import Selection
+from nas.strategies import make_strategy, strategy_options
 from nas.strategies.base import Problem
+from nas.strategies.prescreen import Prescreened
 from search_spaces.arch import Architecture
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, NasError, describe_choices, unknown
 from search_spaces.limits import BuildLimits, check_buildable, check_space_buildable
+from search_spaces.registry import load_space
 from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -254,8 +266,6 @@ def _check_group(field: str, value: Any, named: bool) -> None:
 
 # -- config -> objects -> run -----------------------------------------------------------------------
 def _with_progress_bar(cfg, explicit, space_obj, evaluator_obj) -> SearchResult:
-    from nas.progress import ProgressBar
-
     bar = ProgressBar()
     try:
         return start(cfg, explicit, space=space_obj, evaluator=evaluator_obj, on_trial=bar.update,
@@ -291,9 +301,6 @@ def start(
     seed = cfg["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed: expected int, got {seed!r}")
-
-    from evaluators.registry import as_evaluator, evaluator_options, make_evaluator
-    from search_spaces.registry import load_space
 
     space_obj = load_space(space if space is not None else cfg["space"])
     cfg["space"] = space_obj.name if space is not None else cfg["space"]
@@ -338,7 +345,7 @@ def start(
     if latency is None and "mnas" in [o.metric for o in problem.objectives]:
         raise ConfigError("objectives: mnas needs latency_ms of each candidate; set latency=measured|table|learned")
     if latency is not None or int8 is not None:
-        from evaluators.latency.source import WithLatency
+        from evaluators.latency.source import WithLatency  # noqa: PLC0415 - torch: only to time candidates
 
         evaluator_obj = WithLatency(evaluator_obj, latency, mnas_reward(cfg, problem), problem.objectives[0].metric,
                                     int8=int8)
@@ -351,18 +358,11 @@ def start(
         if isinstance(baseline.arch, Architecture):  # a categorical space's members are plain dicts
             check_buildable(baseline.arch, limits=limits)
 
-    from nas.strategies import make_strategy
-
     strategy_name = cfg["strategy"]["name"]
     strategy_opts = {k: v for k, v in cfg["strategy"].items() if k != "name"}
     strategy = make_strategy(strategy_name, space_obj, problem, seed, **strategy_opts)
-
     strategy.bind(cfg.get("data"), latency)  # DARTS trains a supernet on the run's data (checked here)
-    from nas.backends import make_backend
-
     backend = make_backend(cfg["backend"], cfg.get("ray"))
-    from nas.run.pruning import PRUNERS
-
     if cfg["pruner"] not in PRUNERS:
         raise unknown("pruner", cfg["pruner"], PRUNERS)
     screen = _prescreen_score(cfg, space_obj)
@@ -404,8 +404,6 @@ def start(
     strategy.bind(cfg.get("data"), latency, rdir.path)
     strategy = _with_run_storage(strategy, strategy_name, strategy_opts, space_obj, problem, seed, rdir)
     if screen is not None:
-        from nas.strategies.prescreen import Prescreened
-
         strategy = Prescreened(strategy, screen, cfg["prescreen_keep"], label=cfg["prescreen"])
     run = Run(
         space_obj, strategy, evaluator_obj, problem, budget=budget,
@@ -438,22 +436,14 @@ def _run_in_memory(cfg, space, strategy, evaluator, problem, budget, budget_hour
                    baselines, screen, on_trial, on_start, bound) -> SearchResult:
     """``out=None``: the run lives in this process; a strategy that needs working files (NNI's)
     gets a temporary folder, removed afterwards."""
-    import tempfile
-
-    from nas.strategies import strategy_options
-
     name = cfg["strategy"]["name"]
     run_id = run_id_for(cfg, space, name)
     cfg["run_id"] = run_id
     with tempfile.TemporaryDirectory(prefix="nas-") as scratch:
         options = {k: v for k, v in cfg["strategy"].items() if k != "name"}
         if "workdir" in [opt for opt, _, _ in strategy_options(name)] and not options.get("workdir"):
-            from nas.strategies import make_strategy
-
             strategy = make_strategy(name, space, problem, cfg["seed"], **{**options, "workdir": scratch})
         if screen is not None:
-            from nas.strategies.prescreen import Prescreened
-
             strategy = Prescreened(strategy, screen, cfg["prescreen_keep"], label=cfg["prescreen"])
         run = Run(
             space, strategy, evaluator, problem, budget=budget, budget_hours=budget_hours,
@@ -473,7 +463,7 @@ def _prescreen_score(cfg: Mapping[str, Any], space: SearchSpace) -> Callable[[An
         return None
     if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
         raise ConfigError(f"prescreen_keep: must be a number in (0, 1], got {keep!r}")
-    from evaluators.zero_cost import PROXIES, ZeroCostEvaluator
+    from evaluators.zero_cost import PROXIES, ZeroCostEvaluator  # noqa: PLC0415 - torch: only with prescreen
 
     if name not in PROXIES:
         raise unknown("prescreen", name, PROXIES)
@@ -504,9 +494,6 @@ def _check_reachable(cfg: Mapping[str, Any], problem: Problem, space: SearchSpac
                      latency: Mapping[str, Any]) -> None:
     """A bound below the space's cheapest member is an error now, not a run that refuses every
     proposal (``max_latency_ms=baseline`` is still infinite here: the baseline meets its own bound)."""
-    from nas.run.cheapest import check_reachable
-    from nas.run.problem import CONSTRAINT_SHORTCUTS
-
     metric = latency_metric(cfg.get("quantize") == "int8")
     labels = {metric if m == "latency_ms" else m: key for key, m in CONSTRAINT_SHORTCUTS.items()
               if cfg.get(key) is not None}
@@ -550,14 +537,8 @@ def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: 
     """Params/MACs known before training, for constraints on them (Architecture members only)."""
     if not {"params", "macs"} & set(constraints):
         return None
-    import random
-
-    from search_spaces.arch import Architecture
-
     if not isinstance(space.sample(random.Random(0)), Architecture):
         return None
-    from search_spaces.cost import cost
-
     num_classes = int(evaluator.num_classes)
 
     def estimate(arch: Any) -> dict[str, float]:
@@ -570,8 +551,6 @@ def _estimator(constraints: Mapping[str, float], space: SearchSpace, evaluator: 
 def _with_run_storage(strategy, name, options, space, problem, seed, rdir: RunDir):
     """Give a strategy that keeps its own store (Optuna's ``storage``) a file in the run folder,
     and one that writes working files (NNI's ``workdir``) a folder in it."""
-    from nas.strategies import make_strategy, strategy_options
-
     names = [opt for opt, _, _ in strategy_options(name)]
     if "storage" in names and not options.get("storage"):
         url = f"sqlite:///{(rdir.path / 'optuna.db').resolve()}"

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from search_spaces.arch import Architecture
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError
+from search_spaces.macro import MacroSpace, extreme_member
 from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,6 @@ SEEDS = (0, 1, 2)  # coordinate searches from several starts: the smallest found
 
 def _smallest(space: Any, measure: Callable[[Architecture], float]) -> tuple[Architecture, float]:
     """The member with the least ``measure`` found by coordinate search (several starts)."""
-    from search_spaces.macro import extreme_member
-
     found = [extreme_member(space, measure, largest=False, seed=seed) for seed in SEEDS]
     values = [measure(arch) for arch in found]
     i = min(range(len(found)), key=values.__getitem__)
@@ -41,16 +41,12 @@ def check_reachable(constraints: Mapping[str, float], space: SearchSpace, num_cl
     reaches. ``latency``: metric -> the LatencySource that times it in this run (absent: not checked);
     ``labels``: metric -> the setting the user typed (``max_params``; ``constraints.<metric>``
     otherwise). Only YAML (macro) spaces are checked: their members are Architectures with known costs."""
-    from search_spaces.macro import MacroSpace
-
     if not isinstance(space, MacroSpace):
         return
     labels = dict(labels or {})
     bounds = {m: b for m, b in constraints.items() if not math.isinf(b)}
     if not bounds:
         return
-    from search_spaces.cost import cost
-
     for metric, unit in (("params", "params"), ("macs", "MACs")):
         if metric not in bounds:
             continue

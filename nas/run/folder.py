@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from nas.run.files import atomic_write_text
 from nas.run.problem import parse_objectives
 from nas.run.settings import resumable, run_defaults
@@ -118,8 +120,6 @@ def find_run(out: str | Path, run_id: str | None, action: str = "resume") -> Run
 
 def saved_config(rdir: RunDir, path: Path | None = None) -> dict[str, Any]:
     """A run's ``config.yaml`` (or the file ``path``); NasError when it cannot be read."""
-    import yaml
-
     path = path or rdir.config
     try:
         saved = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -162,8 +162,6 @@ def same_objectives(head: str, new: Any, old: Any) -> bool:
 
 
 def write_config(rdir: RunDir, cfg: Mapping[str, Any], space: SearchSpace | None) -> None:
-    import yaml
-
     saved = {k: v for k, v in cfg.items() if k != "resume"}
     choices = getattr(space, "choices", None)
     if space is not None and type(space).__name__ == "CategoricalSpace" and choices is not None:

@@ -23,6 +23,7 @@ from evaluators.base import Evaluator
 from nas.run.problem import CONSTRAINT_SHORTCUTS, latency_metric, parse_constraints
 from nas.run.trial import Baseline
 from nas.strategies.base import Problem
+from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError
 from search_spaces.space import SearchSpace
 
@@ -117,8 +118,6 @@ def bound_target(cfg: Mapping[str, Any], explicit: set[str], problem: Problem, s
 def _cannot(cfg: Mapping[str, Any], space: SearchSpace, baselines: list[Baseline], problem: Problem,
             metric: str) -> str:
     """Why a baseline bound cannot apply to this run ('' when it can)."""
-    from search_spaces.arch import Architecture
-
     if not isinstance(space.sample(random.Random(0)), Architecture):
         return f"space {space.name} has no networks to time (not Architectures); give a number of ms or none"
     if (cfg.get("latency") or {}).get("name") == "none":

@@ -17,15 +17,16 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from evaluators.registry import evaluator_options
 from nas.config import flat_keys, parse_overrides
+from nas.run.folder import RunDir, find_run, saved_config
 from nas.run.settings import OPEN_GROUPS, named_groups, run_defaults
+from nas.strategies import STRATEGIES
 from search_spaces.checks import is_file
 from search_spaces.errors import ConfigError, unknown
 
 
 def strategy_option_defaults(name: str) -> dict[str, Any]:
-    from nas.strategies import STRATEGIES
-
     if name not in STRATEGIES:
         raise unknown("strategy", name, sorted(STRATEGIES))
     return {opt: default for opt, default, _ in STRATEGIES[name].options()}
@@ -33,8 +34,6 @@ def strategy_option_defaults(name: str) -> dict[str, Any]:
 
 def evaluator_option_defaults(name: str) -> tuple[dict[str, Any], bool]:
     """(option -> default, open) of a registered evaluator."""
-    from evaluators.registry import evaluator_options
-
     options, _, open_ = evaluator_options(name)
     return {o.name: o.default for o in options}, open_
 
@@ -47,8 +46,6 @@ def _split(item: str) -> tuple[str, str]:
 
 
 def _unknown_key(key: str, known: set[str], strategy_opts: dict[str, Any], strategy: str) -> ConfigError:
-    from nas.strategies import STRATEGIES
-
     owners = sorted(n for n, cls in STRATEGIES.items() if key in {o for o, _, _ in cls.options()})
     if owners and "." not in key:
         mine = ", ".join(strategy_opts) or "none"
@@ -82,8 +79,6 @@ def _saved_base(pairs: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
     are the known keys (and changing them is caught). ``config=FILE``: a run's config.yaml, to
     run those settings again as a new run.
     """
-    from nas.run.folder import RunDir, find_run, saved_config
-
     head = {k: v for k, v in pairs if k in ("resume", "run_id", "out", "config")}
     if head.get("config", "").strip():
         path = Path(head["config"].strip())

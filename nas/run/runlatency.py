@@ -2,13 +2,16 @@
 MnasNet's reward settings, and latency among the costs known before training."""
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from evaluators.base import Evaluator
 from nas.strategies.base import Problem
+from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, unknown
+from search_spaces.macro import MacroSpace
 from search_spaces.space import SearchSpace
 
 
@@ -20,11 +23,11 @@ def needs_latency(problem: Problem, cfg: Mapping[str, Any] | None = None) -> boo
 
 def latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpace, evaluator: Evaluator) -> Any:
     """Where each candidate's latency_ms comes from (None: nowhere), checked before anything is written."""
-    import random
-
-    from evaluators.latency.source import SOURCES, LatencySource, latency_settings
-    from search_spaces.arch import Architecture
-    from search_spaces.macro import MacroSpace
+    from evaluators.latency.source import (  # noqa: PLC0415 - torch: nas.search is torch-free until it times
+        SOURCES,
+        LatencySource,
+        latency_settings,
+    )
 
     options = dict(cfg.get("latency") or {"name": "auto"})
     name = options.get("name", "auto")
@@ -61,7 +64,7 @@ def int8_latency_source(cfg: dict[str, Any], problem: Problem, space: SearchSpac
 
 
 def has_profile(cfg: Mapping[str, Any], settings: Any) -> bool:
-    from evaluators.latency.store import ProfileStore
+    from evaluators.latency.store import ProfileStore  # noqa: PLC0415 - torch (the latency package)
 
     if (cfg.get("latency") or {}).get("profile"):
         return True

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from evaluators.base import TrialPruned
 from evaluators.registry import as_evaluator
 from nas.backends import make_backend
+from nas.report.plots import run_plots
 from nas.report.summary import run_summary
 from nas.run.checkpoint import Checkpoint, Counters
 from nas.run.folder import RunDir
@@ -185,13 +187,9 @@ class Run:
         """``best.yaml`` and the plots (a plotting failure is logged, never fatal)."""
         if self.store.path is None:
             return
-        import yaml
-
         summary = self.summary(trials)
         self.store.write_text("best.yaml", yaml.safe_dump(summary, sort_keys=False, width=10_000))
         try:
-            from nas.report.plots import run_plots
-
             run_plots(trials, self.problem, self.store.path, title=self.info.run_id,
                       baselines={b.key: b.name for b in self.baseline_list},
                       winner=(summary.get("best") or {}).get("arch"),
