@@ -51,8 +51,8 @@ def parse_objectives(specs: Any) -> tuple[Objective, ...]:
     if isinstance(specs, (str, Objective, Mapping)):
         specs = [specs]
     if not isinstance(specs, (list, tuple)):
-        raise ConfigError(f"objectives: expected a metric or a list of them, e.g. objectives=[accuracy,latency_ms:min], "
-                          f"got {specs!r}")
+        raise ConfigError("objectives: expected a metric or a list of them, e.g. "
+                          f"objectives=[accuracy,latency_ms:min], got {specs!r}")
     objectives = tuple(parse_objective(s) for s in specs)
     if not objectives:
         raise ConfigError("objectives: give at least one, e.g. objectives=[accuracy,latency_ms:min]")

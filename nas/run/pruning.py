@@ -25,7 +25,7 @@ class Pruning:
     def __init__(self, name: str, objective: Objective) -> None:
         if name not in PRUNERS:
             raise unknown("pruner", name, PRUNERS)
-        import optuna  # noqa: PLC0415 - heavy: only when a pruner is asked for
+        import optuna  # heavy: only when a pruner is asked for
 
         self.optuna = optuna
         self.name = name

@@ -308,5 +308,6 @@ def settings_doc() -> str:
     lines = []
     for f in _fields(RunSettings):
         text = f.metadata.get("help") or (f.default_factory.__doc__ or "").split("\n\n")[0]
-        lines += textwrap.wrap(f"``{f.name}``: " + " ".join(text.split()), 96, subsequent_indent="    ", break_on_hyphens=False)
+        lines += textwrap.wrap(f"``{f.name}``: " + " ".join(text.split()), 96, subsequent_indent="    ",
+                               break_on_hyphens=False)
     return "\n".join(lines)
