@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import nas
 from evaluators.data import load_dataset
 from evaluators.proxy import ProxyEvaluator
 from nas.strategies.darts import DartsConfig
@@ -61,8 +62,6 @@ def plain_search(space: Any, data: Any, seed: int, args: argparse.Namespace) -> 
 
 def run_search(space: Any, seed: int, args: argparse.Namespace) -> Searched:
     """A ``strategy=darts`` run of ``--select-budget`` evaluations; the search part from darts.json."""
-    import nas
-
     run = nas.search(space="mbconv", strategy="darts", budget=args.select_budget, seed=seed, out=args.out,
                      run_id=f"darts-seed{seed}", baselines="none", latency="none", progress=False,
                      epochs=args.epochs, warmup_epochs=args.warmup, alpha_lr=args.alpha_lr, device="cpu")
@@ -132,17 +131,18 @@ def main() -> None:
             continue
         is_derived = best["arch"] == key
         own = archs.loc[key] if key in archs.index else None
-        line = (f"  run (budget {args.select_budget}, race selection): winner {'= derived' if is_derived else 'a sample'}"
-                f", {best['accuracy']:.2f} ± {_num(best.get('accuracy_std')):.2f} "
-                f"(n={best['n']}) in the run")
+        which = "= derived" if is_derived else "a sample"
+        line = (f"  run (budget {args.select_budget}, race selection): winner {which}, {best['accuracy']:.2f} "
+                f"± {_num(best.get('accuracy_std')):.2f} (n={best['n']}) in the run")
         if own is not None and not is_derived:
             line += f"; derived {own['accuracy']:.2f} (n={int(own['n'])}) in the run"
         winner = accuracy if is_derived else score(run.best_arch)
         print(line + f"; winner with the {args.seeds} benchmark proxy seeds {winner:.2f}%, percentile "
               f"{percentile(winner, randoms):.0f}")
     if len(searches) > 1:
-        print(f"\nacross {len(searches)} search seeds: derived {np.mean(derived):.2f} ± {np.std(derived, ddof=1):.2f}%, "
-              f"percentile {np.mean(ranks):.0f} ± {np.std(ranks, ddof=1):.0f} (mean ± std)")
+        print(f"\nacross {len(searches)} search seeds: derived {np.mean(derived):.2f} ± "
+              f"{np.std(derived, ddof=1):.2f}%, percentile {np.mean(ranks):.0f} ± {np.std(ranks, ddof=1):.0f} "
+              "(mean ± std)")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import nas
+from evaluators.tabular import NasBenchMacro
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # landscapes.py beside this file, also in pool workers
 
+import landscapes
 from landscapes import Landscape, additive_r2, seed_std
 
 DEFAULT_NASBENCH = HERE.parents[1] / "shared" / "benchmarks" / "nas-bench-macro_cifar10.json"
@@ -69,8 +73,6 @@ def settings(noisy: bool) -> list[tuple[str, str, dict[str, Any], dict[str, Any]
 @cache
 def landscape(name: str, nasbench: str, digits: str) -> Landscape:
     """The landscape behind ``name`` (its ``_noisy`` twin shares it), built once per process."""
-    import landscapes
-
     base = name.removesuffix("_noisy")
     if base == "synthetic":
         return landscapes.synthetic()
@@ -83,16 +85,12 @@ def evaluator(name: str, land: Landscape, seed: int, nasbench: str) -> Any:
     """NAS-Bench-Macro through the package's own evaluator; the others through the landscape."""
     noisy = name.endswith("_noisy")
     if land.name == "nasbench_macro":
-        from evaluators.tabular import NasBenchMacro
-
         return NasBenchMacro(nasbench, noisy=noisy, seed=seed)
     return land.evaluator(noisy, seed)
 
 
 def one_run(job: tuple[str, str, dict[str, Any], dict[str, Any], int, int, str, str]) -> dict[str, float]:
     """Regrets of one seeded search: of the reported winner and of the best evaluated network."""
-    import nas
-
     name, strategy, options, select, seed, budget, nasbench, digits = job
     land = landscape(name, nasbench, digits)
     start = time.perf_counter()

@@ -29,13 +29,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ray
 import yaml
+
+import nas
+from evaluators.proxy import scaled_resolution
+from nas.backends.ray_cluster import connect
+from nas.deploy.retrain import retrain
+from search_spaces import load_space
+from search_spaces.arch import Architecture
 
 
 def search(strategy: str, budget: int, seed: int, out: Path) -> Any:
     """One search with the run defaults of ``nas run`` (only strategy, budget and seed set)."""
-    import nas
-
     begin = time.perf_counter()
     result = nas.search(space="mbconv", strategy=strategy, budget=budget, seed=seed, out=out,
                         run_id=strategy, progress=False)
@@ -70,12 +76,6 @@ def networks(evolution: Any, random: Any) -> list[dict[str, Any]]:
 
 def retrain_all(nets: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
     """``--retrain-seeds`` retrains of each network, same recipe; fills ``test`` and ``val`` lists."""
-    from evaluators.proxy import scaled_resolution
-    from nas.backends.ray_cluster import connect
-    from nas.deploy.retrain import retrain
-    from search_spaces import load_space
-    from search_spaces.arch import Architecture
-
     base = load_space("mbconv").base_resolution
     started = connect(None, num_cpus=os.cpu_count(), log_to_driver=False)  # retrain joins it, no restart
     try:
@@ -95,8 +95,6 @@ def retrain_all(nets: list[dict[str, Any]], args: argparse.Namespace, out: Path)
                       flush=True)
     finally:
         if started:
-            import ray
-
             ray.shutdown()
 
 

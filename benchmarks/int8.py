@@ -50,8 +50,8 @@ def _median_ms(fn, runs: int) -> float:
 
 def _ort_pair(model: torch.nn.Module, x: torch.Tensor, calibration: list[torch.Tensor], folder: Path):
     """(float32 session, int8 QDQ session) of ONNX Runtime for ``model``."""
-    import onnxruntime as ort
-    from onnxruntime.quantization import (
+    import onnxruntime as ort  # noqa: PLC0415 - only with --flows (the onnx extra)
+    from onnxruntime.quantization import (  # noqa: PLC0415 - the same
         CalibrationDataReader,
         QuantFormat,
         QuantType,
@@ -81,7 +81,8 @@ def _ort_pair(model: torch.nn.Module, x: torch.Tensor, calibration: list[torch.T
 
 def compare_flows(archs: list, runs: int) -> None:
     print("\nflows (untrained members, 1 thread, batch 1; each int8 against its own float32):")
-    print(f"{'#':>3} {'px':>4} {'torch fp32':>11} {'FX int8':>9} {'ratio':>6} {'ORT fp32':>9} {'ORT int8':>9} {'ratio':>6}")
+    print(f"{'#':>3} {'px':>4} {'torch fp32':>11} {'FX int8':>9} {'ratio':>6} "
+          f"{'ORT fp32':>9} {'ORT int8':>9} {'ratio':>6}")
     fx, ort_ratios = [], []
     with tempfile.TemporaryDirectory() as folder:
         for i, arch in enumerate(archs):
@@ -96,9 +97,10 @@ def compare_flows(archs: list, runs: int) -> None:
             o32, o8 = _median_ms(partial(s32.run, None, feed), runs), _median_ms(partial(s8.run, None, feed), runs)
             fx.append(t8 / t32)
             ort_ratios.append(o8 / o32)
-            print(f"{i:>3} {r:>4} {t32:>9.2f}ms {t8:>7.2f}ms {t8 / t32:>6.2f} {o32:>7.2f}ms {o8:>7.2f}ms {o8 / o32:>6.2f}",
-                  flush=True)
-    print(f"median int8/float32: torch FX {statistics.median(fx):.2f}, ONNX Runtime QDQ {statistics.median(ort_ratios):.2f}")
+            print(f"{i:>3} {r:>4} {t32:>9.2f}ms {t8:>7.2f}ms {t8 / t32:>6.2f} "
+                  f"{o32:>7.2f}ms {o8:>7.2f}ms {o8 / o32:>6.2f}", flush=True)
+    print(f"median int8/float32: torch FX {statistics.median(fx):.2f}, "
+          f"ONNX Runtime QDQ {statistics.median(ort_ratios):.2f}")
 
 
 def main() -> None:
@@ -137,7 +139,8 @@ def main() -> None:
         measured = Measurer(LatencySettings(dtype=dtype)).measure_many(
             [(build_model(arch, 10), (3, arch.resolution, arch.resolution)) for arch in archs])
         latency[dtype] = [m.latency_ms for m in measured]
-    print(f"\n{args.n} {args.space} members (seed {args.seed}), digits, proxy recipe, {train_s:.0f} s to train and quantize")
+    print(f"\n{args.n} {args.space} members (seed {args.seed}), digits, proxy recipe, "
+          f"{train_s:.0f} s to train and quantize")
     print(f"{'#':>3} {'acc fp32':>9} {'acc int8':>9} {'drop':>6} {'ms fp32':>8} {'ms int8':>8} {'ratio':>6}  arch")
     for i, (arch, s) in enumerate(zip(archs, scores)):
         a32, a8, l32, l8 = s["accuracy"], s["accuracy_int8"], latency["float32"][i], latency["int8"][i]

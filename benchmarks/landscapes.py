@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from search_spaces import load_space
 from search_spaces.space import CategoricalSpace, SearchSpace
 
 META = "_meta"  # a table entry holding how the table was made, not a member
@@ -103,16 +104,12 @@ def from_file(name: str, path: str | Path, space: SearchSpace, key: Callable[[An
 
 def nasbench_macro(path: str | Path) -> Landscape:
     """NAS-Bench-Macro, keyed by its 8-digit codes."""
-    from search_spaces import load_space
-
     space = load_space("nasbench_macro")
     return from_file("nasbench_macro", path, space, key=space.code, member=space.from_code)
 
 
 def digits(path: str | Path, space_file: str | Path | None = None) -> Landscape:
     """The digits landscape written by ``benchmarks/make_digits_landscape.py``."""
-    from search_spaces import load_space
-
     space_file = space_file or Path(__file__).resolve().parent / "data" / "digits_small.yaml"
     return from_file("digits", path, load_space(str(space_file)))
 

@@ -20,6 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from evaluators.proxy import ProxyEvaluator
+from nas.run.files import atomic_write_text
+from search_spaces import load_space
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPACE = HERE / "data" / "digits_small.yaml"
 DEFAULT_OUT = HERE / "data" / "digits_landscape.json"
@@ -54,10 +58,6 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2, help="training seeds per member")
     args = parser.parse_args()
-
-    from evaluators.proxy import ProxyEvaluator
-    from nas.run.files import atomic_write_text
-    from search_spaces import load_space
 
     space = load_space(args.space)
     settings = {"space": Path(args.space).name, "epochs": args.epochs, "resolution": args.resolution,

@@ -3,7 +3,8 @@ much faster is it per candidate?
 
 Trains an `ElasticSupernet` of ``mbconv`` on digits at 32 px (the sandwich rule with in-place
 distillation and 2 random members per step, 11 epochs, as ``nas supernet train`` does by default;
-``--sampling fair --random-subnets 4 --epochs 9`` for kind-balanced sampling, ``uniform`` for SPOS), then scores the same seeded-random members twice: with the supernet evaluator
+``--sampling fair --random-subnets 4 --epochs 9`` for kind-balanced sampling, ``uniform`` for SPOS),
+then scores the same seeded-random members twice: with the supernet evaluator
 (inherited weights, BatchNorm recalibrated) and with the proxy evaluator (each member trained from
 scratch, the default recipe at the same 32 px). Prints Kendall's tau between the two rankings and
 the seconds per candidate of each (targets: tau >= 0.5, >= 100x faster; the supernet's training
@@ -13,9 +14,9 @@ The 3-epoch proxy ranks members by how fast they learn as much as by how good th
 ``--proxy-epochs 10`` trains them longer as a second reference (``--proxy-jobs 2`` runs two
 members at a time, one thread each).
 
-    python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|fair|uniform] [--random-subnets 2] [--archs 30] [--proxy-cache FILE]
-        [--proxy-seeds 1] [--proxy-epochs 3] [--proxy-jobs 1] [--ckpt SUPERNET.pt] [--supernet-seeds 1] [--threads 2] [--out DIR]
-        [--set KEY=VALUE ...] [--score KEY=VALUE ...] [--time-members 3]
+    python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|fair|uniform] [--random-subnets 2]
+        [--archs 30] [--proxy-cache FILE] [--proxy-seeds 1] [--proxy-epochs 3] [--proxy-jobs 1] [--ckpt SUPERNET.pt]
+        [--supernet-seeds 1] [--threads 2] [--out DIR] [--set KEY=VALUE ...] [--score KEY=VALUE ...] [--time-members 3]
 """
 from __future__ import annotations
 
@@ -182,7 +183,8 @@ def main() -> None:
                   f"tau {kendalltau(one, other).statistic:.3f}")
         if args.proxy_seeds > 1:
             mean = [statistics.mean(p[i][0] for p in proxies) for i in range(len(archs))]
-            print(f"  supernet against the mean of {args.proxy_seeds} proxy seeds: tau {kendalltau(one, mean).statistic:.3f}")
+            print(f"  supernet against the mean of {args.proxy_seeds} proxy seeds: "
+                  f"tau {kendalltau(one, mean).statistic:.3f}")
         s1, s2 = statistics.mean(seconds), statistics.mean(t for _, t in proxies[0])
         print(f"seconds per candidate: supernet {s1:.2f} (mean of {len(archs)}), proxy {s2:.1f} "
               f"({args.proxy_epochs} epochs, as trained above or cached)")

@@ -22,14 +22,18 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import yaml
+
+import nas
 from evaluators.tabular import NasBenchMacro
-from nas.strategies import make_strategy
+from nas.strategies import STRATEGIES, make_strategy, register
 from search_spaces import load_space
 
 CHECKPOINTS = (25, 50, 100)
@@ -59,10 +63,6 @@ def one_run(args: tuple[str, dict, int, int, str]) -> tuple[list[float], bool, f
 
 def one_noisy_run(args: tuple[str, dict, str, int, int, str]) -> tuple[float, float, int]:
     """(regret of the reported winner, regret of the best evaluated network, evaluations)."""
-    import logging
-
-    import nas
-
     logging.disable(logging.WARNING)
     name, options, select, seed, budget, table = args
     evaluator = NasBenchMacro(table, noisy=True, seed=seed)
@@ -98,8 +98,6 @@ def noisy_table(pool: ProcessPoolExecutor, args: argparse.Namespace) -> None:
 def register_draw_tellers(names: list[str]) -> list[str]:
     """``NAME:draws`` variants whose strategy keeps the first draw of a repeated network (retell
     ignored), to measure what telling the running mean is worth."""
-    from nas.strategies import STRATEGIES, register
-
     added = []
     for name in names:
         base = STRATEGIES[name]
@@ -112,8 +110,6 @@ def register_draw_tellers(names: list[str]) -> list[str]:
 
 def parse_spec(spec: str) -> tuple[str, dict]:
     """``name`` or ``name:key=value,key=value`` (values parsed as YAML scalars)."""
-    import yaml
-
     name, _, rest = spec.partition(":")
     if rest == "draws":
         return spec, {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -45,8 +46,6 @@ def arch_seed(seed: int, key: str, repeat: int = 0) -> int:
 
 def require_architectures(space: Any, evaluator: str) -> int | None:
     """Refuse spaces whose members are not Architectures; the space's base resolution (or None)."""
-    import random
-
     member = space.sample(random.Random(0))
     if not isinstance(member, Architecture):
         raise ConfigError(

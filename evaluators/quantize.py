@@ -15,16 +15,15 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.ao.quantization import QConfig, QConfigMapping, get_default_qconfig_mapping
+from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
+from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from evaluators.base import EvaluationFailed
 from search_spaces.errors import ConfigError
-
-if TYPE_CHECKING:
-    from torch.ao.quantization import QConfigMapping
 
 ENGINE = "x86"  # oneDNN + FBGEMM; the quantized engine torch picks by default on x86
 
@@ -47,12 +46,6 @@ def qconfig_mapping(reduce_range: bool = True) -> QConfigMapping:
     sums with full-range activations; on a CPU with VNNI (``lscpu`` lists ``avx512_vnni`` or
     ``avx_vnni``) full range is safe and gives the activations twice the resolution.
     """
-    from torch.ao.quantization import QConfig, get_default_qconfig_mapping
-    from torch.ao.quantization.observer import (
-        HistogramObserver,
-        default_per_channel_weight_observer,
-    )
-
     mapping = get_default_qconfig_mapping(ENGINE)
     if not reduce_range:
         mapping.set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=False),
@@ -66,8 +59,6 @@ def quantize_int8(model: nn.Module, calibration: Iterable[torch.Tensor], reduce_
     A network the FX tracer or the converter cannot handle raises ``EvaluationFailed("quantize")``,
     which a run records as a failed row with the reason.
     """
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
     check_engine()
     if not isinstance(calibration, list):
         calibration = list(calibration)

@@ -19,6 +19,7 @@ from typing import Any
 
 from evaluators.base import Evaluator, Reporter, Wrapper
 from search_spaces.checks import check_int, fits
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, NasError, describe_choices
 from search_spaces.registries import Option, Options, Registry
 
@@ -179,10 +180,6 @@ class CostEvaluator(Evaluator):
         self.num_classes = num_classes
 
     def __call__(self, arch: Any, report: Reporter | None = None, repeat: int = 0) -> dict[str, float]:
-        try:
-            from search_spaces.cost import cost
-        except ImportError as exc:  # the analytic model may be absent in a partial checkout
-            raise NasError(f"evaluator cost: the cost model is unavailable ({exc})") from None
         c = cost(arch, self.num_classes)
         return {"params": c.params, "macs": c.macs}
 

@@ -43,9 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from evaluators.base import DEFAULT_DATA, Evaluator, Reporter
+from evaluators.base import DEFAULT_DATA, EvaluationFailed, Evaluator, Reporter
 from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
 from evaluators.proxy import require_architectures, scaled_resolution
@@ -124,8 +126,6 @@ class EpochStats:
 
 def process_group() -> tuple[int, int]:
     """(rank, world size) of the ``torch.distributed`` group this process is in; (0, 1) outside one."""
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -170,8 +170,6 @@ class SupernetTraining:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.model: nn.Module = self.supernet  # what a step runs: DDP's wrapper in a process group
         if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
             # device_ids stays None: the inputs (an Architecture among them) are not DDP's to move.
             # Older torch (GPU images lag the pin) has only broadcast_buffers, deprecated by 2.14.
             no_buffer_sync = "forward_sync_buffers" if "forward_sync_buffers" in \
@@ -226,8 +224,6 @@ class SupernetTraining:
         """Load the checkpoint in ``out`` if there is one; True when training continues from it."""
         state = load_checkpoint(self.checkpoint) if self.rank == 0 and self.checkpoint.is_file() else None
         if self.world > 1:  # rank 0's file, so that ranks agree even where only it sees ``out``
-            import torch.distributed as dist
-
             box = [state]
             dist.broadcast_object_list(box, src=0)
             state = box[0]
@@ -317,8 +313,6 @@ class SupernetTraining:
             if on_step is not None:
                 on_step(epoch * self.steps_per_epoch + step + 1, cfg.epochs * self.steps_per_epoch)
         if self.world > 1:  # the loss over the whole global batch, not rank 0's share
-            import torch.distributed as dist
-
             sums = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
             dist.all_reduce(sums)
             total, count = sums.tolist()
@@ -436,8 +430,6 @@ class SupernetEvaluator(Evaluator):
             accuracy, loss, _ = score_member(self.supernet, arch, self.data, pixels, self.device,
                                              self.calib_batches, self.seed, self.finetune)
         if not math.isfinite(loss):
-            from evaluators.base import EvaluationFailed
-
             raise EvaluationFailed("diverged", f"validation loss is {loss}")
         c = cost(arch, self.num_classes)
         return {"accuracy": accuracy, "loss": loss, "params": c.params, "macs": c.macs,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from evaluators.base import Evaluator, Reporter
 from search_spaces.errors import NasError, SpaceError
+from search_spaces.registry import load_space
 from search_spaces.space import SearchSpace
 
 ENV_VAR = "NAS_BENCH_MACRO"
@@ -107,8 +109,6 @@ class NasBenchMacro(Evaluator):
         self.path = resolve_path(path)
         stat = self.path.stat()
         self.table = _load_table(str(self.path.resolve()), stat.st_mtime_ns, stat.st_size)
-        from search_spaces.registry import load_space
-
         self.space = load_space("nasbench_macro")
 
     def key(self, arch: Any) -> str:
@@ -123,8 +123,6 @@ class NasBenchMacro(Evaluator):
 
     def check_space(self, space: SearchSpace) -> None:
         """Fail before a run starts when ``space``'s members cannot be looked up in the table."""
-        import random
-
         try:
             self.key(space.sample(random.Random(0)))
         except NasError:

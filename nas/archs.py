@@ -4,11 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from search_spaces import zoo
 from search_spaces.arch import Architecture
 from search_spaces.cost import cost
 from search_spaces.errors import ArchitectureError, unknown
 from search_spaces.layout import resolve
 from search_spaces.limits import BuildLimits, check_buildable
+from search_spaces.registry import load_space
 from search_spaces.space import SearchSpace
 
 
@@ -19,9 +21,6 @@ def resolve_arch(text: str, space: str | SearchSpace | None = None,
 
     With ``space``, the architecture must be a member; it comes back in the space's canonical form.
     """
-    from search_spaces import zoo
-    from search_spaces.registry import load_space
-
     if text in zoo.names():
         arch = zoo.reference(text)
     elif ":" in text:

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+import yaml
+
 from search_spaces.errors import ArchitectureError
 from search_spaces.kinds import block_kind, kind_names
 from search_spaces.kinds.record import FIELDS
@@ -519,14 +521,10 @@ class Architecture:
         return cls.from_dict(json.loads(text))
 
     def to_yaml(self) -> str:
-        import yaml
-
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
     def from_yaml(cls, text: str) -> Architecture:
-        import yaml
-
         data = yaml.safe_load(text)
         if isinstance(data, str):
             return cls.parse(data)

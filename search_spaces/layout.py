@@ -137,4 +137,5 @@ def resolve(arch: Architecture) -> NetworkLayout:
             )
         layers.append(layer)
         size, in_ch = layer.out_size, layer.out_channels
-    return NetworkLayout(arch.resolution, stem, tuple(layers), head_layout(arch.head, in_ch, size, arch.width, arch.act))
+    head = head_layout(arch.head, in_ch, size, arch.width, arch.act)
+    return NetworkLayout(arch.resolution, stem, tuple(layers), head)

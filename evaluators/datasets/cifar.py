@@ -6,6 +6,8 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from torch.utils.data import ConcatDataset
+from torchvision import datasets
 
 from evaluators.datasets.record import DatasetSpec, Source
 from search_spaces.errors import ConfigError
@@ -18,9 +20,6 @@ def _how_to_get(name: str) -> str:
 
 
 def _load(name: str, root: str | None, download: bool) -> Source:
-    from torch.utils.data import ConcatDataset
-    from torchvision import datasets
-
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     root = root or "data"  # data.root= (empty) meant the default before the registry too
     try:

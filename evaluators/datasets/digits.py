@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.datasets import load_digits
 
 from evaluators.datasets.record import DatasetSpec, Source
 
 
 def _load() -> Source:
-    from sklearn.datasets import load_digits
-
     bunch = load_digits()
     images = bunch.images.astype(np.float32) / 16.0  # 0..16 grey levels
     # grey repeated into 3 channels: every stem in the spaces takes RGB

@@ -25,6 +25,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from torchvision import datasets
 
 from evaluators.datasets.record import ArrayImages, DatasetSpec, Source
 from search_spaces.errors import ConfigError
@@ -77,8 +78,6 @@ def _idx_files(folder: Path) -> dict[str, tuple[Path, Path]] | None:
 
 def _torchvision(root: Path, download: bool) -> Arrays:
     """Both splits through ``torchvision.datasets.FashionMNIST`` (RuntimeError when absent)."""
-    from torchvision import datasets
-
     parts = {split: datasets.FashionMNIST(str(root), train=split == "train", download=download)
              for split in FILES}
     return {split: (p.data.numpy(), p.targets.numpy()) for split, p in parts.items()}

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch.utils.data import ConcatDataset
+from torchvision import datasets
 
 from evaluators.datasets.record import DatasetSpec, Source
 from search_spaces.errors import ConfigError
@@ -14,9 +16,6 @@ IMAGEFOLDER_PIXELS = 64  # side an ImageFolder image is stored at when held in m
 
 
 def _load(root: str | None) -> Source:
-    from torch.utils.data import ConcatDataset
-    from torchvision import datasets
-
     if not root or not Path(root).is_dir():
         raise ConfigError(f"data.root: imagefolder needs data.root=DIR with one folder per class, got {root!r}")
     base = Path(root)

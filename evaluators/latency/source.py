@@ -18,6 +18,7 @@ from evaluators.latency.profile import space_parts
 from evaluators.latency.store import ProfileStore
 from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, NasError, unknown
+from search_spaces.layout import resolve
 from search_spaces.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,6 @@ class LatencySource:
         assert self.table is not None
         if not self.table.missing(arch, self.num_classes):
             return
-        from search_spaces.layout import resolve
-
         layout = resolve(arch)
         for key, part in zip(network_keys(arch, self.num_classes), (layout.stem, *layout.layers, layout.head)):
             self.part_latency(key, part)

@@ -154,7 +154,7 @@ class ProfileStore:
         return LatencyTable(self.fingerprint, self.parts(), self.calibration())
 
     def learned(self) -> Any | None:
-        from evaluators.latency.predictors import LearnedPredictor
+        from evaluators.latency.predictors import LearnedPredictor  # noqa: PLC0415 - sklearn: a table needs none
 
         file = self.path / "learned.json"
         if not file.exists():

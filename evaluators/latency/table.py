@@ -91,7 +91,8 @@ def fit_calibration(block_sums: Sequence[float], measured: Sequence[float]) -> C
 def _fit_log(s: np.ndarray, shares: np.ndarray, m: np.ndarray, kinds: Sequence[str]) -> Calibration:
     """``log m = a + b log s (+ shares @ w)`` by least squares; a small ridge keeps the share weights
     finite when a kind's share barely varies."""
-    x = np.column_stack([np.ones_like(s), np.log(s), shares]) if len(kinds) else np.column_stack([np.ones_like(s), np.log(s)])
+    columns = [np.ones_like(s), np.log(s)]
+    x = np.column_stack([*columns, shares] if len(kinds) else columns)
     ridge = np.diag([0.0, 0.0] + [1e-3] * len(kinds))
     coef = np.linalg.solve(x.T @ x + ridge, x.T @ np.log(m))
     return Calibration(float(np.exp(coef[0])), 0.0, len(s), "kinds" if len(kinds) else "power", float(coef[1]),

@@ -15,7 +15,7 @@ def make_backend(name: str, options: Mapping[str, Any] | None = None) -> Any:
     if name not in BACKENDS:
         raise unknown("backend", name, list(BACKENDS))
     if name == "ray":
-        from nas.backends.ray_tune import RayBackend  # Ray is imported only when asked for
+        from nas.backends.ray_tune import RayBackend  # noqa: PLC0415 - imports Ray, only when asked for
 
         return RayBackend(options)
     return LocalBackend()

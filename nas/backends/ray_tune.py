@@ -18,12 +18,20 @@ import json
 import logging
 import math
 import os
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
+from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
+from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
+from ray.tune.search import ConcurrencyLimiter, Searcher
+
+from nas.backends.ray_cluster import connect
 from nas.run.trial import error_text, now
 from search_spaces.errors import ConfigError
 
@@ -80,8 +88,7 @@ class RaySettings:
 def _evaluate_trial(config: dict[str, Any], evaluator: Any = None, threads: int = 1,
                     listen: bool = False) -> None:
     """A Tune trial: evaluate one architecture, reporting each epoch, then the outcome."""
-    import torch
-    from ray import tune
+    import torch  # noqa: PLC0415 - in the trial's worker: the driver of a tabular run needs no torch
 
     torch.set_num_threads(threads)
 
@@ -126,8 +133,6 @@ class RayBackend:
 
     def workers(self) -> int:
         """Concurrent trials: ``ray.workers``, or as many as the cluster's resources fit."""
-        import ray
-
         if self.settings.workers is not None:
             return self.settings.workers
         resources = ray.cluster_resources()
@@ -138,15 +143,9 @@ class RayBackend:
 
     def drive(self, run: Any) -> None:
         """Run ``run`` (a ``nas.run.runner.Run``) to its budget with Tune."""
-        import ray
-        from ray import tune
-        from ray.tune.search import ConcurrencyLimiter
-
         # A final report of a failed trial carries no objective: not an error for the scheduler.
         os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        from nas.backends.ray_cluster import connect
-
         started = connect(self.settings.address)
         try:
             workers = self.workers()
@@ -160,8 +159,6 @@ class RayBackend:
             )
             scratch = None
             if run.dir is None:  # a run kept in memory: Tune's own files go to a temporary folder
-                import tempfile
-
                 scratch = tempfile.TemporaryDirectory(prefix="nas-ray-")
             storage = Path(scratch.name if scratch else run.dir.path, "ray").resolve()
             tuner = tune.Tuner(
@@ -202,8 +199,6 @@ def _scheduler(run: Any) -> Any:
     name = getattr(run.pruning, "name", "none") if run.pruning is not None else "none"
     if name == "none":
         return None
-    from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
-
     objective = run.problem.objectives[0]
     if name == "asha":
         # Rungs at epochs 1, 3, 9, ... as the local pruner's successive halving.
@@ -213,13 +208,7 @@ def _scheduler(run: Any) -> Any:
                               mode=objective.direction, grace_period=1, min_samples_required=5)
 
 
-def _searcher_base() -> type:
-    from ray.tune.search import Searcher
-
-    return Searcher
-
-
-class StrategySearcher(_searcher_base()):  # type: ignore[misc]
+class StrategySearcher(Searcher):
     """A Tune ``Searcher`` over a run: suggestions are the run's proposals, results its commits."""
 
     def __init__(self, run: Any, retries: int = 0) -> None:
@@ -280,7 +269,5 @@ class StrategySearcher(_searcher_base()):  # type: ignore[misc]
     @staticmethod
     def _reported_keys(result: Mapping[str, Any]) -> list[str]:
         """The evaluator's own per-epoch metrics in a Tune result (not Tune's bookkeeping)."""
-        from ray.tune.result import AUTO_RESULT_KEYS
-
         return [k for k, v in result.items()
                 if k not in AUTO_RESULT_KEYS and k not in ("nas_step", "config") and _is_number(v)]

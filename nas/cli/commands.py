@@ -5,15 +5,24 @@ import argparse
 import json
 import logging
 import math
+import random
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nas.archs import describe, resolve_arch
+from nas.run.settings import help_text
+from search_spaces import zoo
 from search_spaces.errors import NasError
 from search_spaces.limits import BuildLimits
+from search_spaces.registry import list_spaces, load_space
+
+# What brings numpy, pandas, omegaconf or torch is imported by the command that uses it (noqa: PLC0415
+# below), so that importing this module stays light.
 
 # ``nas run``'s exit code for a run that ended without a feasible evaluated candidate (no winner).
 NOTHING_FOUND = 3
@@ -36,8 +45,6 @@ def report_error(message: str) -> None:
 
 # -- commands -------------------------------------------------------------------------------------
 def cmd_spaces(args: argparse.Namespace) -> int:
-    from search_spaces.registry import list_spaces
-
     table = Table(title="search spaces")
     table.add_column("name", style="bold")
     table.add_column("size", justify="right")
@@ -49,15 +56,10 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nas.archs import describe, resolve_arch
-
     arch, space = resolve_arch(args.arch, args.space, BuildLimits(args.max_params, args.max_activation_mb))
     info = describe(arch, space)
     if args.plot:
-        from pathlib import Path
-
-        from nas.report.archplot import arch_plot
-        from search_spaces import zoo
+        from nas.report.archplot import arch_plot  # noqa: PLC0415 - pandas
 
         arch_plot(arch, Path(args.plot), title=args.arch if args.arch in zoo.names() else "")
     if args.json:
@@ -78,11 +80,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import random
-
-    from nas.archs import describe
-    from nas.config import parse_command
-    from search_spaces.registry import load_space
+    from nas.config import parse_command  # noqa: PLC0415 - omegaconf
 
     cfg = parse_command(args.overrides, {"space": "mbconv", "n": 5, "seed": 0, "json": False},
                         max_positional=0, what="sample").settings
@@ -127,14 +125,14 @@ def _frame_table(frame, columns: Sequence[str], title: str, caption: str | None 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nas.run.api import start
-    from nas.run.runconfig import config_from_overrides
+    from nas.run.api import start  # noqa: PLC0415 - pandas
+    from nas.run.runconfig import config_from_overrides  # noqa: PLC0415 - omegaconf
 
     cfg, explicit = config_from_overrides(args.overrides)
     started: list[str] = []
     bar = None
     if cfg["progress"]:
-        from nas.progress import ProgressBar
+        from nas.progress import ProgressBar  # noqa: PLC0415 - numpy
 
         bar = ProgressBar(err_console)
 
@@ -179,7 +177,7 @@ def _mean_std(row: object, metric: str) -> str:
 def print_summary(result) -> None:
     """The top architectures (mean ± std, n; strings below the table), the winner's noise line,
     the baselines beside it and, under a baseline's latency bound, where it came from and the verdict."""
-    from nas.report.summary import describe_best, describe_bound
+    from nas.report.summary import describe_best, describe_bound  # noqa: PLC0415 - pandas
 
     metrics = [o.metric for o in result.problem.objectives]
     # an int8 run shows its four accuracy/latency columns instead of params and MACs (80 columns)
@@ -221,7 +219,7 @@ def print_summary(result) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from nas.run.results import leaderboard
+    from nas.run.results import leaderboard  # noqa: PLC0415 - pandas
 
     if args.top is not None and args.top < 1:
         raise NasError(f"--top: must be >= 1, got {args.top}")
@@ -251,7 +249,7 @@ def _typed(value: object) -> str:
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
-    from nas.strategies import STRATEGIES
+    from nas.strategies import STRATEGIES  # noqa: PLC0415 - numpy
 
     table = Table(title=Text("search strategies: nas run strategy=NAME [option=value ...]"))
     table.add_column("strategy", style="bold", no_wrap=True)
@@ -270,10 +268,8 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from nas.report.report import write_report
-    from nas.run.folder import RunDir, find_run
+    from nas.report.report import write_report  # noqa: PLC0415 - pandas
+    from nas.run.folder import RunDir, find_run  # noqa: PLC0415 - pandas
 
     if args.top < 1:
         raise NasError(f"--top: must be >= 1, got {args.top}")
@@ -285,12 +281,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = write_report(rdir, args.to, top=args.top)
     console.print(Text(f"report: {path}"), soft_wrap=True)
     return 0
-
-
-def cmd_latency(args: argparse.Namespace) -> int:
-    from nas.cli.latency import cmd_latency as run
-
-    return run(args, console, err_console)
 
 
 # -- entry point ----------------------------------------------------------------------------------
@@ -321,8 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="space=S n=N seed=K json=BOOL")
     p.set_defaults(func=cmd_sample)
 
-    from nas.run.settings import help_text
-
     p = sub.add_parser(
         "run", help="run a search: nas run space=S strategy=S evaluator=E budget=N ...",
         description=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -351,15 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("strategies", help="list the search strategies and their options")
     p.set_defaults(func=cmd_strategies)
 
-    from nas.cli.latency import add_parser
+    from nas.cli import latency, retrain, scale, supernet  # noqa: PLC0415 - numpy, omegaconf
 
-    add_parser(sub, cmd_latency)
-    from nas.cli import retrain as cli_retrain
-    from nas.cli import scale as cli_scale
-    from nas.cli import supernet as cli_supernet
-    cli_scale.add_parser(sub, lambda args: cli_scale.cmd_scale(args, console, err_console))
-    cli_retrain.add_parser(sub, lambda args: cli_retrain.cmd_retrain(args, console, err_console))
-    cli_supernet.add_parser(sub, lambda args: cli_supernet.cmd_supernet(args, console, err_console))
+    latency.add_parser(sub, lambda args: latency.cmd_latency(args, console, err_console))
+    scale.add_parser(sub, lambda args: scale.cmd_scale(args, console, err_console))
+    retrain.add_parser(sub, lambda args: retrain.cmd_retrain(args, console, err_console))
+    supernet.add_parser(sub, lambda args: supernet.cmd_supernet(args, console, err_console))
 
     return parser
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nas.config import parse_command
 from nas.progress import task_bar
 
 LATENCY_HELP = """\
@@ -41,8 +42,7 @@ Settings: device=cpu|cuda|cuda:N threads=1 batch=1 dtype=float32|float16|bfloat1
 
 
 def cmd_latency(args: argparse.Namespace, console: Console, err_console: Console) -> int:
-    from nas.config import parse_command
-    from nas.profile import latency
+    from nas.profile import latency  # noqa: PLC0415 - torch
 
     cfg = parse_command(args.overrides, latency.LATENCY_DEFAULTS, max_positional=0, what="latency").settings
     session = latency.open_session(cfg)

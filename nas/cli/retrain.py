@@ -10,12 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from evaluators.base import DEFAULT_DATA
+from nas.config import parse_command
 
 AUTO = ("amp", "channels_last", "use_gpu")  # null on the command line means auto
 
 
 def _recipe_defaults() -> dict[str, Any]:
-    from nas.deploy.retrain import RetrainRecipe
+    from nas.deploy.retrain_recipe import RetrainRecipe  # noqa: PLC0415 - torch
 
     # auto settings default to null here: key=value typing would refuse true over a string default
     return {f.name: None if f.default == "auto" else f.default for f in fields(RetrainRecipe)}
@@ -73,15 +74,13 @@ def _defaults() -> dict[str, Any]:
 
 def parse(items: list[str]) -> tuple[str | None, dict[str, Any], set[str]]:
     """(ARCH or None, the merged settings, the keys given)."""
-    from nas.config import parse_command
-
     command = parse_command(items, _defaults(), groups=("data",), open_keys=("data",), max_positional=1,
                             what="architecture")
     return (command.positional[0] if command.positional else None), command.settings, command.given
 
 
 def cmd_retrain(args: argparse.Namespace, console: Console, err_console: Console) -> int:
-    from nas.deploy.retrain import retrain
+    from nas.deploy.retrain import retrain  # noqa: PLC0415 - torch, Ray
 
     arch, cfg, given = parse(args.items)
     export = cfg["export"] if isinstance(cfg["export"], list) else [cfg["export"]]

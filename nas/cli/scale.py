@@ -15,8 +15,14 @@ from rich.table import Table
 from rich.text import Text
 
 from evaluators.base import DEFAULT_DATA
+from evaluators.registry import evaluator_options
+from nas.archs import resolve_arch
+from nas.config import parse_command
+from nas.deploy import scale
+from nas.progress import task_bar
+from search_spaces import zoo
 from search_spaces.checks import check_int
-from search_spaces.errors import ConfigError
+from search_spaces.errors import ConfigError, describe_choices
 
 SCALE_HELP = """\
 EfficientNet compound scaling: depth x alpha^phi, width x beta^phi, resolution ~ base x gamma^phi.
@@ -56,8 +62,6 @@ LATENCY_MODES = ("auto", "none")
 
 def scale_defaults() -> dict[str, Any]:
     """Every key of ``nas scale`` with its default; the proxy evaluator's options under ``evaluator``."""
-    from evaluators.registry import evaluator_options
-
     options, _, _ = evaluator_options("proxy")
     return {
         "phi": None, "pairs": None, "alpha": 1.2, "beta": 1.1, "gamma": 1.15,
@@ -109,8 +113,6 @@ def parse_phis(value: Any) -> list[float]:
 
 def default_name(text: str) -> str:
     """The family's file name: the reference model's name, the arch file's stem, or space-hash."""
-    from search_spaces import zoo
-
     if text in zoo.names():
         return text
     if ":" not in text and Path(text).is_file():
@@ -125,8 +127,6 @@ def _check(cfg: dict[str, Any]) -> None:
     for key in ("num_classes", "res_multiple"):
         check_int(key, cfg[key], 1)
     if cfg["latency"]["name"] not in LATENCY_MODES:
-        from search_spaces.errors import describe_choices
-
         raise ConfigError(describe_choices("latency", cfg["latency"]["name"], LATENCY_MODES))
     name = cfg["name"]
     if name is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]+", str(name)):
@@ -140,10 +140,6 @@ def _check(cfg: dict[str, Any]) -> None:
 
 def parse_config(overrides: Sequence[str]) -> dict[str, Any]:
     """The checked ``nas scale`` settings as plain values; ConfigError on any bad key or value."""
-
-    from nas.config import parse_command
-    from nas.deploy import scale
-
     cfg = parse_command(_only_proxy(overrides), scale_defaults(), groups=("data", "latency"), open_keys=("data",),
                         max_positional=0, what="scale").settings
     _check(cfg)
@@ -164,9 +160,7 @@ def parse_config(overrides: Sequence[str]) -> dict[str, Any]:
 
 def build_family(text: str, cfg: dict[str, Any], on_point: Any = None) -> Any:
     """The family ``nas scale ARCH`` describes under ``cfg`` (from ``parse_config``); nothing written."""
-    from evaluators.latency.source import latency_settings
-    from nas.archs import resolve_arch
-    from nas.deploy import scale
+    from evaluators.latency.source import latency_settings  # noqa: PLC0415 - torch
 
     base, _ = resolve_arch(text)
     name = str(cfg["name"]) if cfg["name"] is not None else default_name(text)
@@ -232,12 +226,9 @@ def _search_table(result: Any, top: int = 5) -> Table:
 
 
 def cmd_scale(args: argparse.Namespace, console: Console, err_console: Console) -> int:
-    from nas.deploy import scale
     cfg = parse_config(args.overrides)
     bar, task = None, None
     if cfg["search"] and cfg["progress"]:
-        from nas.progress import task_bar
-
         bar = task_bar(err_console)
 
     def on_point(done: int, total: int, point: Any) -> None:

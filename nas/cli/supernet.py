@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 from typing import Any
 
 from rich.console import Console
@@ -10,11 +11,12 @@ from rich.table import Table
 from rich.text import Text
 
 from evaluators.base import DEFAULT_DATA
+from nas.config import parse_command
 from search_spaces.errors import ConfigError
 
 
 def train_defaults() -> dict[str, Any]:
-    from nas.oneshot.supernet import config_keys
+    from nas.oneshot.supernet import config_keys  # noqa: PLC0415 - torch
 
     return {"space": "mbconv", "data": dict(DEFAULT_DATA), "out": "results", "run_id": None, "resume": False,
             "device": "auto", "amp": False, "threads": None, "progress": True, "workers": 1, "use_gpu": "auto",
@@ -26,7 +28,8 @@ def extract_defaults() -> dict[str, Any]:
 
 
 def _help() -> str:
-    d = train_defaults()
+    # bools as typed on the command line
+    d = SimpleNamespace(**{k: str(v).lower() if isinstance(v, bool) else v for k, v in train_defaults().items()})
     return f"""\
 Train a weight-sharing supernet once (sandwich rule, kind-balanced sampling or SPOS, in-place
 distillation, elastic kernel, expansion, width and depth as Once-for-All), then score members in seconds each:
@@ -37,24 +40,24 @@ nas run ... evaluator=supernet supernet.ckpt=PATH.
   nas supernet extract ARCH ckpt=PATH [to=FILE]       a member as a standalone model.pt
 
 train (defaults shown):
-  space={d['space']} data=digits data.<option>=V     a YAML space; data set and its options as in nas run
-  epochs={d['epochs']} batch_size={d['batch_size']} optimizer={d['optimizer']} lr={d['lr']} weight_decay={d['weight_decay']}
-  momentum={d['momentum']} (sgd)
-  warmup_epochs={d['warmup_epochs']} label_smoothing={d['label_smoothing']}    linear warm-up, cosine decay per step
-  sampling={d['sampling']}              sandwich (the largest, the smallest and random_subnets random members
+  space={d.space} data=digits data.<option>=V     a YAML space; data set and its options as in nas run
+  epochs={d.epochs} batch_size={d.batch_size} optimizer={d.optimizer} lr={d.lr} weight_decay={d.weight_decay}
+  momentum={d.momentum} (sgd)
+  warmup_epochs={d.warmup_epochs} label_smoothing={d.label_smoothing}    linear warm-up, cosine decay per step
+  sampling={d.sampling}              sandwich (the largest, the smallest and random_subnets random members
                                  per step) | fair (the largest and random_subnets random members,
                                  each kind of weights - expansion 1 or not, block type - equally
                                  often) | uniform (SPOS: one random member per step)
-  random_subnets={d['random_subnets']} distill={str(d['distill']).lower()}     fair, sandwich: in-place distillation from the largest member
-  resolution={d['resolution']}                pixels for the space's base resolution (others keep their ratio)
-  zero_init={str(d['zero_init']).lower()}                residual blocks start as the identity, the classifier at 0 (BigNAS)
-  regularize={d['regularize']}             dropout and stochastic depth for the largest member only | all
-  seed={d['seed']} device=auto amp=false threads=null   amp: bf16 autocast on CUDA
-  workers={d['workers']} use_gpu=auto           workers > 1: data-parallel on Ray Train (DDP; gloo on CPUs,
+  random_subnets={d.random_subnets} distill={d.distill}    fair, sandwich: in-place distillation from the largest member
+  resolution={d.resolution}                pixels for the space's base resolution (others keep their ratio)
+  zero_init={d.zero_init}                residual blocks start as the identity, the classifier at 0 (BigNAS)
+  regularize={d.regularize}             dropout and stochastic depth for the largest member only | all
+  seed={d.seed} device=auto amp=false threads=null   amp: bf16 autocast on CUDA
+  workers={d.workers} use_gpu=auto           workers > 1: data-parallel on Ray Train (DDP; gloo on CPUs,
                                  NCCL on GPUs, one GPU each; auto: if the cluster has GPUs);
                                  batch_size is the global batch
   cpus_per_worker=null           CPUs (torch threads) per worker; null: the cluster's, shared out
-  max_failures={d['max_failures']}                 restarts from the last checkpoint when a worker dies
+  max_failures={d.max_failures}                 restarts from the last checkpoint when a worker dies
   ray.address=null               a Ray cluster to join (auto, host:port); unset: RAY_ADDRESS, else a
                                  local one; out= must be a folder every node sees
   out=results run_id=SPACE-DATA     files in <out>/supernets/<run_id>/ (supernet.pt, history.csv)
@@ -69,8 +72,6 @@ extract:
 
 def parse(items: list[str], defaults: dict[str, Any]) -> tuple[list[str], dict[str, Any], set[str]]:
     """(the positional words, the merged settings, the keys given)."""
-    from nas.config import parse_command
-
     command = parse_command(items, defaults, groups=("data",), open_keys=("data",))
     return command.positional, command.settings, command.given
 
@@ -82,8 +83,8 @@ def cmd_supernet(args: argparse.Namespace, console: Console, err_console: Consol
 
 
 def _train(items: list[str], console: Console, err_console: Console) -> int:
-    from evaluators.supernet import load_checkpoint
-    from nas.oneshot.supernet import config_keys, train_supernet
+    from evaluators.supernet import load_checkpoint  # noqa: PLC0415 - torch
+    from nas.oneshot.supernet import config_keys, train_supernet  # noqa: PLC0415 - torch
 
     positional, cfg, given = parse(items, train_defaults())
     if cfg["use_gpu"] is None:
@@ -124,7 +125,7 @@ def _train(items: list[str], console: Console, err_console: Console) -> int:
 
 
 def _extract(items: list[str], console: Console) -> int:
-    from nas.oneshot.supernet import extract_member
+    from nas.oneshot.supernet import extract_member  # noqa: PLC0415 - torch
 
     positional, cfg, _ = parse(items, extract_defaults())
     if len(positional) != 1:

@@ -22,21 +22,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import yaml
 
 from evaluators.base import DEFAULT_DATA
+from evaluators.data import DataSplits, dataset_from_options
+from nas.archs import resolve_arch
+from nas.backends.ray_cluster import connect, first_error, train_scaling
 from nas.deploy.export import EXPORTS, Exported, export_model, load_model
 from nas.deploy.retrain_recipe import EXECUTION_FIELDS, RetrainRecipe, make_recipe
 from nas.deploy.retrain_worker import restore, train_loop
+from nas.run.files import append_leaderboard, atomic_write_text
 from search_spaces.arch import Architecture
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, NasError, unknown
 from search_spaces.limits import NO_LIMITS, BuildLimits, check_buildable
-
-if TYPE_CHECKING:
-    from evaluators.data import DataSplits
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +81,6 @@ def resolve_source(
 
 def _source(arch: str | Architecture | None, out: str | Path, run: str | None, family: str | Path | None,
             phi: int | None) -> tuple[Architecture, str]:
-    from nas.archs import resolve_arch
-
     given = [name for name, value in (("ARCH", arch), ("run", run), ("family", family)) if value is not None]
     if len(given) != 1:
         raise ConfigError("architecture: give exactly one of ARCH, run=ID, family=FILE phi=N"
@@ -135,25 +135,19 @@ def _family_member(path: Path, phi: int | None) -> Architecture:
 # -- the driver ------------------------------------------------------------------------------------
 def _start_ray(address: str | None, workers: int, cpus_per_worker: int | None, progress: bool) -> bool:
     """Join or start Ray; True when this call started it (and must shut it down)."""
-    from nas.backends.ray_cluster import connect
-
     cpus = max(os.cpu_count() or 1, workers * (cpus_per_worker or 1))
     return connect(address, num_cpus=cpus, log_to_driver=progress)
 
 
 def _scaling(recipe: RetrainRecipe) -> Any:
-    from nas.backends.ray_cluster import train_scaling
-
     return train_scaling(recipe.workers, recipe.use_gpu, recipe.cpus_per_worker)
 
 
 def _fit(settings: dict[str, Any], recipe: RetrainRecipe, scaling: Any, rdir: Path, progress: bool) -> Any:
     """Run the TorchTrainer; Ray Train restores the latest checkpoint stored under ``rdir``."""
-    import ray.train
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig
-    from ray.train.torch import TorchTrainer
-
-    from nas.backends.ray_cluster import first_error
+    import ray.train  # noqa: PLC0415 - Ray: only to train (load_model needs none)
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig  # noqa: PLC0415 - Ray
+    from ray.train.torch import TorchTrainer  # noqa: PLC0415 - Ray
 
     config = {"arch": settings["arch"], "data": settings["data"], "resolution": settings["resolution"],
               "recipe": asdict(recipe), "run_id": rdir.name, "progress": progress}
@@ -248,8 +242,6 @@ def retrain(
     checkpoint; a finished one is returned as it is (plus any export asked for). ``limits``: the
     largest network to build (``{"max_params": 1e9, "max_activation_mb": 8192}``).
     """
-    from evaluators.data import dataset_from_options
-
     begin = time.perf_counter()
     out = Path(out).resolve()
     export = [export] if isinstance(export, str) else list(export)
@@ -271,8 +263,6 @@ def retrain(
         log.info("retrain %s is finished already", rdir.name)
         return _finish(rdir, settings, None, export, begin, splits)
 
-    from nas.run.files import atomic_write_text
-
     started = _start_ray(ray_address, recipe.workers, recipe.cpus_per_worker, progress)
     try:
         scaling = _scaling(recipe)  # checks the GPUs asked for against the cluster's, before any file
@@ -281,7 +271,7 @@ def retrain(
         checkpoint = _fit(settings, recipe, scaling, rdir, progress)
     finally:
         if started:
-            import ray
+            import ray  # noqa: PLC0415 - Ray: only to train (load_model needs none)
 
             ray.shutdown()
     return _finish(rdir, settings, checkpoint, export, begin, splits)
@@ -290,9 +280,6 @@ def retrain(
 def _finish(rdir: Path, settings: dict[str, Any], checkpoint: Any, export: Sequence[str], begin: float,
             splits: DataSplits) -> RetrainResult:
     """model.pt, exports, the leaderboard row and result.yaml (last: it marks the run finished)."""
-    from nas.run.files import append_leaderboard, atomic_write_text
-    from search_spaces.cost import cost
-
     done = rdir / "result.yaml"
     if checkpoint is None:  # finished before: rebuild the result from its files
         summary = _read_yaml(done, "result")

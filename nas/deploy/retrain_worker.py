@@ -10,8 +10,16 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
+from torch.utils.data import DataLoader, DistributedSampler
+from torchvision.transforms import v2
 
+from evaluators.data import dataset_from_options
+from evaluators.proxy import arch_seed
+from evaluators.streamed import ImageSubset
+from evaluators.training import evaluate, make_optimizer, make_scheduler, train_epoch
 from nas.deploy.retrain_recipe import RetrainRecipe
+from search_spaces.builder import build_model
 
 log = logging.getLogger("nas.deploy.retrain")
 STATE_FILE = "state.pt"  # inside each Ray Train checkpoint directory
@@ -35,8 +43,6 @@ class _Augmented(torch.utils.data.Dataset):
 
 
 def _policy(augment: str) -> Any:
-    from torchvision.transforms import v2
-
     return v2.RandAugment() if augment == "randaugment" else v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
 
 
@@ -47,10 +53,6 @@ def train_set(data: Any, pixels: int, augment: str) -> torch.utils.data.Dataset:
         if augment == "none":
             return torch.utils.data.TensorDataset(x, y)
         return _Augmented(x, y, _policy(augment))
-    from torchvision.transforms import v2
-
-    from evaluators.streamed import ImageSubset
-
     steps = [v2.ToImage(), v2.RGB(), v2.Resize((pixels, pixels), antialias=True)]
     steps += [] if augment == "none" else [_policy(augment)]
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(data.mean, data.std)]
@@ -60,8 +62,6 @@ def train_set(data: Any, pixels: int, augment: str) -> torch.utils.data.Dataset:
 def _shard_loader(dataset: torch.utils.data.Dataset, batch: int, seed: int, rank: int, world: int,
                   workers: int) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DistributedSampler]:
     """This rank's share of every epoch; each rank sees as many batches (DDP needs equal steps)."""
-    from torch.utils.data import DataLoader, DistributedSampler
-
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=len(sampler) > batch,
                         num_workers=workers, persistent_workers=workers > 0)
@@ -85,14 +85,8 @@ def ema_average(decay: float) -> Any:
 
 def train_loop(config: dict[str, Any]) -> None:
     """Ray Train's per-worker function: build, restore, train, checkpoint every epoch, test."""
-    import ray.train
-    from ray.train.torch import get_device, prepare_model
-    from torch.optim.swa_utils import AveragedModel
-
-    from evaluators.data import dataset_from_options
-    from evaluators.proxy import arch_seed
-    from evaluators.training import evaluate, make_optimizer, make_scheduler, train_epoch
-    from search_spaces.builder import build_model
+    import ray.train  # noqa: PLC0415 - Ray: in Ray Train's workers only
+    from ray.train.torch import get_device, prepare_model  # noqa: PLC0415 - Ray
 
     if config["progress"]:
         log.setLevel(logging.INFO)

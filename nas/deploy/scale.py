@@ -27,12 +27,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluators.base import DEFAULT_DATA
+import yaml
+
+from evaluators.base import DEFAULT_DATA, EvaluationFailed
+from evaluators.registry import make_evaluator
 from search_spaces.arch import Architecture
 from search_spaces.checks import check_int
 from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, NasError
+from search_spaces.layout import resolve
 from search_spaces.scaling import compound_multipliers, scale_architecture
+from search_spaces.zoo import EFFICIENTNET_SCALING
 
 log = logging.getLogger(__name__)
 
@@ -323,8 +328,6 @@ def pairs_family(base: Architecture, pairs: Sequence[Sequence[Any]], labels: Seq
 
 def efficientnet_pairs() -> tuple[list[str], list[Pair]]:
     """torchvision's (width, depth, resolution, dropout) of EfficientNet-B0..B7, labelled b0..b7."""
-    from search_spaces.zoo import EFFICIENTNET_SCALING
-
     names = sorted(EFFICIENTNET_SCALING)
     return [n.rpartition("_")[2] for n in names], [EFFICIENTNET_SCALING[n] for n in names]
 
@@ -355,9 +358,8 @@ class MemberLatency:
         return float(self.table.predict(arch, self.num_classes))
 
     def _measure(self, arch: Architecture, missing: set[str]) -> None:
-        from evaluators.latency.measure import Measurer
-        from evaluators.latency.parts import network_keys, part_module
-        from search_spaces.layout import resolve
+        from evaluators.latency.measure import Measurer  # noqa: PLC0415 - torch: only to time missing parts
+        from evaluators.latency.parts import network_keys, part_module  # noqa: PLC0415 - torch
 
         layout = resolve(arch)
         parts = {}
@@ -374,7 +376,7 @@ class MemberLatency:
 def member_latency(settings: Any, num_classes: int, out: str | Path = "results",
                    profile: str | Path | None = None) -> MemberLatency | None:
     """A latency predictor when a profile exists (``profile`` or this machine's under ``out``), else None."""
-    from evaluators.latency.store import ProfileStore
+    from evaluators.latency.store import ProfileStore  # noqa: PLC0415 - torch (the latency package)
 
     if profile:
         store = ProfileStore(profile)
@@ -394,8 +396,6 @@ def proxy_evaluator(base: Architecture, data: Mapping[str, Any] | None = None, *
     Its ``resolution`` option is the pixels ``base`` trains at; a member at gamma times the base's
     resolution trains at gamma times that, so the search sees what resolution buys.
     """
-    from evaluators.registry import make_evaluator
-
     evaluator = make_evaluator("proxy", data=dict(data or DEFAULT_DATA), **options)
     evaluator.base_resolution = base.resolution
     return evaluator
@@ -416,8 +416,6 @@ def search_coefficients(
     Candidates whose phi=1 members are the same network are evaluated once. The evaluator should be
     seeded per architecture (the proxy evaluator is), which makes the result independent of order.
     """
-    from evaluators.base import EvaluationFailed
-
     candidates = grid.points()
     seen: dict[str, float] = {}
     points: list[GridPoint] = []
@@ -450,8 +448,6 @@ def family_path(out: str | Path, name: str) -> Path:
 
 def write_family(family: Family, out: str | Path) -> Path:
     """Write ``<out>/families/<name>.yaml`` (replacing an older one) and return its path."""
-    import yaml
-
     path = family_path(out, family.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".yaml.tmp")

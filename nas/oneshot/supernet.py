@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ import pandas as pd
 import torch
 
 from evaluators.base import DEFAULT_DATA
+from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
+from evaluators.proxy import require_architectures, scaled_resolution
 from evaluators.supernet import (
     CHECKPOINT,
     EpochStats,
@@ -28,9 +30,12 @@ from evaluators.supernet import (
     load_supernet,
 )
 from evaluators.supernet import log as supernet_log
+from evaluators.training import evaluate, recalibrate_batchnorm
 from nas.archs import resolve_arch
+from nas.backends.ray_cluster import connect, first_error, train_scaling
+from search_spaces import load_space
 from search_spaces.checks import check_auto, check_int
-from search_spaces.errors import ConfigError, NasError
+from search_spaces.errors import ConfigError, NasError, describe_choices
 
 
 def config_keys() -> dict[str, Any]:
@@ -50,7 +55,7 @@ def _write_history(rdir: Path, history: list[dict[str, float]]) -> None:
 
 def _train_worker(config: dict[str, Any]) -> None:
     """Ray Train's per-worker function: one rank of a data-parallel supernet training."""
-    from ray.train.torch import get_device
+    from ray.train.torch import get_device  # noqa: PLC0415 - Ray: only for a Ray Train run
 
     if config["progress"]:
         supernet_log.setLevel(logging.INFO)
@@ -64,12 +69,10 @@ def _train_worker(config: dict[str, Any]) -> None:
 def _train_on_ray(space: str, data: dict[str, Any], rdir: Path, settings: dict[str, Any], amp: bool,
                   workers: int, use_gpu: bool | str, cpus_per_worker: int | None, max_failures: int,
                   ray_address: str | None, progress: bool) -> None:
-    import ray
-    import ray.train
-    from ray.train import FailureConfig, RunConfig
-    from ray.train.torch import TorchTrainer
-
-    from nas.backends.ray_cluster import connect, first_error, train_scaling
+    import ray  # noqa: PLC0415 - Ray: only for a Ray Train run
+    import ray.train  # noqa: PLC0415 - Ray
+    from ray.train import FailureConfig, RunConfig  # noqa: PLC0415 - Ray
+    from ray.train.torch import TorchTrainer  # noqa: PLC0415 - Ray
 
     started = connect(ray_address, num_cpus=max(os.cpu_count() or 1, workers * (cpus_per_worker or 1)),
                       log_to_driver=progress)
@@ -117,8 +120,6 @@ def train_supernet(
     check_auto("use_gpu", use_gpu)
     unknown = sorted(set(settings) - set(config_keys()))
     if unknown:
-        from search_spaces.errors import describe_choices
-
         raise ConfigError(describe_choices("supernet setting", unknown[0], sorted(config_keys())))
     if run_id is None:
         if resume:
@@ -141,12 +142,6 @@ def train_supernet(
     data = dict(data or DEFAULT_DATA)
     config = SupernetConfig(**settings)
     if workers > 1 or ray_address:
-        from dataclasses import asdict
-
-        from evaluators.data import dataset_from_options
-        from evaluators.proxy import require_architectures
-        from search_spaces import load_space
-
         require_architectures(load_space(space), "supernet")  # bad input fails here, before Ray starts
         dataset_from_options(data)
         _train_on_ray(str(space), data, rdir.resolve(), asdict(config), amp, workers, use_gpu, cpus_per_worker,
@@ -169,10 +164,6 @@ def extract_member(arch: str, ckpt: str | Path, to: str | Path | None = None, ca
                    device: str = "cpu") -> tuple[Path, float]:
     """Write the member ``arch`` with its inherited weights (BN recalibrated) as a ``model.pt``;
     (its path, its val accuracy %)."""
-    from evaluators.data import dataset_from_options
-    from evaluators.proxy import scaled_resolution
-    from evaluators.training import evaluate, recalibrate_batchnorm
-
     dev = resolve_device(device)
     supernet, state = load_supernet(ckpt, dev)
     member, _ = resolve_arch(arch, supernet.space)

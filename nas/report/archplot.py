@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nas.report.figures import save_figure
 from search_spaces.arch import BLOCK_KINDS, Architecture, Block, format_number
 from search_spaces.cost import cost
 from search_spaces.errors import NasError
@@ -239,8 +240,6 @@ def arch_figure(arch: Architecture, title: str = "") -> Figure:
 
 def arch_plot(arch: Architecture, path: Path, title: str = "") -> None:
     """Draw ``arch`` (see `arch_figure`) and save it as a PNG at ``path``, atomically."""
-    from nas.report.figures import save_figure
-
     path = Path(path)
     if path.suffix.lower() != ".png":  # the bytes are PNG whatever the name says
         raise NasError(f"plot file {path}: must end in .png")

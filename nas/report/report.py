@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -18,8 +19,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from nas.report import int8
+from nas.report.archplot import arch_figure
 from nas.report.summary import describe_bound
 from nas.run.files import atomic_write_text, read_table
 from nas.run.folder import RunDir
@@ -32,6 +35,8 @@ from nas.run.problem import (
 )
 from nas.select.selection import Selection
 from nas.strategies.base import Problem
+from search_spaces.arch import Architecture
+from search_spaces.cost import cost
 from search_spaces.errors import ConfigError, NasError
 
 log = logging.getLogger(__name__)
@@ -42,7 +47,8 @@ PLOTS = (("progress.png", "Progress"), ("tradeoff.png", "{first} against latency
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}
 h1{font-size:1.5em} h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
 th{background:#f4f4f4} td.arch{font-family:monospace;word-break:break-all;max-width:40em}
 img{max-width:100%;border:1px solid #eee} .muted{color:#777}
 code.arch{font-size:.85em;word-break:break-all}
@@ -134,8 +140,6 @@ def _signed(text: str) -> str:
 
 def _read_best(rdir: RunDir) -> dict[str, Any]:
     """``best.yaml``, or {} when the run has none yet or it cannot be read."""
-    import yaml
-
     try:
         loaded = yaml.safe_load(rdir.best.read_text(encoding="utf-8")) if rdir.best.is_file() else None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -190,12 +194,6 @@ def _noise_sentence(best: Mapping[str, Any], trials: pd.DataFrame, metric: str) 
 def _winner_picture(arch: str, params: Any, title: str) -> str:
     """The winner drawn by `arch_figure`, as an inline PNG; '' when the architecture is not a
     network string (tabular spaces) or cannot be drawn. ``params``: what the run measured."""
-    import io
-
-    from nas.report.archplot import arch_figure
-    from search_spaces.arch import Architecture
-    from search_spaces.cost import cost
-
     try:
         network = Architecture.parse(arch)
         figure = arch_figure(network, title=title)
@@ -349,8 +347,6 @@ def _int8_section(trials: pd.DataFrame, summary: pd.DataFrame, problem: Problem,
 
 
 def _load(rdir: RunDir) -> tuple[dict[str, Any], pd.DataFrame]:
-    import yaml
-
     if not rdir.config.is_file():
         raise NasError(f"run {rdir.run_id}: no config.yaml in {rdir.path}; is it a run folder?")
     try:

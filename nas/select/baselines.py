@@ -2,12 +2,15 @@
 architectures, and which of them a constraint refuses before training."""
 from __future__ import annotations
 
+import random
 from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
 from nas.run.trial import Baseline
 from nas.strategies.base import Problem
+from search_spaces import zoo
+from search_spaces.arch import Architecture
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.space import SearchSpace
 
@@ -28,11 +31,6 @@ def refuse_infeasible(baseline: Baseline, problem: Problem, exempt: Collection[s
 def resolve_baselines(spec: Any, space: SearchSpace) -> list[Baseline]:
     """Each baseline's name, key and architecture: ``auto`` (the space's own references), ``none``, or
     a list of reference names, architecture strings or members of the space."""
-    import random
-
-    from search_spaces import zoo
-    from search_spaces.arch import Architecture
-
     if spec in (None, "none", "auto") or spec == []:
         if spec != "auto":
             return []

@@ -78,4 +78,6 @@ def strategy_options(name: str) -> list[tuple[str, Any, str]]:
     return list(STRATEGIES[name].options())
 
 
-__all__ = ["ASK_TELL", "STRATEGIES", "Objective", "Problem", "Strategy", "make_strategy", "register", "strategy_options"]
+__all__ = [
+    "ASK_TELL", "STRATEGIES", "Objective", "Problem", "Strategy", "make_strategy", "register", "strategy_options",
+]

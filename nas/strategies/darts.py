@@ -22,6 +22,7 @@ unit), then further samples from the learned distribution, each evaluated like a
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -35,6 +36,7 @@ from nas.strategies.base import Strategy
 from nas.strategies.darts_config import DartsConfig, DartsResult
 from nas.strategies.darts_config import options as config_options
 from search_spaces.errors import ConfigError
+from search_spaces.macro import MacroSpace
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ class DartsStrategy(Strategy):
                  width: float | None = None, device: str = "auto", **settings: Any) -> None:
         """``settings``: the search's own options, those of `DartsConfig` (defaults stated there)."""
         super().__init__(space, problem, seed)
-        from search_spaces.macro import MacroSpace
-
         if not isinstance(space, MacroSpace):
             raise ConfigError(f"strategy darts: needs a YAML space with a supernet; {space.name} is not one")
         target = problem.constraints.get("latency_ms") if problem else None
@@ -94,7 +94,7 @@ class DartsStrategy(Strategy):
     def supernet(self, num_classes: int) -> Any:
         import torch
 
-        from search_spaces.supernet import Supernet
+        from search_spaces.supernet import Supernet  # noqa: PLC0415 - torch
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -103,8 +103,8 @@ class DartsStrategy(Strategy):
     def _search(self) -> None:
         import torch
 
-        from evaluators.data import dataset_from_options
-        from nas.strategies.darts_training import candidate_latencies, darts_search
+        from evaluators.data import dataset_from_options  # noqa: PLC0415 - torch
+        from nas.strategies.darts_training import candidate_latencies, darts_search  # noqa: PLC0415 - torch
 
         device = resolve_device(self.device)  # before anything is loaded or built
         data = dataset_from_options(self.data_options or DEFAULT_DATA)
@@ -151,14 +151,12 @@ class DartsStrategy(Strategy):
 
 def write_history(result: DartsResult, net: Any, run_dir: Any) -> None:
     """``darts.json`` (the history of the architecture weights) and ``alphas.png``."""
-    import json
-
     path = Path(run_dir)
     (path / "darts.json").write_text(json.dumps({
         "derived": str(result.derived), "stopped": result.stopped, "seconds": result.seconds,
         "units": [asdict(u) for u in net.units], "history": result.history}, indent=1, default=str))
     try:
-        from nas.report.plots import alphas_plot
+        from nas.report.plots import alphas_plot  # noqa: PLC0415 - pandas
 
         alphas_plot(result.history, [u.name for u in net.units], path / "alphas.png")
     except Exception as exc:  # noqa: BLE001 - a plot is never worth a failed run

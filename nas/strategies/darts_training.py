@@ -11,8 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from evaluators.latency.parts import head_key, layer_key, stem_key
 from evaluators.training import TrainConfig, autocast, make_scheduler
 from nas.strategies.darts_config import DartsConfig, DartsResult
+from search_spaces import layout as L
+from search_spaces.arch import Head, Stem
 from search_spaces.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -97,9 +100,10 @@ def darts_search(net: Any, data: Any, cfg: DartsConfig, device: torch.device,
                 param.grad = None
             opt_a.step()
         probs = net.probabilities()
-        entry: dict[str, Any] = {"epoch": epoch + 1, "tau": tau, "train_loss": total / max(1, count),
-                                 "identity_share": net.identity_share(),
-                                 "probabilities": {u.name: [round(float(v), 5) for v in pr] for u, pr in zip(net.units, probs)}}
+        entry: dict[str, Any] = {
+            "epoch": epoch + 1, "tau": tau, "train_loss": total / max(1, count), "identity_share": net.identity_share(),
+            "probabilities": {u.name: [round(float(v), 5) for v in pr] for u, pr in zip(net.units, probs)},
+        }
         if table is not None:
             entry["expected_latency_ms"] = float(expected_latency(net, *table, probs))
         result.history.append(entry)
@@ -158,10 +162,6 @@ def _second_order_step(net, x, y, xv, yv, arch_loss, criterion, xi: float) -> No
 
 def candidate_latencies(net: Any, source: Any, num_classes: int) -> tuple[list[torch.Tensor], float]:
     """Per supernet layer, the table latency (ms) of each candidate; and the stem and head's."""
-    from evaluators.latency.parts import head_key, layer_key, stem_key
-    from search_spaces import layout as L
-    from search_spaces.arch import Head, Stem
-
     spec = net.space.spec
     stem = L.stem_layout(Stem(**spec.stem), net.resolution, net.width, spec.act)
     last = net.layers[-1].layouts[0]

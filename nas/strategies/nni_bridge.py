@@ -56,11 +56,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
+
+import numpy as np
 
 from nas.strategies.base import Problem, Strategy
 from nas.strategies.nni_loader import NniClosed, NniTrialFailed, load_nni
@@ -208,7 +211,6 @@ class _Session:
 
     def _swap_rng(self, enter: bool) -> None:
         """Install NNI's own torch/numpy global generator states for its turn (and back)."""
-        import numpy as np
         import torch
 
         if enter and self._caller_rng is None:
@@ -279,8 +281,6 @@ class _Session:
 
     def _value(self, told: Mapping[str, Any]) -> float | None:
         """The first objective as 'larger is better', or None (failed, missing, infeasible)."""
-        import math
-
         if told.get("status", "ok") != "ok" or self.problem.violation(told) > 0:
             return None
         objective = self.problem.objectives[0]

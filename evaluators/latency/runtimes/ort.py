@@ -15,13 +15,13 @@ from evaluators.latency.runtimes.record import Runner, Runtime, Target, keep_wei
 
 
 def _version() -> str:
-    import onnxruntime
+    import onnxruntime  # noqa: PLC0415 - optional (the onnx extra): only for runtime=onnxruntime
 
     return onnxruntime.__version__
 
 
 def make_runner(module: nn.Module, x: torch.Tensor, target: Target) -> Runner:
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: PLC0415 - optional (the onnx extra)
 
     buffer = io.BytesIO()
     # The TorchScript exporter: a part exports in milliseconds, where torch.export takes
