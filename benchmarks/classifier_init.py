@@ -37,7 +37,8 @@ from scipy.stats import kendalltau
 from torch import nn
 
 from evaluators.proxy import ProxyEvaluator
-from evaluators.training import TrainConfig, fit
+from evaluators.train_config import TrainConfig
+from evaluators.training import fit
 from search_spaces import load_space, zoo
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model

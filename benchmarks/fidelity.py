@@ -9,6 +9,12 @@ job shares the machine; wall seconds do not). The proxy against itself (a second
 row. Scores go to benchmarks/data/fashion_fidelity.csv, one row per (setting, network, repeat),
 written as each finishes: the job resumes where it stopped.
 
+The supernet row scores members with weights cut from one supernet trained with today's default
+recipe on the same subset (`nas supernet train space=mbconv data=fashion_mnist ...`, run by
+``prepare``; its checkpoint stays under ``results/``, resumable, never committed). Its training time
+is printed by ``report`` beside the per-candidate cost.
+
+    python benchmarks/fidelity.py prepare          # train the supernet row's supernet (or continue it)
     python benchmarks/fidelity.py run [--settings NAME,...] [--max-rows N]
     python benchmarks/fidelity.py report [--members-only]
     python benchmarks/fidelity.py list
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,6 +43,9 @@ from search_spaces import load_space
 TABLE = gt.HERE / "fashion_fidelity.csv"
 COLUMNS = ["setting", "setting_id", "arch", "repeat", "score", "wall_s", "cpu_s"]
 FASHION = {"name": "fashion_mnist", "limit": 6000, "val_fraction": 0.2, "seed": 0}  # the ground truth's subset
+SUPERNETS = Path(__file__).resolve().parents[1] / "results"  # out= of the supernet row's training
+SUPERNET_RUN = "fidelity-fashion"
+SUPERNET_CKPT = SUPERNETS / "supernets" / SUPERNET_RUN / "supernet.pt"
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,8 @@ class Setting:
         return hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=4).hexdigest()
 
 
-def proxy(name: str, epochs: int = 3, resolution: int = 24, limit: int = 6000, repeats: tuple[int, ...] = (0,)) -> Setting:
+def proxy(name: str, epochs: int = 3, resolution: int = 24, limit: int = 6000,
+          repeats: tuple[int, ...] = (0,)) -> Setting:
     return Setting(name, "proxy", {"epochs": epochs, "resolution": resolution}, {**FASHION, "limit": limit},
                    repeats=repeats)
 
@@ -70,7 +81,24 @@ SETTINGS = [
     proxy("proxy 3 epochs 24 px 6k", repeats=(0, 1)),  # the proxy against itself: repeat 1 is another seed
     proxy("proxy 3 epochs 24 px 3k", limit=3000),
     proxy("proxy 6 epochs 24 px 6k", epochs=6),
+    Setting("supernet (default recipe)", "supernet", {"ckpt": str(SUPERNET_CKPT.relative_to(SUPERNETS.parent))}),
 ]
+
+
+def prepare() -> None:
+    """Train the supernet row's supernet with today's defaults on the ground truth's subset, or
+    continue a stopped training; the command and its wall time go to the supernet's folder."""
+    data = [f"data.{k}={v}" for k, v in FASHION.items() if k != "name"]
+    folder = SUPERNET_CKPT.parent
+    resume = ["resume=true"] if (folder / "supernet.pt").exists() else []
+    argv = [sys.executable, "-m", "nas.cli.commands", "supernet", "train", "space=mbconv", "data=fashion_mnist",
+            *data, f"out={SUPERNETS}", f"run_id={SUPERNET_RUN}", "progress=false", *resume]
+    print("$", " ".join(argv[2:]), flush=True)
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, cwd=SUPERNETS.parent)
+    (folder / "fidelity_train.json").write_text(json.dumps(
+        {"command": " ".join(["nas", *argv[4:]]), "wall_s": round(time.perf_counter() - start, 1),
+         "resumed": bool(resume)}))
 
 
 def read_table() -> pd.DataFrame:
@@ -101,7 +129,9 @@ def run(settings: list[Setting], max_rows: int | None) -> None:
         if not todo:
             continue
         print(f"{s.name}: {len(todo)} to score", flush=True)
-        evaluator = make_evaluator(s.evaluator, data=s.data, **s.options)
+        # a checkpoint is named relative to the repository in the setting (its id stays the same on any clone)
+        options = {k: str(SUPERNETS.parent / v) if k == "ckpt" else v for k, v in s.options.items()}
+        evaluator = make_evaluator(s.evaluator, data=s.data, **options)
         evaluator.check_space(space)
         for arch, repeat in todo:
             if max_rows is not None and written >= max_rows:
@@ -145,6 +175,11 @@ def report(members_only: bool) -> None:
             a, b = first.loc[both, "score"], second.loc[both, "score"]
             print(f"{'  ... seed 0 vs seed 1':<28}{len(both):>4}{kendalltau(a, b).statistic:>8.3f}"
                   f"{spearmanr(a, b).statistic:>10.3f}{top_recall(a, b):>9.2f}")
+    trained = SUPERNET_CKPT.parent / "fidelity_train.json"
+    if trained.exists():
+        info = json.loads(trained.read_text())
+        print(f"\nsupernet row: trained in {info['wall_s']:.0f} s"
+              f"{' (last part; resumed)' if info['resumed'] else ''}: {info['command']}")
     seeds = gt.read_table()
     recipe = gt.load_recipe()
     seeds = seeds[(seeds["recipe"] == gt.recipe_id(recipe)) & (seeds["epochs"] == recipe["recipe"]["epochs"])]
@@ -157,7 +192,7 @@ def report(members_only: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("run", "report", "list"))
+    parser.add_argument("action", choices=("prepare", "run", "report", "list"))
     parser.add_argument("--settings", default=None, help="comma-separated setting names (default: all)")
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--members-only", action="store_true", help="rank the searched members only")
@@ -172,7 +207,12 @@ def main() -> None:
     if args.action == "list":
         for s in SETTINGS:
             print(f"{s.name:<28}{s.id}  evaluator={s.evaluator} {s.options} data={s.data} repeats={s.repeats}")
+    elif args.action == "prepare":
+        prepare()
     elif args.action == "run":
+        if any(s.evaluator == "supernet" for s in chosen) and not SUPERNET_CKPT.exists():
+            chosen = [s for s in chosen if s.evaluator != "supernet"]
+            print(f"supernet row left out: no {SUPERNET_CKPT} (python benchmarks/fidelity.py prepare)", flush=True)
         run(chosen, args.max_rows)
     else:
         report(args.members_only)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check: tests/test_gpu.py (the CUDA and bf16-autocast paths the CPU suite cannot reach) on
+# GPU check: tests/integration/test_gpu.py (the CUDA and bf16-autocast paths the CPU suite cannot reach) on
 # this machine's GPU, in one go; exits with pytest's status (124: stopped after 480 s; 3: missing
 # dependencies; 4: torch sees no CUDA device).
 #
@@ -69,7 +69,7 @@ fi
 "$py" -c 'import ray.train' 2>/dev/null || echo "(ray is not installed: the two Ray Train checks will be skipped)"
 
 echo "== pytest"
-timeout -k 10 480 "${run[@]}" tests/test_gpu.py -m gpu -v -p no:cacheprovider --durations=0 "$@"
+timeout -k 10 480 "${run[@]}" tests/integration/test_gpu.py -m gpu -v -p no:cacheprovider --durations=0 "$@"
 status=$?
 [ "$status" -eq 124 ] && echo "gpu_check: pytest ran past 480 s and was stopped" >&2
 exit "$status"

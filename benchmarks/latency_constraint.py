@@ -60,7 +60,8 @@ def main() -> None:
     print(f"all seeds: {over.sum()} of {len(measured)} accepted candidates take longer than {limit:.1f} ms on the "
           f"stopwatch: {100 * over.mean():.1f}% (target <= 5); above {args.bound:.1f} ms: "
           f"{100 * np.mean(measured > args.bound):.1f}%; prediction / stopwatch median "
-          f"{np.median(predicted / measured):.3f}, MAPE {100 * rel.mean():.1f}%, {100 * np.mean(rel <= 0.10):.0f}% within 10%")
+          f"{np.median(predicted / measured):.3f}, MAPE {100 * rel.mean():.1f}%, "
+          f"{100 * np.mean(rel <= 0.10):.0f}% within 10%")
 
 
 if __name__ == "__main__":

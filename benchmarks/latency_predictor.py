@@ -8,7 +8,8 @@ seven others) and scores every predictor against the mean of the passes. The las
 against pass 1: the machine's own run-to-run noise, the floor under any predictor's error.
 
     python benchmarks/latency_predictor.py [--space mbconv] [--threads 1] [--batch 1] [--runtime torch]
-        [--placement per-round] [--dtype float32|int8] [--n 100] [--out results] [--also threads=2 batch=8 runtime=onnxruntime]
+        [--placement per-round] [--dtype float32|int8] [--n 100] [--out results]
+        [--also threads=2 batch=8 runtime=onnxruntime]
 
 Targets (issue 22): pass 2 against pass 1 >= 95% within 10%; best predictor >= 90% within 10%,
 Kendall tau >= 0.95, >= 10,000 predictions/s; profile and calibration within 6 minutes.

@@ -37,7 +37,8 @@ from omegaconf import OmegaConf
 from scipy.stats import kendalltau, spearmanr
 
 from evaluators.proxy import ProxyEvaluator
-from evaluators.supernet import SupernetConfig, SupernetEvaluator
+from evaluators.supernet import SupernetEvaluator
+from evaluators.supernet_config import SupernetConfig
 from nas.config import parse_overrides
 from nas.oneshot.supernet import train_supernet
 from search_spaces import load_space

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.ao.quantization import get_default_qconfig_mapping
+from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
@@ -40,9 +42,6 @@ def _eager(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
 
 
 def _int8(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
-    from torch.ao.quantization import get_default_qconfig_mapping
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
     torch.backends.quantized.engine = "x86"
     prepared = prepare_fx(model, get_default_qconfig_mapping("x86"), (x,))
     with torch.inference_mode():
@@ -52,7 +51,7 @@ def _int8(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
 
 
 def _onnxruntime(model: nn.Module, x: torch.Tensor, threads: int) -> Callable[[], object]:
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: PLC0415 (an optional extra: only the onnxruntime engine needs it)
 
     buffer = io.BytesIO()
     torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["y"], dynamo=False)

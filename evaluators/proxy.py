@@ -24,7 +24,8 @@ from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
 from evaluators.quantize import calibration_batches, check_engine, quantize_int8
 from evaluators.threads import intra_op_threads
-from evaluators.training import TrainConfig, evaluate, fit
+from evaluators.train_config import TrainConfig
+from evaluators.training import evaluate, fit
 from search_spaces.arch import Architecture
 from search_spaces.builder import build_model
 from search_spaces.checks import check_int

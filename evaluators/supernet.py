@@ -51,6 +51,7 @@ from evaluators.base import DEFAULT_DATA, EvaluationFailed, Evaluator, Reporter
 from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
 from evaluators.proxy import require_architectures, scaled_resolution
+from evaluators.supernet_config import SupernetConfig
 from evaluators.threads import intra_op_threads
 from evaluators.training import (
     TrainConfig,
@@ -71,48 +72,9 @@ from search_spaces.macro import extreme_member
 log = logging.getLogger(__name__)
 
 FORMAT = "nas-supernet/2"  # 2: expansion-1 MBConvs have weights of their own
-SAMPLING = ("fair", "sandwich", "uniform")
 TAUGHT = ("fair", "sandwich")  # the samplings whose first member is the largest, the others' teacher
-REGULARIZE = ("largest", "all")
 CHECKPOINT = "supernet.pt"
 GLOBAL = ("resolution", "width")  # choices that change every layer's input
-
-
-@dataclass(frozen=True)
-class SupernetConfig:
-    """How a supernet is trained."""
-
-    epochs: int = 11  # what it costs on 2 cores: docs/oneshot.md
-    batch_size: int = 64
-    optimizer: str = "adamw"  # or sgd (Nesterov, with momentum)
-    lr: float = 0.004
-    momentum: float = 0.9
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    sampling: str = "sandwich"  # BigNAS/OFA's rule; fair: the largest + kind-balanced members; uniform: SPOS
-    random_subnets: int = 2  # sandwich, fair: random members per step besides the largest (and smallest)
-    distill: bool = True  # fair, sandwich: the other members learn from the largest one's predictions
-    resolution: int | None = 32  # pixels the space's base resolution trains at (None: its own)
-    zero_init: bool = True  # residual blocks start as the identity, the classifier at 0 (BigNAS)
-    regularize: str = "largest"  # dropout and stochastic depth for: the largest member | all members
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.sampling not in SAMPLING:
-            raise ConfigError(f"sampling: {self.sampling!r} is not one of {', '.join(SAMPLING)}")
-        if self.regularize not in REGULARIZE:
-            raise ConfigError(f"regularize: {self.regularize!r} is not one of {', '.join(REGULARIZE)}")
-        for name in ("epochs", "batch_size"):
-            check_int(name, getattr(self, name), 1)
-        check_int("random_subnets", self.random_subnets, 0)
-        check_int("resolution", self.resolution, 8, allow_none=True)
-        self.train_config()  # lr, weight_decay, warmup, label smoothing checked there
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
-                           momentum=self.momentum, weight_decay=self.weight_decay, warmup_epochs=self.warmup_epochs,
-                           label_smoothing=self.label_smoothing, channels_last=False)
 
 
 @dataclass(frozen=True)
@@ -372,7 +334,7 @@ def score_member(supernet: ElasticSupernet, arch: Architecture, data: Any, pixel
         model = supernet.extract(arch).to(device)
         result = fit(model, loader, val, finetune, device)
         return result.accuracy, result.loss, model
-    # Same result as extract + recalibrate_batchnorm + evaluate (tests/test_supernet.py), without
+    # Same result as extract + recalibrate_batchnorm + evaluate (tests/nas/oneshot/test_supernet.py), without
     # building and copying a network per candidate.
     # NHWC, as the proxy evaluator trains: oneDNN's CPU convolutions run ~2x faster on it.
     layout = torch.channels_last

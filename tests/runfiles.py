@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from nas.report.plots import progress_plot, tradeoff_plot
 from nas.run.files import atomic_write_text
 from nas.run.folder import RunDir
 from nas.run.problem import arch_summary, best_row, noise_std
@@ -72,7 +73,6 @@ def best_yaml(table: pd.DataFrame) -> dict:
 
 def write_run(root: Path, run_id: str = "rep", best: bool = True) -> RunDir:
     """A run folder with config.yaml, trials.csv, best.yaml (unless ``best`` is false) and plots."""
-    from nas.report.plots import progress_plot, tradeoff_plot
 
     rdir = RunDir(Path(root) / "runs" / run_id)
     rdir.path.mkdir(parents=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from search_spaces.errors import ConfigError
+from search_spaces.errors import ConfigError, NasError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,29 @@ def train_scaling(workers: int, use_gpu: bool | str, cpus_per_worker: int | None
     if cpus_per_worker is None:  # torch uses as many threads (OMP_NUM_THREADS)
         cpus_per_worker = max(1, int(ray.cluster_resources().get("CPU", 1)) // workers)
     return ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker={"CPU": cpus_per_worker})
+
+
+def fit_on_workers(loop: Callable[[dict[str, Any]], None], config: dict[str, Any], scaling: Any, *, name: str,
+                   storage: Path, max_failures: int, keep: int | None, what: str, resume: str) -> Any:
+    """Run ``loop(config)`` on Ray Train's workers (a TorchTrainer: one DDP rank each) and return its
+    result. A worker group that still fails after ``max_failures`` restarts is one NasError: ``what``
+    failed, the first worker's error, and the ``resume`` command that continues from the last
+    checkpoint. ``keep``: checkpoints kept (None: all)."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    trainer = TorchTrainer(
+        loop, train_loop_config=config, scaling_config=scaling,
+        run_config=ray.train.RunConfig(
+            name=name, storage_path=str(storage),
+            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=keep),
+        ),
+    )
+    try:
+        return trainer.fit()
+    except ray.train.TrainingFailedError as exc:
+        raise NasError(f"{what} failed: {first_error(exc)}; continue with: {resume}") from None
 
 
 def first_error(exc: BaseException) -> str:

@@ -11,16 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from evaluators.base import DEFAULT_DATA
+from evaluators.supernet_config import supernet_defaults
 from nas.config import parse_command
 from search_spaces.errors import ConfigError
 
 
 def train_defaults() -> dict[str, Any]:
-    from nas.oneshot.supernet import config_keys  # noqa: PLC0415 - torch
-
     return {"space": "mbconv", "data": dict(DEFAULT_DATA), "out": "results", "run_id": None, "resume": False,
             "device": "auto", "amp": False, "threads": None, "progress": True, "workers": 1, "use_gpu": "auto",
-            "cpus_per_worker": None, "max_failures": 1, "ray": {"address": None}, **config_keys()}
+            "cpus_per_worker": None, "max_failures": 1, "ray": {"address": None}, **supernet_defaults()}
 
 
 def extract_defaults() -> dict[str, Any]:
@@ -84,14 +83,14 @@ def cmd_supernet(args: argparse.Namespace, console: Console, err_console: Consol
 
 def _train(items: list[str], console: Console, err_console: Console) -> int:
     from evaluators.supernet import load_checkpoint  # noqa: PLC0415 - torch
-    from nas.oneshot.supernet import config_keys, train_supernet  # noqa: PLC0415 - torch
+    from nas.oneshot.supernet import train_supernet  # noqa: PLC0415 - torch
 
     positional, cfg, given = parse(items, train_defaults())
     if cfg["use_gpu"] is None:
         cfg["use_gpu"] = "auto"
     if positional:
         raise ConfigError(f"nas supernet train takes key=value settings only, got {positional[0]!r}")
-    settings = {k: cfg[k] for k in config_keys() if k in given}  # the rest: defaults, or the saved ones
+    settings = {k: cfg[k] for k in supernet_defaults() if k in given}  # the rest: defaults, or the saved ones
     progress = Progress(TextColumn("[bold]supernet"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("{task.fields[note]}"), console=err_console, disable=not cfg["progress"])
     task = progress.add_task("train", total=None, note="")

@@ -30,7 +30,7 @@ import yaml
 from evaluators.base import DEFAULT_DATA
 from evaluators.data import DataSplits, dataset_from_options
 from nas.archs import resolve_arch
-from nas.backends.ray_cluster import connect, first_error, train_scaling
+from nas.backends.ray_cluster import connect, fit_on_workers, train_scaling
 from nas.deploy.export import EXPORTS, Exported, export_model, load_model
 from nas.deploy.retrain_recipe import EXECUTION_FIELDS, RetrainRecipe, make_recipe
 from nas.deploy.retrain_worker import restore, train_loop
@@ -145,25 +145,12 @@ def _scaling(recipe: RetrainRecipe) -> Any:
 
 def _fit(settings: dict[str, Any], recipe: RetrainRecipe, scaling: Any, rdir: Path, progress: bool) -> Any:
     """Run the TorchTrainer; Ray Train restores the latest checkpoint stored under ``rdir``."""
-    import ray.train  # noqa: PLC0415 - Ray: only to train (load_model needs none)
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig  # noqa: PLC0415 - Ray
-    from ray.train.torch import TorchTrainer  # noqa: PLC0415 - Ray
-
     config = {"arch": settings["arch"], "data": settings["data"], "resolution": settings["resolution"],
               "recipe": asdict(recipe), "run_id": rdir.name, "progress": progress}
-    trainer = TorchTrainer(
-        train_loop, train_loop_config=config, scaling_config=scaling,
-        run_config=RunConfig(
-            name=rdir.name, storage_path=str(rdir.parent),
-            failure_config=FailureConfig(max_failures=recipe.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
-    )
-    try:
-        result = trainer.fit()
-    except ray.train.TrainingFailedError as exc:
-        raise NasError(f"retrain {rdir.name} failed: {first_error(exc)}; continue with: nas retrain "
-                       f"resume=true run_id={rdir.name} out={rdir.parent.parent}") from None
+    result = fit_on_workers(train_loop, config, scaling, name=rdir.name, storage=rdir.parent,
+                            max_failures=recipe.max_failures, keep=2,
+                            what=f"retrain {rdir.name}",
+                            resume=f"nas retrain resume=true run_id={rdir.name} out={rdir.parent.parent}")
     if result.checkpoint is None:
         raise NasError(f"retrain {rdir.name} finished without a checkpoint in {rdir}")
     return result.checkpoint

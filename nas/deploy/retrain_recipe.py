@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from evaluators.training import TrainConfig
+from evaluators.train_config import TrainConfig
 from search_spaces.checks import check_auto, check_int
 from search_spaces.errors import ConfigError, unknown
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +24,18 @@ from evaluators.proxy import require_architectures, scaled_resolution
 from evaluators.supernet import (
     CHECKPOINT,
     EpochStats,
-    SupernetConfig,
     SupernetTraining,
     load_checkpoint,
     load_supernet,
 )
 from evaluators.supernet import log as supernet_log
+from evaluators.supernet_config import SupernetConfig, supernet_defaults
 from evaluators.training import evaluate, recalibrate_batchnorm
 from nas.archs import resolve_arch
-from nas.backends.ray_cluster import connect, first_error, train_scaling
+from nas.backends.ray_cluster import connect, fit_on_workers, train_scaling
 from search_spaces import load_space
 from search_spaces.checks import check_auto, check_int
-from search_spaces.errors import ConfigError, NasError, describe_choices
-
-
-def config_keys() -> dict[str, Any]:
-    """The training settings and their defaults."""
-    return {f.name: f.default for f in fields(SupernetConfig)}
+from search_spaces.errors import ConfigError, describe_choices
 
 
 def supernet_dir(out: str | Path, run_id: str) -> Path:
@@ -70,9 +65,6 @@ def _train_on_ray(space: str, data: dict[str, Any], rdir: Path, settings: dict[s
                   workers: int, use_gpu: bool | str, cpus_per_worker: int | None, max_failures: int,
                   ray_address: str | None, progress: bool) -> None:
     import ray  # noqa: PLC0415 - Ray: only for a Ray Train run
-    import ray.train  # noqa: PLC0415 - Ray
-    from ray.train import FailureConfig, RunConfig  # noqa: PLC0415 - Ray
-    from ray.train.torch import TorchTrainer  # noqa: PLC0415 - Ray
 
     started = connect(ray_address, num_cpus=max(os.cpu_count() or 1, workers * (cpus_per_worker or 1)),
                       log_to_driver=progress)
@@ -81,14 +73,9 @@ def _train_on_ray(space: str, data: dict[str, Any], rdir: Path, settings: dict[s
         rdir.mkdir(parents=True, exist_ok=True)
         config = {"space": space, "data": data, "dir": str(rdir), "settings": settings, "amp": amp,
                   "progress": progress}
-        trainer = TorchTrainer(_train_worker, train_loop_config=config, scaling_config=scaling,
-                               run_config=RunConfig(name="ray", storage_path=str(rdir),
-                                                    failure_config=FailureConfig(max_failures=max_failures)))
-        try:
-            trainer.fit()
-        except ray.train.TrainingFailedError as exc:
-            raise NasError(f"supernet training {rdir.name} failed: {first_error(exc)}; continue with: "
-                           f"nas supernet train resume=true run_id={rdir.name} out={rdir.parent.parent}") from None
+        fit_on_workers(_train_worker, config, scaling, name="ray", storage=rdir, max_failures=max_failures,
+                       keep=None, what=f"supernet training {rdir.name}",
+                       resume=f"nas supernet train resume=true run_id={rdir.name} out={rdir.parent.parent}")
     finally:
         if started:
             ray.shutdown()
@@ -118,9 +105,9 @@ def train_supernet(
     check_int("cpus_per_worker", cpus_per_worker, 1, allow_none=True)
     check_int("max_failures", max_failures, 0)
     check_auto("use_gpu", use_gpu)
-    unknown = sorted(set(settings) - set(config_keys()))
+    unknown = sorted(set(settings) - set(supernet_defaults()))
     if unknown:
-        raise ConfigError(describe_choices("supernet setting", unknown[0], sorted(config_keys())))
+        raise ConfigError(describe_choices("supernet setting", unknown[0], sorted(supernet_defaults())))
     if run_id is None:
         if resume:
             raise ConfigError("run_id: resume=true needs the run_id of the training to continue "
@@ -186,4 +173,4 @@ def extract_member(arch: str, ckpt: str | Path, to: str | Path | None = None, ca
     return path, float(accuracy)
 
 
-__all__ = ["config_keys", "extract_member", "supernet_dir", "train_supernet"]
+__all__ = ["extract_member", "supernet_dir", "train_supernet"]

@@ -32,14 +32,14 @@ def _name(cls: type[Strategy]) -> str:
 # Every strategy by name (strategy=NAME); its options are its class's (``Strategy.options``).
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", named=_name, options=_options)
 # Strategies that search any space through ask/tell alone: the contract tests
-# (tests/test_strategies.py) run each of them.
+# (tests/nas/strategies/test_strategies.py) run each of them.
 ASK_TELL: Registry[type[Strategy]] = Registry("ask/tell strategy", field="strategy", named=_name, options=_options)
 
 
 def register(cls: type[Strategy], *, ask_tell: bool = True) -> type[Strategy]:
     """Make a `Strategy` subclass available as ``strategy=<cls.name>`` (also a class decorator).
     ``ask_tell=False`` for one that needs more than ask/tell (DARTS trains a supernet first) or an
-    optional extra (NNI's, tested in tests/test_nni.py where NNI is installed)."""
+    optional extra (NNI's, tested in tests/nas/strategies/test_nni.py where NNI is installed)."""
     STRATEGIES.add(cls)
     if ask_tell:
         ASK_TELL.add(cls)

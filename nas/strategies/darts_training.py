@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from evaluators.latency.parts import head_key, layer_key, stem_key
-from evaluators.training import TrainConfig, autocast, make_scheduler
+from evaluators.train_config import TrainConfig
+from evaluators.training import autocast, make_scheduler
 from nas.strategies.darts_config import DartsConfig, DartsResult
 from search_spaces import layout as L
 from search_spaces.arch import Head, Stem

@@ -28,7 +28,8 @@ from search_spaces.space import CategoricalSpace
 
 pytestmark = pytest.mark.integration  # starts Ray clusters, kills processes or runs DDP ranks
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
+
 VOLATILE = ["wall_s", "timestamp"]
 SPACE = {"a": list(range(6)), "b": list(range(6)), "c": ["x", "y", "z"]}
 BUDGET = 24

@@ -5,7 +5,7 @@ installed, its version (which goes into every profile's fingerprint), whether a 
 can be moved to new memory between rounds, and how to build a timed runner for a module.
 `LatencySettings`, the `Measurer` and the fingerprint read the record, so adding a runtime is one
 module whose ``RUNTIME`` is its record plus one line in `BUILTIN` below; the contract tests
-(tests/test_latency_runtimes.py) then time modules through it.
+(tests/evaluators/latency/test_latency_runtimes.py) then time modules through it.
 """
 from __future__ import annotations
 
