@@ -16,7 +16,7 @@ is printed by ``report`` beside the per-candidate cost.
 
     python benchmarks/fidelity.py prepare          # train the supernet row's supernet (or continue it)
     python benchmarks/fidelity.py run [--settings NAME,...] [--max-rows N]
-    python benchmarks/fidelity.py report [--members-only]
+    python benchmarks/fidelity.py report [--members-only] [--features]
     python benchmarks/fidelity.py list
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ from scipy.stats import kendalltau, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ground_truth as gt
+from arch_features import feature_table, print_feature_table
 
 from evaluators.registry import make_evaluator
 from search_spaces import load_space
@@ -150,7 +151,7 @@ def top_recall(score: pd.Series, target: pd.Series, share: float = 0.1) -> float
     return len(set(score.nlargest(k).index) & set(target.nlargest(k).index)) / k
 
 
-def report(members_only: bool) -> None:
+def report(members_only: bool, with_features: bool = False) -> None:
     ref = truth()
     if members_only:
         ref = ref[ref["role"] == "member"]
@@ -169,6 +170,8 @@ def report(members_only: bool) -> None:
         print(f"{by_id[sid].name:<28}{len(shared):>4}{kendalltau(score, target).statistic:>8.3f}"
               f"{spearmanr(score, target).statistic:>10.3f}{top_recall(score, target):>9.2f}"
               f"{first.loc[shared, 'wall_s'].mean():>8.1f}{first.loc[shared, 'cpu_s'].mean():>8.1f}")
+        if with_features:
+            print_feature_table(feature_table(list(shared), list(score), list(target)), indent="    ")
         second = rows[rows["repeat"] == 1].set_index("arch")
         both = second.index.intersection(shared)
         if len(both) >= 5:
@@ -196,6 +199,8 @@ def main() -> None:
     parser.add_argument("--settings", default=None, help="comma-separated setting names (default: all)")
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--members-only", action="store_true", help="rank the searched members only")
+    parser.add_argument("--features", action="store_true",
+                        help="under each setting, which network features its scores follow (arch_features.py)")
     args = parser.parse_args()
     chosen = SETTINGS
     if args.settings:
@@ -215,7 +220,7 @@ def main() -> None:
             print(f"supernet row left out: no {SUPERNET_CKPT} (python benchmarks/fidelity.py prepare)", flush=True)
         run(chosen, args.max_rows)
     else:
-        report(args.members_only)
+        report(args.members_only, args.features)
 
 
 if __name__ == "__main__":

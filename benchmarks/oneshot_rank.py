@@ -14,7 +14,14 @@ The 3-epoch proxy ranks members by how fast they learn as much as by how good th
 ``--proxy-epochs 10`` trains them longer as a second reference (``--proxy-jobs 2`` runs two
 members at a time, one thread each).
 
-    python benchmarks/oneshot_rank.py [--epochs 11] [--sampling sandwich|fair|uniform] [--random-subnets 2]
+``--truth fashion`` ranks against the Fashion-MNIST ground truth instead (the members of
+benchmarks/data/fashion_ground_truth.csv with every seed, by mean test accuracy): the supernet trains
+on the ground truth's subset, the speed ratio is against the default proxy on the same data, and a
+table says which member features the supernet's scores follow more than the truth does
+(benchmarks/arch_features.py).
+
+    python benchmarks/oneshot_rank.py [--truth proxy|fashion] [--epochs 11] [--sampling sandwich|fair|uniform]
+        [--random-subnets 2]
         [--archs 30] [--proxy-cache FILE] [--proxy-seeds 1] [--proxy-epochs 3] [--proxy-jobs 1] [--ckpt SUPERNET.pt]
         [--supernet-seeds 1] [--threads 2] [--out DIR] [--set KEY=VALUE ...] [--score KEY=VALUE ...] [--time-members 3]
 """
@@ -24,6 +31,7 @@ import argparse
 import concurrent.futures
 import inspect
 import json
+import math
 import multiprocessing
 import random
 import statistics
@@ -32,7 +40,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
 import torch
+from arch_features import feature_table, print_feature_table
+from fidelity import FASHION, top_recall, truth
 from omegaconf import OmegaConf
 from scipy.stats import kendalltau, spearmanr
 
@@ -43,13 +54,20 @@ from nas.config import parse_overrides
 from nas.oneshot.supernet import train_supernet
 from search_spaces import load_space
 
+DIGITS = {"name": "digits"}
 SCORING = {name: p.default for name, p in inspect.signature(SupernetEvaluator).parameters.items()
            if name in ("calib_batches", "finetune_steps", "finetune_lr")}  # --score's keys and defaults
 
 
+def _proxy(data: dict, **options) -> ProxyEvaluator:
+    """The proxy on digits at the supernet's 32 px (the first reference), or the default proxy on
+    the ground truth's Fashion-MNIST subset."""
+    return ProxyEvaluator(**options) if data["name"] == "fashion_mnist" else ProxyEvaluator(resolution=32, **options)
+
+
 def _proxy_one(arch: str, seed: int, epochs: int, threads: int) -> tuple[float, float]:
     torch.set_num_threads(threads)
-    proxy = ProxyEvaluator(resolution=32, threads=threads, seed=seed, epochs=epochs)
+    proxy = _proxy(DIGITS, threads=threads, seed=seed, epochs=epochs)
     t = time.perf_counter()
     return proxy(arch)["accuracy"], time.perf_counter() - t
 
@@ -78,10 +96,10 @@ def proxy_scores(archs, seed: int, epochs: int, threads: int, jobs: int, cache: 
 
 
 def side_by_side(archs, oneshot: SupernetEvaluator, seed: int, epochs: int,
-                 threads: int) -> list[tuple[float, float]]:
+                 threads: int, data: dict) -> list[tuple[float, float]]:
     """(supernet seconds, proxy seconds) per arch, each pair measured back to back, so that both
     sides of the speed ratio see the same machine load (cached proxy times may not have)."""
-    proxy = ProxyEvaluator(resolution=32, threads=threads, seed=seed, epochs=epochs)
+    proxy = _proxy(data, data=data, threads=threads, seed=seed, epochs=epochs)
     pairs = []
     for arch in archs:
         t = time.perf_counter()
@@ -98,8 +116,9 @@ def train_one(settings: dict, seed: int, args) -> tuple[str, float]:
     """Train the supernet with ``seed``; its checkpoint and the seconds it took."""
     out = args.out or tempfile.mkdtemp(prefix="oneshot-")
     start = time.perf_counter()
+    data = FASHION if args.truth == "fashion" else DIGITS
     ckpt = train_supernet(
-        "mbconv", {"name": "digits"}, out, f"bench-seed{seed}", resume=False, threads=args.threads,
+        "mbconv", data, out, f"bench-{data['name']}-seed{seed}", resume=False, threads=args.threads,
         **{**settings, "seed": seed},
         on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.3f}, largest {s.largest:.1f}%, "
                                  f"smallest {s.smallest:.1f}% ({s.seconds:.0f} s)", flush=True))
@@ -111,6 +130,8 @@ def train_one(settings: dict, seed: int, args) -> tuple[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--truth", choices=("proxy", "fashion"), default="proxy",
+                        help="rank against stand-alone proxy training on digits, or the Fashion-MNIST ground truth")
     parser.add_argument("--epochs", type=int, default=11)
     parser.add_argument("--archs", type=int, default=30)
     parser.add_argument("--random-subnets", type=int, default=2)
@@ -141,29 +162,43 @@ def main() -> None:
     args = parser.parse_args()
     if args.ckpt and args.supernet_seeds != 1:
         parser.error("--ckpt scores one trained supernet; leave --supernet-seeds at 1")
+    if args.truth == "fashion" and args.proxy_seeds != 1:
+        parser.error("--proxy-seeds: with --truth fashion the reference is the ground truth (fidelity.py has the "
+                     "proxy's own rows)")
     torch.set_num_threads(args.threads)
     settings = OmegaConf.to_container(parse_overrides(args.set, asdict(SupernetConfig())))
     settings.update(epochs=args.epochs, random_subnets=args.random_subnets, sampling=args.sampling,
                     resolution=32)
 
     space = load_space("mbconv")
-    rng = random.Random(args.seed)
-    archs = []
-    while len(archs) < args.archs:
-        arch = space.canonical(space.sample(rng))
-        if arch not in archs:
-            archs.append(arch)
     scoring = OmegaConf.to_container(parse_overrides(args.score, SCORING))
-    cache = {}
-    if args.proxy_cache and Path(args.proxy_cache).is_file():
-        cache = json.loads(Path(args.proxy_cache).read_text())
-    proxies = [proxy_scores(archs, s, args.proxy_epochs, args.threads, args.proxy_jobs, cache, args.proxy_cache, space)
-               for s in range(args.proxy_seeds)]
-    full = [acc for acc, _ in proxies[0]]
+    data = FASHION if args.truth == "fashion" else DIGITS
+    if args.truth == "fashion":
+        ref = truth()
+        ref = ref[ref["role"] == "member"]
+        if len(ref) < 8:
+            parser.error(f"--truth fashion: only {len(ref)} members of the ground truth have every seed (need 8)")
+        archs, full = list(ref.index), list(ref["test"])
+        proxies = [[(acc, math.nan) for acc in full]]
+        reference = "the ground truth's mean test accuracy"
+    else:
+        rng = random.Random(args.seed)
+        archs = []
+        while len(archs) < args.archs:
+            arch = space.canonical(space.sample(rng))
+            if arch not in archs:
+                archs.append(arch)
+        cache = {}
+        if args.proxy_cache and Path(args.proxy_cache).is_file():
+            cache = json.loads(Path(args.proxy_cache).read_text())
+        proxies = [proxy_scores(archs, s, args.proxy_epochs, args.threads, args.proxy_jobs, cache, args.proxy_cache,
+                                space) for s in range(args.proxy_seeds)]
+        full = [acc for acc, _ in proxies[0]]
+        reference = f"proxy: {args.proxy_epochs} epochs"
     taus, train_times = [], []
     for seed in range(args.seed, args.seed + args.supernet_seeds):
         ckpt, train_s = (args.ckpt, None) if args.ckpt else train_one(settings, seed, args)
-        oneshot = SupernetEvaluator(ckpt, threads=args.threads, **scoring)
+        oneshot = SupernetEvaluator(ckpt, data=data, threads=args.threads, **scoring)
         one, seconds = [], []
         for i, arch in enumerate(archs):
             t = time.perf_counter()
@@ -171,12 +206,16 @@ def main() -> None:
             seconds.append(time.perf_counter() - t)
             b, t2 = proxies[0][i]
             print(f"  {i + 1:>2}/{len(archs)} supernet {one[-1]:5.1f}% ({seconds[-1]:4.2f} s)  "
-                  f"proxy {b:5.1f}% ({t2:5.1f} s)", flush=True)
+                  f"reference {b:5.2f}% ({t2:5.1f} s)", flush=True)
         tau = kendalltau(one, full).statistic
         rho = spearmanr(one, full).statistic
         taus.append(tau)
-        print(f"supernet seed {seed}: Kendall tau {tau:.3f} (target >= 0.5), Spearman rho {rho:.3f}, over "
-              f"{len(archs)} architectures (proxy: {args.proxy_epochs} epochs); scores {min(one):.1f}-{max(one):.1f}%")
+        recall = top_recall(pd.Series(one), pd.Series(full))
+        print(f"supernet seed {seed}: Kendall tau {tau:.3f} (target >= 0.5), Spearman rho {rho:.3f}, top-10% "
+              f"recall {recall:.2f}, over {len(archs)} architectures ({reference}); scores "
+              f"{min(one):.1f}-{max(one):.1f}%")
+        print("  which member features the scores follow (Spearman rho):")
+        print_feature_table(feature_table(archs, one, full), indent="    ")
         for s in range(1, args.proxy_seeds):
             other = [acc for acc, _ in proxies[s]]
             print(f"  ceiling: proxy seed {s} against seed 0: tau {kendalltau(other, full).statistic:.3f}, "
@@ -187,16 +226,18 @@ def main() -> None:
             print(f"  supernet against the mean of {args.proxy_seeds} proxy seeds: "
                   f"tau {kendalltau(one, mean).statistic:.3f}")
         s1, s2 = statistics.mean(seconds), statistics.mean(t for _, t in proxies[0])
-        print(f"seconds per candidate: supernet {s1:.2f} (mean of {len(archs)}), proxy {s2:.1f} "
-              f"({args.proxy_epochs} epochs, as trained above or cached)")
+        proxy_note = f", proxy {s2:.1f} ({args.proxy_epochs} epochs, as trained above or cached)"
+        print(f"seconds per candidate: supernet {s1:.2f} (mean of {len(archs)}){'' if math.isnan(s2) else proxy_note}")
         if args.time_members > 0 and seed == args.seed:
-            pairs = side_by_side(archs[:args.time_members], oneshot, args.seed, args.proxy_epochs, args.threads)
+            pairs = side_by_side(archs[:args.time_members], oneshot, args.seed, args.proxy_epochs, args.threads, data)
             one_s, proxy_s = statistics.mean(a for a, _ in pairs), statistics.mean(b for _, b in pairs)
+            s2 = s2 if not math.isnan(s2) else proxy_s
             print(f"side by side on {len(pairs)} members, {args.threads} threads: supernet {one_s:.2f} s, "
-                  f"proxy {proxy_s:.1f} s: {proxy_s / one_s:.1f}x faster (target >= 100x)")
+                  f"proxy {proxy_s:.1f} s: {proxy_s / one_s:.1f}x faster (target >= 50x)")
         if train_s is not None:
             train_times.append(train_s)
-            print(f"supernet training: {train_s:.0f} s, worth {train_s / s2:.0f} proxy evaluations")
+            worth = "" if math.isnan(s2) else f", worth {train_s / s2:.0f} proxy evaluations"
+            print(f"supernet training: {train_s:.0f} s{worth}")
     if len(taus) > 1:
         print(f"over {len(taus)} supernet seeds: Kendall tau {statistics.mean(taus):.3f} +- "
               f"{statistics.stdev(taus):.3f} (each: {', '.join(f'{t:.3f}' for t in taus)}); training "
