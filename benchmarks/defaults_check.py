@@ -3,17 +3,20 @@
 Every setting runs ``nas.search`` in memory with a callable evaluator on each landscape, one run per
 seed (the seed drives both the search and which stored training seed each evaluation reads):
 NAS-Bench-Macro (nearly additive over layers), a synthetic NK-style landscape (6 x 5 choices,
-dominated by neighbour interactions, with narrow peaks; ``benchmarks/landscapes.py``) and every
+dominated by neighbour interactions, with narrow peaks; ``benchmarks/landscapes.py``), every
 member of a small MBConv space trained on digits with two seeds
-(``benchmarks/make_digits_landscape.py``). Clean landscapes return a member's mean accuracy (never
-repeated); noisy ones return one stored seed per evaluation, so the selection stage matters.
+(``benchmarks/make_digits_landscape.py``), and the Fashion-MNIST ground truth's members with their
+two seeds (``benchmarks/ground_truth.py``; one choice among a few dozen networks, run once it is
+complete). Clean landscapes return a member's mean accuracy (never repeated); noisy ones return one
+stored seed per evaluation, so the selection stage matters.
 
 Regret = the landscape's best mean accuracy minus the mean accuracy of the network the run reports
 (``result.best``), and of the best network it evaluated at all (what a perfect selection would
 have reported). ``<=0.02``: share of seeds within 0.02 points of the best.
 
-    python benchmarks/defaults_check.py [--seeds 30] [--budget 100] [--digits-budget 40]
-        [--landscapes synthetic synthetic_noisy nasbench_macro nasbench_macro_noisy digits digits_noisy]
+    python benchmarks/defaults_check.py [--seeds 30] [--budget 100] [--digits-budget 40] [--fashion-budget 12]
+        [--landscapes synthetic synthetic_noisy nasbench_macro nasbench_macro_noisy digits digits_noisy fashion
+                      fashion_noisy]
         [--nasbench PATH] [--digits PATH] [--workers 1] [--csv PATH]
 
 ``--csv`` also writes one row per run (landscape, setting, seed, regrets), for paired comparisons.
@@ -45,7 +48,7 @@ from landscapes import Landscape, additive_r2, seed_std
 DEFAULT_NASBENCH = HERE.parents[1] / "shared" / "benchmarks" / "nas-bench-macro_cifar10.json"
 DEFAULT_DIGITS = HERE / "data" / "digits_landscape.json"
 LANDSCAPES = ("synthetic", "synthetic_noisy", "nasbench_macro", "nasbench_macro_noisy", "digits",
-              "digits_noisy")
+              "digits_noisy", "fashion", "fashion_noisy")
 RACE = {"name": "race", "top": 3, "repeats": 3}
 HALVING = {"name": "halving", "k": 8, "eta": 2, "repeats": 3}
 NONE = {"name": "none"}
@@ -78,6 +81,8 @@ def landscape(name: str, nasbench: str, digits: str) -> Landscape:
         return landscapes.synthetic()
     if base == "nasbench_macro":
         return landscapes.nasbench_macro(nasbench)
+    if base == "fashion":
+        return landscapes.fashion()
     return landscapes.digits(digits)
 
 
@@ -121,6 +126,14 @@ def digits_ready(path: Path) -> bool:
     return bool(json.loads(path.read_text(encoding="utf-8")).get("_meta", {}).get("complete"))
 
 
+def fashion_ready() -> bool:
+    """Whether every member of the ground truth has every seed."""
+    try:
+        return bool(landscapes.fashion().meta["complete"])
+    except landscapes.TableError:
+        return False
+
+
 def row(label: str, results: list[dict[str, float]]) -> str:
     """One table line: median, mean and share near the best of both regrets; archs; s/run."""
     cells = []
@@ -138,6 +151,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--digits-budget", type=int, default=40, help="budget on the small digits space")
+    parser.add_argument("--fashion-budget", type=int, default=12,
+                        help="budget on the ground truth's members (a few dozen networks)")
     parser.add_argument("--landscapes", nargs="*", default=list(LANDSCAPES), choices=LANDSCAPES)
     parser.add_argument("--nasbench", default=os.environ.get("NAS_BENCH_MACRO", str(DEFAULT_NASBENCH)))
     parser.add_argument("--digits", default=str(DEFAULT_DIGITS))
@@ -155,6 +170,9 @@ def main() -> None:
             if name.startswith("digits") and not digits_ready(Path(args.digits)):
                 print(f"\n{name}: skipped, {args.digits} is missing or incomplete")
                 continue
+            if name.startswith("fashion") and not fashion_ready():
+                print(f"\n{name}: skipped, the ground truth is not complete (python benchmarks/ground_truth.py report)")
+                continue
             runs += run_landscape(name, args, pool)
     finally:
         if pool is not None:
@@ -171,7 +189,7 @@ def run_landscape(name: str, args: argparse.Namespace,
     """Print the table of one landscape; its runs, one row per (setting, seed)."""
     land = landscape(name, args.nasbench, args.digits)
     noisy = name.endswith("_noisy")
-    budget = args.digits_budget if land.name == "digits" else args.budget
+    budget = {"digits": args.digits_budget, "fashion": args.fashion_budget}.get(land.name, args.budget)
     print(f"\n{name}: {len(land.table)} members, best mean {land.best:.3f}, additive R2 "
           f"{additive_r2(land):.2f}, seed std {seed_std(land):.2f}; {args.seeds} seeds x budget {budget}")
     print(f"{'':<28}{'-- reported winner regret --':>24}   {'-- best evaluated regret --':>24}")

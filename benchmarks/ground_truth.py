@@ -93,9 +93,9 @@ def command(recipe: dict, arch: Architecture, seed: int, epochs: int, out: Path,
             + [f"out={out}", f"run_id={run_id}", "progress=false"])
 
 
-def read_table() -> pd.DataFrame:
+def read_table(path: Path = TABLE) -> pd.DataFrame:
     # the recipe digest is hex: one of only digits would come back as a number and match nothing
-    return pd.read_csv(TABLE, dtype={"recipe": str}) if TABLE.exists() else pd.DataFrame(columns=COLUMNS)
+    return pd.read_csv(path, dtype={"recipe": str}) if path.exists() else pd.DataFrame(columns=COLUMNS)
 
 
 def append_row(row: dict) -> None:

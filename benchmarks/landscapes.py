@@ -6,6 +6,12 @@ turns it into a callable for ``nas.search``: noisy, it reads one stored seed per
 ``r`` reads seed ``(offset(seed, key) + r) % nseeds``, as ``evaluators.tabular.NasBenchMacro``
 does); clean, the mean, from a function without ``repeat`` so a run never repeats it.
 
+``fashion()`` is the Fashion-MNIST ground truth (``benchmarks/ground_truth.py``) as a landscape: one
+categorical choice among its searched members, each with its stored trainings (one per seed) at the
+recipe's length. It has no structure a search can climb (the members are seeded samples, spread over
+MACs), so it tests what the others cannot: a real task's noise, and how a strategy spends a budget
+on a few dozen candidates.
+
 ``synthetic()`` builds a landscape of another shape than NAS-Bench-Macro (which is nearly additive
 over its layers): 6 dimensions x 5 choices whose mean accuracy is dominated by interactions between
 neighbouring dimensions (an NK landscape with K=1 on a ring) plus a few narrow peaks.
@@ -112,6 +118,28 @@ def digits(path: str | Path, space_file: str | Path | None = None) -> Landscape:
     """The digits landscape written by ``benchmarks/make_digits_landscape.py``."""
     space_file = space_file or Path(__file__).resolve().parent / "data" / "digits_small.yaml"
     return from_file("digits", path, load_space(str(space_file)))
+
+
+def fashion(table: str | Path | None = None) -> Landscape:
+    """The ground truth's members with every seed of its recipe, as one categorical choice; ``meta``
+    says how many members the recipe has and whether all of them are in (``complete``)."""
+    import ground_truth as gt  # noqa: PLC0415 - beside this file, and it loads torch: only this landscape needs it
+
+    recipe = gt.load_recipe()
+    rows = gt.read_table(Path(table) if table else gt.TABLE)
+    rows = rows[(rows["role"] == "member") & (rows["recipe"] == gt.recipe_id(recipe))
+                & (rows["epochs"] == recipe["recipe"]["epochs"])]
+    runs = {name: group.sort_values("seed")["test_accuracy"].astype(float).tolist()
+            for name, group in rows.groupby("name")}
+    runs = {name: accs for name, accs in sorted(runs.items()) if len(accs) >= len(recipe["seeds"])}
+    if len(runs) < 2:
+        raise TableError(f"fashion: {len(runs)} members have every seed of the recipe; at least 2 are needed")
+    space = CategoricalSpace({"member": list(runs)}, name="fashion_ground_truth")
+    table_rows = {space.key({"member": name}): {"test_acc": accs, "mean_acc": float(np.mean(accs))}
+                  for name, accs in runs.items()}
+    meta = {"members": len(runs), "of": recipe["members"]["count"],
+            "complete": len(runs) >= recipe["members"]["count"]}
+    return Landscape("fashion", space, table_rows, space.key, space.from_string, meta)
 
 
 def synthetic(seed: int = 0, dims: int = 6, choices: int = 5, peaks: int = 4,
