@@ -9,7 +9,9 @@ kind equally often. ``sampling=uniform`` trains one random member (SPOS). With
 ``distill=true`` (in-place distillation) the other members learn from the largest member's
 predictions on the same batch instead of the labels. As BigNAS, residual blocks start as the
 identity and the classifier at 0 (``zero_init``), and only the largest member is trained with
-dropout and stochastic depth (``regularize=largest``). How well each
+dropout and stochastic depth (``regularize=largest``). ``shrink=progressive`` orders the training as
+Once-for-All's progressive shrinking: the largest member alone first, then elastic kernels, depths and
+the rest, one phase each (`SupernetConfig.phase`). How well each
 sampling rule ranks members, and why, is measured in docs/oneshot.md. Each member sees the
 batch at its own resolution (scaled like the proxy evaluator's, so that ``resolution=32`` trains the space's
 base resolution at 32 px). A checkpoint is written after every epoch (atomically), and a
@@ -51,7 +53,7 @@ from evaluators.base import DEFAULT_DATA, EvaluationFailed, Evaluator, Reporter
 from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
 from evaluators.proxy import require_architectures, scaled_resolution
-from evaluators.supernet_config import SupernetConfig
+from evaluators.supernet_config import PHASES, SupernetConfig, supernet_defaults
 from evaluators.threads import intra_op_threads
 from evaluators.training import (
     TrainConfig,
@@ -75,6 +77,16 @@ FORMAT = "nas-supernet/2"  # 2: expansion-1 MBConvs have weights of their own
 TAUGHT = ("fair", "sandwich")  # the samplings whose first member is the largest, the others' teacher
 CHECKPOINT = "supernet.pt"
 GLOBAL = ("resolution", "width")  # choices that change every layer's input
+
+
+def elastic_in(dimension: str, phase: str) -> bool:
+    """Whether a choice (a space's dimension name: ``resolution``, ``s3.kernel``, ...) varies in a
+    phase of progressive shrinking: resolution always, then kernels, then depths, then the rest."""
+    if phase == "all":
+        return True
+    # each phase opens the choices of the phases before it and its own: kernel, then depth
+    opened = {"resolution", *PHASES[1:PHASES.index(phase) + 1]}
+    return dimension.rsplit(".", 1)[-1] in opened
 
 
 @dataclass(frozen=True)
@@ -148,8 +160,25 @@ class SupernetTraining:
     def pixels(self, arch: Architecture) -> int:
         return scaled_resolution(arch, self.config.resolution, self.space.base_resolution)
 
-    def members(self, rng: random.Random) -> list[Architecture]:
-        """The members one step trains (the largest first when it teaches the others)."""
+    def members(self, rng: random.Random, phase: str = "all") -> list[Architecture]:
+        """The members one step trains (the largest first when it teaches the others), with the
+        choices that ``phase`` does not open yet (``shrink=progressive``) at the largest member's."""
+        drawn = self._drawn(rng)
+        if phase == "all":
+            return drawn
+        largest = self.space.to_choices(self.largest)
+        out: list[Architecture] = []
+        for member in drawn:
+            choices = self.space.to_choices(member)
+            # only choices the largest member has: the phases before `all` open none that opens others
+            opened = {k: v for k, v in choices.items() if k in largest and elastic_in(k, phase)}
+            arch = self.space.from_choices({**largest, **opened})
+            if arch not in out:  # the members a phase makes equal are trained once
+                out.append(arch)
+        return out
+
+    def _drawn(self, rng: random.Random) -> list[Architecture]:
+        """The members of a step under the sampling rule, every choice open."""
         if self.config.sampling == "uniform":
             return [self.space.sample(rng)]
         if self.config.sampling == "fair":
@@ -194,8 +223,9 @@ class SupernetTraining:
         if state["space_name"] != self.space.name:
             raise ConfigError(f"resume: {self.checkpoint} holds a supernet of space {state['space_name']}, "
                               f"not {self.space.name}")
-        if state["config"] != asdict(self.config):
-            saved = state["config"]
+        # a setting added since the checkpoint was written had its default's behaviour then
+        saved = {**supernet_defaults(), **state["config"]}
+        if saved != asdict(self.config):
             changed = sorted(k for k, v in asdict(self.config).items() if saved.get(k) != v)
             was = ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
             raise ConfigError(f"resume: {', '.join(changed)} differ from the checkpoint's settings ({was})")
@@ -237,13 +267,14 @@ class SupernetTraining:
         order = torch.randperm(self.data.size("train"), generator=torch.Generator().manual_seed(
             cfg.seed * 100_003 + epoch))
         rng = random.Random(f"{cfg.seed}:{epoch}")  # the same members on every rank
+        phase = cfg.phase(epoch)
         torch.manual_seed(cfg.seed * 100_003 + epoch + 1_000_003 * self.rank)  # dropout, stochastic depth
         self.supernet.train()
         total, count = 0.0, 0
         for step in range(self.steps_per_epoch):
             # the step's global batch, this rank's share of it
             index = order[step * cfg.batch_size:(step + 1) * cfg.batch_size][self.rank::self.world]
-            members = self.members(rng)
+            members = self.members(rng, phase)
             self.optimizer.zero_grad(set_to_none=True)
             teacher = None
             for i, arch in enumerate(members):

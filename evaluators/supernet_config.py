@@ -11,6 +11,10 @@ from search_spaces.errors import ConfigError
 
 SAMPLING = ("fair", "sandwich", "uniform")
 REGULARIZE = ("largest", "all")
+SHRINK = ("none", "progressive")
+# Once-for-All's progressive shrinking, in its order: the largest member alone (at every resolution),
+# then elastic kernels, then elastic depth, then everything (expansion, SE, width, block types).
+PHASES = ("largest", "kernel", "depth", "all")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class SupernetConfig:
     resolution: int | None = 32  # pixels the space's base resolution trains at (None: its own)
     zero_init: bool = True  # residual blocks start as the identity, the classifier at 0 (BigNAS)
     regularize: str = "largest"  # dropout and stochastic depth for: the largest member | all members
+    shrink: str = "none"  # progressive: the epochs split evenly over PHASES, in order (Once-for-All)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -38,11 +43,24 @@ class SupernetConfig:
             raise ConfigError(f"sampling: {self.sampling!r} is not one of {', '.join(SAMPLING)}")
         if self.regularize not in REGULARIZE:
             raise ConfigError(f"regularize: {self.regularize!r} is not one of {', '.join(REGULARIZE)}")
+        if self.shrink not in SHRINK:
+            raise ConfigError(f"shrink: {self.shrink!r} is not one of {', '.join(SHRINK)}")
         for name in ("epochs", "batch_size"):
             check_int(name, getattr(self, name), 1)
         check_int("random_subnets", self.random_subnets, 0)
         check_int("resolution", self.resolution, 8, allow_none=True)
+        if self.shrink == "progressive" and self.epochs < len(PHASES):
+            raise ConfigError(f"epochs: shrink=progressive needs at least {len(PHASES)} (one per phase: "
+                              f"{', '.join(PHASES)}), got {self.epochs}")
         self.train_config()  # lr, weight_decay, warmup, label smoothing checked there
+
+    def phase(self, epoch: int) -> str:
+        """Which of PHASES epoch ``epoch`` (from 0) trains in: ``all`` without shrinking; with
+        ``shrink=progressive`` the epochs split evenly over the phases, the last taking the remainder."""
+        if self.shrink == "none":
+            return "all"
+        share = self.epochs // len(PHASES)
+        return PHASES[min(epoch // share, len(PHASES) - 1)]
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
