@@ -17,6 +17,17 @@ go to ``--out``.
 
     python benchmarks/end_to_end.py [--budget 20] [--search-seed 0] [--random-seed 1] [--retrain-seeds 3] [--epochs 8]
         [--batch 64] [--warmup-epochs 1] [--resolution 24] [--out /tmp/nas_end_to_end]
+
+**On Fashion-MNIST** (``--data fashion``): the default search and random search with as many
+evaluations, ``--search-seeds`` seeds each (random search's seed is the search seed + 1000), both on
+the ground truth's subset (benchmarks/ground_truth.py); every winner retrained with the ground
+truth's recipe and seeds, exactly as its rows are (``nas retrain`` commands, resumable), so the
+winners are placed among its 40 members, and the baselines' rows taken from it. Latency: the plain
+stopwatch (benchmarks/stopwatch.py, 1 thread, batch 1, each network at its own resolution), the
+winners and baselines interleaved in one pass. Every search and retrain resumes where a killed job
+stopped (``--out`` is reused, not refused).
+
+    python benchmarks/end_to_end.py --data fashion [--budget 20] [--search-seeds 3] [--out /tmp/nas_e2e_fashion]
 """
 from __future__ import annotations
 
@@ -24,11 +35,14 @@ import argparse
 import itertools
 import math
 import os
+import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import ray
 import yaml
 
@@ -39,12 +53,21 @@ from nas.deploy.retrain import retrain
 from search_spaces import load_space
 from search_spaces.arch import Architecture
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ground_truth as gt
+from stopwatch import stopwatch
 
-def search(strategy: str, budget: int, seed: int, out: Path) -> Any:
-    """One search with the run defaults of ``nas run`` (only strategy, budget and seed set)."""
+
+def search(strategy: str, budget: int, seed: int, out: Path, data: dict | None = None,
+           run_id: str | None = None) -> Any:
+    """One search with the run defaults of ``nas run`` (only strategy, budget, seed and data set); a
+    run already in ``out`` is resumed (a finished one comes back as it is)."""
     begin = time.perf_counter()
+    run_id = run_id or strategy
+    extra = {"data": data} if data is not None else {}
+    resume = (out / "runs" / run_id / "state.json").exists()
     result = nas.search(space="mbconv", strategy=strategy, budget=budget, seed=seed, out=out,
-                        run_id=strategy, progress=False)
+                        run_id=run_id, progress=False, resume=resume, **extra)
     searched = int((result.trials["stage"] != "baseline").sum())
     print(f"search {strategy}: {searched} evaluations (+{len(result.trials) - searched} of baselines) in "
           f"{time.perf_counter() - begin:.0f} s; winner {result.best['accuracy']:.2f} ± "
@@ -127,8 +150,69 @@ def differences(nets: list[dict[str, Any]]) -> None:
         print(f"  {a['name']} - {b['name']}: {diff:+.2f} ± {se:.2f} points: {verdict}")
 
 
+def fashion(args: argparse.Namespace, out: Path) -> None:
+    """The Fashion-MNIST end to end: searches, winners retrained with the ground truth's recipe,
+    placed among its members, one latency pass, one table (see the module's docstring)."""
+    recipe = gt.load_recipe()
+    data = dict(recipe["data"])
+    seeds = list(range(args.search_seed, args.search_seed + args.search_seeds))
+    winners: list[dict[str, Any]] = []
+    for seed in seeds:
+        evolution = search("evolution", args.budget, seed, out, data, run_id=f"evolution-s{seed}")
+        evaluations = int((evolution.trials["stage"] != "baseline").sum())
+        random = search("random", evaluations, seed + 1000, out, data, run_id=f"random-s{seed + 1000}")
+        for strategy, result in (("evolution", evolution), ("random", random)):
+            winners.append({"strategy": strategy, "seed": seed, "arch": result.best["arch"],
+                            "search_acc": float(result.best["accuracy"]), "search_n": int(result.best.get("n", 1))})
+    truth = gt.read_table()
+    truth = truth[(truth["recipe"] == gt.recipe_id(recipe)) & (truth["epochs"] == recipe["recipe"]["epochs"])]
+    rows = [r for _, r in truth.iterrows()]
+    have = {(r["arch"], int(r["seed"])) for r in rows}
+    work = out / "retrain"
+    for w in winners:  # a winner that is a ground-truth network reuses its rows
+        arch = Architecture.parse(w["arch"])
+        for seed in recipe["seeds"]:
+            if (str(arch), seed) not in have:
+                name = f"{w['strategy']}-s{w['seed']}"
+                row = gt.train_one(recipe, "winner", name, arch, seed, recipe["recipe"]["epochs"], work)
+                rows.append(row)
+                have.add((str(arch), seed))
+    table = pd.DataFrame(rows)
+    tests = table.groupby("arch")["test_accuracy"].agg(["mean", "std", "size"])
+    members = tests.loc[truth.loc[truth["role"] == "member", "arch"].unique()]
+    baselines = truth[truth["role"] == "baseline"].groupby("name")["arch"].first()
+    archs = list(dict.fromkeys([w["arch"] for w in winners] + list(baselines)))
+    print(f"latency of {len(archs)} networks (plain stopwatch, 1 thread, batch 1, own resolution)...", flush=True)
+    ms = dict(zip(archs, stopwatch(archs, num_classes=10, builds=3)))
+    print(f"\nend to end on Fashion-MNIST ({recipe['data']['limit']} training images searched; ground truth "
+          f"recipe: {recipe['recipe']['epochs']} epochs, seeds {recipe['seeds']}; {len(members)} members with "
+          f"every seed)\n")
+    print(f"{'network':<26}{'search %':>10}{'test % (mean ± std, n)':>26}{'latency ms':>12}{'percentile':>12}")
+    for w in winners:
+        t = tests.loc[w["arch"]]
+        w.update(test=float(t["mean"]), test_std=float(t["std"]), latency_ms=ms[w["arch"]],
+                 percentile=100 * float((members["mean"] < t["mean"]).mean()))
+        print(f"{w['strategy'] + ' s' + str(w['seed']):<26}{w['search_acc']:>10.2f}"
+              f"{t['mean']:>14.2f} ± {t['std']:.2f} ({int(t['size'])}){ms[w['arch']]:>12.2f}{w['percentile']:>12.0f}")
+    for name, arch in baselines.items():
+        t = tests.loc[arch]
+        pct = 100 * float((members["mean"] < t["mean"]).mean())
+        print(f"{name:<26}{'':>10}{t['mean']:>14.2f} ± {t['std']:.2f} ({int(t['size'])}){ms[arch]:>12.2f}{pct:>12.0f}")
+    for strategy in ("evolution", "random"):
+        mine = [w for w in winners if w["strategy"] == strategy]
+        means = [w["test"] for w in mine]
+        spread = statistics.stdev(means) if len(means) > 1 else float("nan")
+        print(f"{strategy} winners over {len(mine)} search seeds: test {statistics.fmean(means):.2f} ± {spread:.2f} "
+              f"(std over seeds), percentile {statistics.fmean(w['percentile'] for w in mine):.0f}, latency "
+              f"{statistics.fmean(w['latency_ms'] for w in mine):.2f} ms")
+    (out / "summary.yaml").write_text(yaml.safe_dump(
+        {"args": vars(args), "winners": winners, "latency_ms": ms}, sort_keys=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=("digits", "fashion"), default="digits")
+    parser.add_argument("--search-seeds", type=int, default=1, help="--data fashion: search seeds from --search-seed")
     parser.add_argument("--budget", type=int, default=20, help="evaluations of the default search (a)")
     parser.add_argument("--search-seed", type=int, default=0)
     parser.add_argument("--random-seed", type=int, default=None, help="seed of the random search (b); "
@@ -142,6 +226,10 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/nas_end_to_end", help="scratch folder (must be new or empty)")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.data == "fashion":
+        out.mkdir(parents=True, exist_ok=True)
+        fashion(args, out)
+        return
     if out.exists() and any(out.iterdir()):
         parser.error(f"--out {out} is not empty")
     out.mkdir(parents=True, exist_ok=True)
