@@ -126,7 +126,7 @@ def fashion(table: str | Path | None = None) -> Landscape:
     import ground_truth as gt  # noqa: PLC0415 - beside this file, and it loads torch: only this landscape needs it
 
     recipe = gt.load_recipe()
-    rows = gt.read_table(Path(table) if table else gt.TABLE)
+    rows = gt.read_table(Path(table) if table else None)
     rows = rows[(rows["role"] == "member") & (rows["recipe"] == gt.recipe_id(recipe))
                 & (rows["epochs"] == recipe["recipe"]["epochs"])]
     runs = {name: group.sort_values("seed")["test_accuracy"].astype(float).tolist()
