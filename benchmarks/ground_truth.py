@@ -6,8 +6,10 @@ Every row is one ``nas retrain`` command, run as a user would (a subprocess) and
 row's ``command`` column. The work is resumable at every level: a finished row is never trained
 again, and a retrain killed mid-way continues from its last epoch (``nas retrain resume=true``).
 
-    python benchmarks/ground_truth.py train [--max-rows N] [--work /tmp/ground_truth]
-        every member and baseline at every seed of the recipe, in order of seed then network
+    python benchmarks/ground_truth.py train [--max-rows N] [--work /tmp/ground_truth] [--jobs 1]
+        every member and baseline at every seed of the recipe, in order of seed then network;
+        ``--jobs 2`` trains two at a time with one torch thread each (``cpus_per_worker=1``): on this
+        2-core VM about 1.9x the trainings per hour of one training with 2 threads (docs/benchmarks.md)
     python benchmarks/ground_truth.py double [--max-rows N]
         the doubling check: ``doubling.count`` members at the recipe's epochs and at twice them (seed 0)
     python benchmarks/ground_truth.py latency
@@ -20,6 +22,7 @@ again, and a retrain killed mid-way continues from its last epoch (``nas retrain
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import random
@@ -84,12 +87,14 @@ def train_pixels(recipe: dict, arch: Architecture) -> int:
     return max(8, round(arch.resolution * recipe["base_pixels"] / base))
 
 
-def command(recipe: dict, arch: Architecture, seed: int, epochs: int, out: Path, run_id: str) -> list[str]:
+def command(recipe: dict, arch: Architecture, seed: int, epochs: int, out: Path, run_id: str,
+            threads: int | None = None) -> list[str]:
     data = recipe["data"]
     settings = {**recipe["recipe"], "epochs": epochs, "seed": seed, "resolution": train_pixels(recipe, arch)}
     return (["nas", "retrain", str(arch), f"data={data['name']}"]
             + [f"data.{k}={v}" for k, v in data.items() if k != "name"]
             + [f"{k}={v}" for k, v in settings.items()]
+            + ([f"cpus_per_worker={threads}"] if threads else [])
             + [f"out={out}", f"run_id={run_id}", "progress=false"])
 
 
@@ -105,16 +110,18 @@ def append_row(row: dict) -> None:
     pd.DataFrame([row], columns=COLUMNS).to_csv(TABLE, mode="a", header=not TABLE.exists(), index=False)
 
 
-def train_one(recipe: dict, role: str, name: str, arch: Architecture, seed: int, epochs: int, work: Path) -> dict:
+def train_one(recipe: dict, role: str, name: str, arch: Architecture, seed: int, epochs: int, work: Path,
+              threads: int | None = None) -> dict:
     """Retrain one network (continuing a killed run) and return its row."""
     run_id = f"{name}-e{epochs}-s{seed}-{recipe_id(recipe)}"  # a new recipe never reuses an old run
-    argv = command(recipe, arch, seed, epochs, work, run_id)
+    argv = command(recipe, arch, seed, epochs, work, run_id, threads)
     folder = work / "retrain" / run_id
     nas = str(Path(sys.executable).with_name("nas"))
     if (folder / "result.yaml").exists():
         run = None
     elif folder.exists():  # killed mid-way: continue from its last checkpoint
-        run = [nas, "retrain", "resume=true", f"run_id={run_id}", f"out={work}", "progress=false"]
+        run = [nas, "retrain", "resume=true", f"run_id={run_id}", f"out={work}", "progress=false",
+               *([f"cpus_per_worker={threads}"] if threads else [])]
     else:
         run = [nas, *argv[1:]]
     start = time.perf_counter()
@@ -136,14 +143,23 @@ def train_one(recipe: dict, role: str, name: str, arch: Architecture, seed: int,
     return row
 
 
-def train(recipe: dict, jobs: list[tuple[str, str, Architecture, int, int]], work: Path, max_rows: int | None) -> None:
+def train(recipe: dict, jobs: list[tuple[str, str, Architecture, int, int]], work: Path, max_rows: int | None,
+          parallel: int = 1) -> None:
+    """Train what ``jobs`` lists and the table lacks, ``parallel`` at a time (one thread each when more
+    than one), each row written as its training finishes."""
     table = read_table()
     table = table[table["recipe"] == recipe_id(recipe)]
     have = set(zip(table["arch"], table["seed"].astype(int), table["epochs"].astype(int))) if len(table) else set()
-    todo = [j for j in jobs if (str(j[2]), j[3], j[4]) not in have]
+    todo = [j for j in jobs if (str(j[2]), j[3], j[4]) not in have][:max_rows]
     print(f"{len(jobs) - len(todo)} of {len(jobs)} trainings done; {len(todo)} to go", flush=True)
-    for role, name, arch, seed, epochs in todo[:max_rows]:
-        append_row(train_one(recipe, role, name, arch, seed, epochs, work))
+    if parallel == 1:
+        for role, name, arch, seed, epochs in todo:
+            append_row(train_one(recipe, role, name, arch, seed, epochs, work))
+        return
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:  # each thread waits on a nas retrain process
+        futures = [pool.submit(train_one, recipe, *job, work, 1) for job in todo]
+        for future in concurrent.futures.as_completed(futures):
+            append_row(future.result())  # only this thread writes the table
 
 
 def latency(recipe: dict) -> None:
@@ -197,6 +213,8 @@ def main() -> None:
     parser.add_argument("action", choices=("train", "double", "latency", "report", "list"))
     parser.add_argument("--work", default="/tmp/ground_truth", help="nas retrain's out= (checkpoints, models)")
     parser.add_argument("--max-rows", type=int, default=None, help="stop after this many new trainings")
+    parser.add_argument("--jobs", type=int, default=1, choices=(1, 2),
+                        help="trainings at a time (2: one torch thread each)")
     args = parser.parse_args()
     recipe = load_recipe()
     nets = networks(recipe)
@@ -207,7 +225,7 @@ def main() -> None:
             print(f"{role:<9}{name:<20}{cost(arch, 10).macs / 1e6:>8.0f} MMACs  {arch}")
     elif args.action == "train":
         jobs = [(role, name, arch, seed, epochs) for seed in recipe["seeds"] for role, name, arch in nets]
-        train(recipe, jobs, work, args.max_rows)
+        train(recipe, jobs, work, args.max_rows, args.jobs)
     elif args.action == "double":
         chosen = [m for m in nets if m[0] == "member"]
         picks = np.linspace(0, len(chosen) - 1, recipe["doubling"]["count"]).round().astype(int)
@@ -216,7 +234,7 @@ def main() -> None:
         jobs = [job for seed in recipe["doubling"]["seeds"] for i in picks
                 for job in (("member", chosen[i][1], chosen[i][2], seed, epochs),
                             ("doubling", chosen[i][1], chosen[i][2], seed, 2 * epochs))]
-        train(recipe, jobs, work, args.max_rows)
+        train(recipe, jobs, work, args.max_rows, args.jobs)
     elif args.action == "latency":
         latency(recipe)
     else:

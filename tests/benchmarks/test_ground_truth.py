@@ -78,3 +78,30 @@ def test_a_digest_of_only_digits_reads_back_as_the_same_text(tmp_path, monkeypat
     monkeypatch.setattr(gt, "TABLE", tmp_path / "truth.csv")
     gt.append_row({"role": "member", "name": "m", "arch": "a", "seed": 0, "epochs": 1, "recipe": "00701234"})
     assert list(gt.read_table()["recipe"]) == ["00701234"]
+
+
+def test_two_at_a_time_train_each_once_with_one_thread_each(recipe, tmp_path, monkeypatch):
+    monkeypatch.setattr(gt, "TABLE", tmp_path / "truth.csv")
+    calls = []
+
+    def fake_train(recipe, role, name, arch, seed, epochs, work, threads=None):
+        calls.append((name, seed, threads))
+        return {"role": role, "name": name, "arch": str(arch), "seed": seed, "epochs": epochs,
+                "test_accuracy": 80.0, "recipe": gt.recipe_id(recipe), "command": "nas retrain"}
+
+    monkeypatch.setattr(gt, "train_one", fake_train)
+    jobs = [(role, name, arch, seed, 15) for seed in (0, 1) for role, name, arch in gt.networks(recipe)[:3]]
+    gt.train(recipe, jobs, tmp_path, None, parallel=2)
+    rows = gt.read_table()
+    assert len(rows) == 6 and not rows.duplicated(["arch", "seed", "epochs"]).any()
+    assert sorted(calls) == sorted((name, seed, 1) for _, name, _, seed, _ in jobs)
+    gt.train(recipe, jobs, tmp_path, None, parallel=2)  # all done: nothing trained again
+    assert len(calls) == 6
+
+
+def test_one_thread_is_part_of_the_command():
+    recipe = gt.load_recipe()
+    _, arch = gt.members(recipe)[0]
+    argv = gt.command(recipe, arch, seed=0, epochs=15, out="/tmp/x", run_id="x", threads=1)
+    assert "cpus_per_worker=1" in argv
+    assert parse(argv[2:])[1]["cpus_per_worker"] == 1
