@@ -53,7 +53,7 @@ from evaluators.base import DEFAULT_DATA, EvaluationFailed, Evaluator, Reporter
 from evaluators.data import dataset_from_options
 from evaluators.devices import resolve_device
 from evaluators.proxy import require_architectures, scaled_resolution
-from evaluators.supernet_config import PHASES, SupernetConfig, supernet_defaults
+from evaluators.supernet_config import OPENS, SupernetConfig, supernet_defaults
 from evaluators.threads import intra_op_threads
 from evaluators.training import (
     TrainConfig,
@@ -84,9 +84,7 @@ def elastic_in(dimension: str, phase: str) -> bool:
     phase of progressive shrinking: resolution always, then kernels, then depths, then the rest."""
     if phase == "all":
         return True
-    # each phase opens the choices of the phases before it and its own: kernel, then depth
-    opened = {"resolution", *PHASES[1:PHASES.index(phase) + 1]}
-    return dimension.rsplit(".", 1)[-1] in opened
+    return dimension == "resolution" or dimension.rsplit(".", 1)[-1] in OPENS[phase]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ SHRINK = ("none", "progressive")
 # Once-for-All's progressive shrinking, in its order: the largest member alone (at every resolution),
 # then elastic kernels, then elastic depth, then everything (expansion, SE, width, block types).
 PHASES = ("largest", "kernel", "depth", "all")
+# the dimension fields (a choice's name after its stage: ``s3.kernel`` -> ``kernel``) each phase lets
+# vary; resolution varies in every phase, and `all` lets every choice vary
+OPENS: dict[str, frozenset[str]] = {"largest": frozenset(), "kernel": frozenset({"kernel"}),
+                                    "depth": frozenset({"kernel", "depth"})}
 
 
 @dataclass(frozen=True)

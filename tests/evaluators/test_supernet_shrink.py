@@ -9,7 +9,7 @@ import torch
 
 from evaluators.base import DEFAULT_DATA
 from evaluators.supernet import SupernetTraining, elastic_in, load_checkpoint
-from evaluators.supernet_config import PHASES, SupernetConfig
+from evaluators.supernet_config import OPENS, PHASES, SupernetConfig
 from nas.cli.commands import main
 from nas.oneshot.supernet import train_supernet
 from search_spaces.errors import ConfigError
@@ -35,6 +35,7 @@ def test_each_phase_opens_its_choices_and_keeps_the_earlier_ones():
     opened = {phase: [d for d in dims if elastic_in(d, phase)] for phase in PHASES}
     assert opened == {"largest": ["resolution"], "kernel": ["resolution", "s2.kernel"],
                       "depth": ["resolution", "s2.kernel", "s2.depth"], "all": dims}
+    assert [*OPENS, "all"] == list(PHASES)  # every phase but `all` names what it opens, in order
 
 
 def test_members_vary_only_in_what_their_phase_opens(tmp_path):
