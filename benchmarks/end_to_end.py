@@ -28,6 +28,14 @@ winners and baselines interleaved in one pass. Every search and retrain resumes 
 stopped (``--out`` is reused, not refused).
 
     python benchmarks/end_to_end.py --data fashion [--budget 20] [--search-seeds 3] [--out /tmp/nas_e2e_fashion]
+
+**One-shot search beside them** (``--oneshot CKPT``, issue 35): per search seed a third search,
+``strategy=evolution evaluator=supernet supernet.ckpt=CKPT`` with ``--oneshot-budget`` evaluations,
+its winner retrained and placed like the others. Compute per search: the seconds its trials took
+(their ``wall_s``), and for one-shot also the supernet's training (the checkpoint's epoch seconds),
+counted in full for every search seed, as a user who trains one supernet per search pays it.
+
+    python benchmarks/end_to_end.py --data fashion --oneshot results/supernets/fashion [--oneshot-budget 200]
 """
 from __future__ import annotations
 
@@ -48,6 +56,7 @@ import yaml
 
 import nas
 from evaluators.proxy import scaled_resolution
+from evaluators.supernet import load_checkpoint
 from nas.backends.ray_cluster import connect
 from nas.deploy.retrain import retrain
 from search_spaces import load_space
@@ -59,15 +68,16 @@ from stopwatch import stopwatch
 
 
 def search(strategy: str, budget: int, seed: int, out: Path, data: dict | None = None,
-           run_id: str | None = None) -> Any:
-    """One search with the run defaults of ``nas run`` (only strategy, budget, seed and data set); a
-    run already in ``out`` is resumed (a finished one comes back as it is)."""
+           run_id: str | None = None, evaluator: str = "proxy", evaluator_options: dict | None = None) -> Any:
+    """One search with the run defaults of ``nas run`` (only strategy, budget, seed, data set and
+    evaluator set); a run already in ``out`` is resumed (a finished one comes back as it is)."""
     begin = time.perf_counter()
     run_id = run_id or strategy
     extra = {"data": data} if data is not None else {}
     resume = (out / "runs" / run_id / "state.json").exists()
     result = nas.search(space="mbconv", strategy=strategy, budget=budget, seed=seed, out=out,
-                        run_id=run_id, progress=False, resume=resume, **extra)
+                        run_id=run_id, progress=False, resume=resume, evaluator=evaluator,
+                        evaluator_options=evaluator_options, **extra)
     searched = int((result.trials["stage"] != "baseline").sum())
     print(f"search {strategy}: {searched} evaluations (+{len(result.trials) - searched} of baselines) in "
           f"{time.perf_counter() - begin:.0f} s; winner {result.best['accuracy']:.2f} ± "
@@ -157,13 +167,20 @@ def fashion(args: argparse.Namespace, out: Path) -> None:
     data = dict(recipe["data"])
     seeds = list(range(args.search_seed, args.search_seed + args.search_seeds))
     winners: list[dict[str, Any]] = []
+    supernet_s = supernet_seconds(args.oneshot) if args.oneshot else 0.0
     for seed in seeds:
         evolution = search("evolution", args.budget, seed, out, data, run_id=f"evolution-s{seed}")
         evaluations = int((evolution.trials["stage"] != "baseline").sum())
         random = search("random", evaluations, seed + 1000, out, data, run_id=f"random-s{seed + 1000}")
-        for strategy, result in (("evolution", evolution), ("random", random)):
+        searches = [("evolution", evolution, 0.0), ("random", random, 0.0)]
+        if args.oneshot:
+            oneshot = search("evolution", args.oneshot_budget, seed, out, data, run_id=f"oneshot-s{seed}",
+                             evaluator="supernet", evaluator_options={"ckpt": args.oneshot})
+            searches.append(("oneshot", oneshot, supernet_s))
+        for strategy, result, upfront in searches:
             winners.append({"strategy": strategy, "seed": seed, "arch": result.best["arch"],
-                            "search_acc": float(result.best["accuracy"]), "search_n": int(result.best.get("n", 1))})
+                            "search_acc": float(result.best["accuracy"]), "search_n": int(result.best.get("n", 1)),
+                            "compute_s": upfront + float(result.trials["wall_s"].fillna(0).sum())})
     truth = gt.read_table()
     truth = truth[(truth["recipe"] == gt.recipe_id(recipe)) & (truth["epochs"] == recipe["recipe"]["epochs"])]
     rows = [r for _, r in truth.iterrows()]
@@ -198,15 +215,26 @@ def fashion(args: argparse.Namespace, out: Path) -> None:
         t = tests.loc[arch]
         pct = 100 * float((members["mean"] < t["mean"]).mean())
         print(f"{name:<26}{'':>10}{t['mean']:>14.2f} ± {t['std']:.2f} ({int(t['size'])}){ms[arch]:>12.2f}{pct:>12.0f}")
-    for strategy in ("evolution", "random"):
+    for strategy in dict.fromkeys(w["strategy"] for w in winners):
         mine = [w for w in winners if w["strategy"] == strategy]
         means = [w["test"] for w in mine]
         spread = statistics.stdev(means) if len(means) > 1 else float("nan")
         print(f"{strategy} winners over {len(mine)} search seeds: test {statistics.fmean(means):.2f} ± {spread:.2f} "
               f"(std over seeds), percentile {statistics.fmean(w['percentile'] for w in mine):.0f}, latency "
-              f"{statistics.fmean(w['latency_ms'] for w in mine):.2f} ms")
+              f"{statistics.fmean(w['latency_ms'] for w in mine):.2f} ms, compute per search "
+              f"{statistics.fmean(w['compute_s'] for w in mine) / 60:.1f} min")
+    if args.oneshot:
+        proxy = statistics.fmean(w["compute_s"] for w in winners if w["strategy"] == "evolution")
+        shot = statistics.fmean(w["compute_s"] for w in winners if w["strategy"] == "oneshot")
+        print(f"one-shot search's compute (supernet training {supernet_s / 60:.1f} min included) against the proxy "
+              f"search's: {proxy / shot:.1f}x less")
     (out / "summary.yaml").write_text(yaml.safe_dump(
         {"args": vars(args), "winners": winners, "latency_ms": ms}, sort_keys=False))
+
+
+def supernet_seconds(ckpt: str) -> float:
+    """Seconds the supernet in ``ckpt`` trained for, summed over its epochs (resumes included)."""
+    return float(sum(epoch["seconds"] for epoch in load_checkpoint(ckpt)["history"]))
 
 
 def main() -> None:
@@ -224,6 +252,9 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=24,
                         help="pixels of the space's base resolution in the retrain (as the proxy's)")
     parser.add_argument("--out", default="/tmp/nas_end_to_end", help="scratch folder (must be new or empty)")
+    parser.add_argument("--oneshot", default=None, help="--data fashion: a supernet checkpoint trained on it; adds "
+                        "a one-shot search (evaluator=supernet) per search seed")
+    parser.add_argument("--oneshot-budget", type=int, default=200, help="evaluations of each one-shot search")
     args = parser.parse_args()
     out = Path(args.out)
     if args.data == "fashion":
