@@ -256,6 +256,8 @@ def main() -> None:
                         "a one-shot search (evaluator=supernet) per search seed")
     parser.add_argument("--oneshot-budget", type=int, default=200, help="evaluations of each one-shot search")
     args = parser.parse_args()
+    if args.oneshot and args.data != "fashion":
+        parser.error("--oneshot: only with --data fashion (the one-shot arm is placed among its ground truth)")
     out = Path(args.out)
     if args.data == "fashion":
         out.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,9 @@ members at a time, one thread each).
 
 ``--truth fashion`` ranks against the Fashion-MNIST ground truth instead (the members of
 benchmarks/data/fashion_ground_truth.csv with every seed, or ``--min-seeds 1`` for a first look, by
-mean test accuracy): the supernet trains
-on the ground truth's subset, the speed ratio is against the default proxy on the same data, and a
-table says which member features the supernet's scores follow more than the truth does
-(benchmarks/arch_features.py).
+mean test accuracy): the supernet trains on the ground truth's subset, the speed ratio is against the
+default proxy on the same data, and a table says which member features the supernet's scores follow
+more than the truth does (benchmarks/arch_features.py).
 
     python benchmarks/oneshot_rank.py [--truth proxy|fashion] [--min-seeds N] [--epochs 11]
         [--sampling sandwich|fair|uniform] [--random-subnets 2]
