@@ -17,7 +17,9 @@ again, and a retrain killed mid-way continues from its last epoch (``nas retrain
         batch 1, at the network's own resolution) into the ``latency_ms`` column; run it on an idle machine
     python benchmarks/ground_truth.py report
         rows per role, seed-to-seed Kendall tau (target >= 0.6), the recipe against twice its length
-        (target >= 0.8), and the networks ranked by mean test accuracy
+        (target >= 0.8), a noise model (seed noise against the networks' spread: the seed-to-seed tau
+        to expect, and the best tau any evaluator can reach against the 2-seed means), and the
+        networks ranked by mean test accuracy
 """
 from __future__ import annotations
 
@@ -25,10 +27,12 @@ import argparse
 import concurrent.futures
 import hashlib
 import json
+import math
 import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +178,58 @@ def latency(recipe: dict) -> None:
           f"{min(ms.values()):.1f}-{max(ms.values()):.1f} ms")
 
 
+@dataclass(frozen=True)
+class NoiseModel:
+    """Classical test theory over one recipe's trainings: a training's test accuracy is the network's
+    own accuracy plus independent seed noise. ``noise`` is the pooled within-network std (networks with
+    at least two seeds), ``spread`` the std over networks of single trainings (each seed's column,
+    pooled); the networks' own std is what is left of the spread after the noise."""
+
+    noise: float
+    spread: float
+    pairs: int
+    networks: int
+
+    @property
+    def true_std(self) -> float:
+        return math.sqrt(max(self.spread**2 - self.noise**2, 0.0))
+
+    def reliability(self, seeds: int = 1) -> float:
+        """Share of the variance over networks of a mean over ``seeds`` trainings that is the networks'."""
+        t = self.true_std**2
+        return t / (t + self.noise**2 / seeds) if t > 0 else 0.0
+
+    def expected_tau(self) -> float:
+        """Kendall tau between two single trainings per network (bivariate normal: 2/pi asin r)."""
+        return 2 / math.pi * math.asin(self.reliability(1))
+
+    def ceiling_tau(self, seeds: int) -> float:
+        """Kendall tau of a perfect evaluator against the mean over ``seeds`` trainings: it correlates
+        with that mean at sqrt(reliability)."""
+        return 2 / math.pi * math.asin(math.sqrt(self.reliability(seeds)))
+
+
+def noise_model(wide: pd.DataFrame) -> NoiseModel | None:
+    """The noise model of a networks x seeds table of test accuracies (NaN: not trained)."""
+    repeated = wide[wide.notna().sum(axis=1) >= 2]
+    columns = [wide[c].dropna() for c in wide.columns if wide[c].notna().sum() >= 3]
+    if len(repeated) < 3 or not columns:
+        return None
+    noise = math.sqrt(float(repeated.var(axis=1, ddof=1).mean()))
+    spread = math.sqrt(float(np.average([c.var(ddof=1) for c in columns], weights=[len(c) - 1 for c in columns])))
+    return NoiseModel(noise, spread, len(repeated), int(wide.notna().any(axis=1).sum()))
+
+
+def print_noise(model: NoiseModel | None, label: str) -> None:
+    if model is None:
+        return
+    print(f"noise model ({label}; {model.pairs} networks with 2+ seeds, {model.networks} in all): seed noise "
+          f"{model.noise:.2f} points, spread of single trainings {model.spread:.2f}, networks' own "
+          f"{model.true_std:.2f}; reliability {model.reliability(1):.2f} for one training, "
+          f"{model.reliability(2):.2f} for the mean of two; expected seed-to-seed tau {model.expected_tau():.2f}; "
+          f"a perfect evaluator against the 2-seed mean reaches tau {model.ceiling_tau(2):.2f} at best")
+
+
 def report(recipe: dict) -> None:
     table = read_table()
     table = table[table["recipe"] == recipe_id(recipe)]
@@ -186,7 +242,10 @@ def report(recipe: dict) -> None:
         tau = kendalltau(both.iloc[:, 0], both.iloc[:, 1]).statistic
         print(f"seed-to-seed Kendall tau over {len(both)} networks: {tau:.3f} (target >= 0.6); "
               f"seed std of test accuracy: median {both.std(axis=1).median():.2f} points")
+    print_noise(noise_model(wide), f"{epochs} epochs")
     doubled = table[table["epochs"] == 2 * epochs]
+    short_noise = noise_model(wide)
+    long_noise = noise_model(doubled.pivot_table(index="arch", columns="seed", values="test_accuracy"))
     for seeds in [[s] for s in recipe["doubling"]["seeds"]] + [recipe["doubling"]["seeds"]]:
         # a network counts where every one of these seeds was trained at both lengths
         long = doubled[doubled["seed"].isin(seeds)].groupby("arch")["test_accuracy"].agg(["mean", "size"])
@@ -196,13 +255,19 @@ def report(recipe: dict) -> None:
             short_m, long_m = short.loc[shared, "mean"], long.loc[shared, "mean"]
             tau = kendalltau(short_m, long_m).statistic
             label = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {', '.join(map(str, seeds))}"
+            ceiling = ""
+            if short_noise is not None and long_noise is not None:
+                # if doubling reordered nothing, the two rankings would still differ by their seed noise
+                r = math.sqrt(short_noise.reliability(len(seeds)) * long_noise.reliability(len(seeds)))
+                ceiling = f"; {2 / math.pi * math.asin(r):.2f} expected from seed noise alone"
             print(f"recipe vs twice its length over {len(shared)} members ({label}): Kendall tau {tau:.3f} "
-                  f"(target >= 0.8); mean gain {np.mean(long_m - short_m):+.2f} points")
+                  f"(target >= 0.8{ceiling}); mean gain {np.mean(long_m - short_m):+.2f} points")
     both = doubled.pivot_table(index="arch", columns="seed", values="test_accuracy").dropna()
     if both.shape[1] >= 2 and len(both) >= 3:
         tau = kendalltau(both.iloc[:, 0], both.iloc[:, 1]).statistic
         print(f"at twice the length, seed-to-seed Kendall tau over {len(both)} members: {tau:.3f} "
               f"(the ceiling of any agreement between single trainings)")
+    print_noise(long_noise, f"{2 * epochs} epochs")
     means = main_rows.groupby(["role", "name"]).agg(test=("test_accuracy", "mean"), std=("test_accuracy", "std"),
                                                     n=("seed", "size"), latency_ms=("latency_ms", "first"))
     print(means.sort_values("test", ascending=False).to_string(float_format=lambda v: f"{v:.2f}"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.paths import BENCHMARKS
@@ -105,3 +107,16 @@ def test_one_thread_is_part_of_the_command():
     argv = gt.command(recipe, arch, seed=0, epochs=15, out="/tmp/x", run_id="x", threads=1)
     assert "cpus_per_worker=1" in argv
     assert parse(argv[2:])[1]["cpus_per_worker"] == 1
+
+
+def test_the_noise_model_recovers_known_seed_noise_and_spread():
+    rng = np.random.default_rng(0)
+    own = rng.normal(83.0, 1.0, 400)  # the networks' own accuracies: std 1
+    wide = pd.DataFrame({seed: own + rng.normal(0, 0.5, 400) for seed in (0, 1)})  # seed noise 0.5
+    model = gt.noise_model(wide)
+    assert model.noise == pytest.approx(0.5, rel=0.1) and model.true_std == pytest.approx(1.0, rel=0.1)
+    assert model.reliability(1) == pytest.approx(0.8, abs=0.05)  # 1 / (1 + 0.25)
+    assert model.reliability(2) > model.reliability(1)
+    observed = wide.corr(method="kendall").iloc[0, 1]
+    assert model.expected_tau() == pytest.approx(observed, abs=0.05)  # what two seeds' rankings show
+    assert gt.noise_model(wide.iloc[:2]) is None  # too few networks to say
