@@ -62,7 +62,9 @@ SCORING = {name: p.default for name, p in inspect.signature(SupernetEvaluator).p
 def _proxy(data: dict, **options) -> ProxyEvaluator:
     """The proxy on digits at the supernet's 32 px (the first reference), or the default proxy on
     the ground truth's Fashion-MNIST subset."""
-    return ProxyEvaluator(**options) if data["name"] == "fashion_mnist" else ProxyEvaluator(resolution=32, **options)
+    if data["name"] == "fashion_mnist":
+        return ProxyEvaluator(data=data, **options)
+    return ProxyEvaluator(resolution=32, **options)
 
 
 def _proxy_one(arch: str, seed: int, epochs: int, threads: int) -> tuple[float, float]:
@@ -99,7 +101,7 @@ def side_by_side(archs, oneshot: SupernetEvaluator, seed: int, epochs: int,
                  threads: int, data: dict) -> list[tuple[float, float]]:
     """(supernet seconds, proxy seconds) per arch, each pair measured back to back, so that both
     sides of the speed ratio see the same machine load (cached proxy times may not have)."""
-    proxy = _proxy(data, data=data, threads=threads, seed=seed, epochs=epochs)
+    proxy = _proxy(data, threads=threads, seed=seed, epochs=epochs)
     pairs = []
     for arch in archs:
         t = time.perf_counter()
