@@ -67,7 +67,7 @@ from search_spaces import load_space
 from search_spaces.arch import Architecture
 from search_spaces.checks import check_int
 from search_spaces.cost import cost
-from search_spaces.elastic import ElasticSupernet, kind_groups
+from search_spaces.elastic import ElasticSupernet, kind_groups, largest_of_kinds
 from search_spaces.errors import ConfigError, NasError
 from search_spaces.macro import extreme_member
 
@@ -131,10 +131,15 @@ class SupernetTraining:
             torch.manual_seed(config.seed)  # same seed, same initial weights
             self.supernet = ElasticSupernet(self.space, self.data.num_classes,
                                             zero_init=config.zero_init).to(self.device)
-        self.kind_groups = kind_groups(self.space) if config.sampling == "fair" else {}
+        groups = kind_groups(self.space) if config.sampling == "fair" or config.largest_per_kind else {}
+        self.kind_groups = groups if config.sampling == "fair" else {}
         self.dims = {d.name: d for d in self.space.dimensions()}
-        self.largest = extreme_member(self.space, lambda a: cost(a, 10).macs, largest=True)
-        self.smallest = extreme_member(self.space, lambda a: cost(a, 10).macs, largest=False)
+        macs = lambda a: cost(a, 10).macs  # one measure for every extreme member
+        self.largest = extreme_member(self.space, macs, largest=True)
+        self.smallest = extreme_member(self.space, macs, largest=False)
+        # the largest member of every other kind of weights (largest_per_kind; none with uniform sampling)
+        self.largest_kinds = (largest_of_kinds(self.space, self.largest, groups, macs)
+                              if config.largest_per_kind and config.sampling != "uniform" else [])
         train = config.train_config()
         self.steps_per_epoch = max(1, self.data.size("train") // config.batch_size)
         self.optimizer = make_optimizer(self.supernet, train)
@@ -190,7 +195,7 @@ class SupernetTraining:
         for dim in self.space.dimensions():
             if dim.name in GLOBAL and len(dim.values) > 1:
                 shared[dim.name] = rng.choice(dim.values)
-        ends = (self.largest,) if self.config.sampling == "fair" else (self.largest, self.smallest)
+        ends = (self.largest, *self.largest_kinds, *(() if self.config.sampling == "fair" else (self.smallest,)))
         return [*(self.space.from_choices({**self.space.to_choices(m), **shared}) for m in ends), *sampled]
 
     def _kind_balanced(self, rng: random.Random) -> list[Architecture]:

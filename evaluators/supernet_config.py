@@ -40,6 +40,9 @@ class SupernetConfig:
     zero_init: bool = True  # residual blocks start as the identity, the classifier at 0 (BigNAS)
     regularize: str = "largest"  # dropout and stochastic depth for: the largest member | all members
     shrink: str = "none"  # progressive: the epochs split evenly over PHASES, in order (Once-for-All)
+    # sandwich, fair: the largest member also once per other kind of weights (for mbconv: every stage at
+    # expansion 1), so weights the largest member never uses train every step too
+    largest_per_kind: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:

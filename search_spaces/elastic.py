@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,7 +42,7 @@ from search_spaces import layout as L
 from search_spaces.arch import Architecture, Head, Stem
 from search_spaces.blocks import make_block, make_head, make_stem
 from search_spaces.builder import Network, build_model
-from search_spaces.errors import SpaceError
+from search_spaces.errors import NasError, SpaceError
 from search_spaces.layout import LayerLayout, resolve
 from search_spaces.macro import MacroSpace
 
@@ -117,6 +117,62 @@ def kind_groups(space: MacroSpace, seed: int = 0, tries: int = 64) -> dict[str, 
         if len(by_kinds) > 1:
             groups[dim.name] = tuple(tuple(values) for values in by_kinds.values())
     return groups
+
+
+def largest_of_kinds(space: MacroSpace, largest: Architecture, groups: Mapping[str, tuple[tuple[Any, ...], ...]],
+                     measure: Callable[[Architecture], float]) -> list[Architecture]:
+    """The largest member again once per other kind of weights: the k-th (k = 1, 2, ...) moves every
+    kind-switching choice of ``groups`` (`kind_groups`) k kinds on from the largest member's own, to
+    the value of that kind with the largest ``measure``, choices it opens (a block type's own) at their
+    largest too (for mbconv: the largest member with every stage at expansion 1). Weights that the
+    largest member never uses then train every step beside full-size neighbours too."""
+    kinds = max((len(g) for g in groups.values()), default=1)
+    out: list[Architecture] = []
+    for k in range(1, kinds):
+        choices = space.to_choices(largest)
+        for name, grouped in groups.items():
+            if name not in choices:  # inactive here (a choice of a block type this stage left)
+                continue
+            own = next(i for i, g in enumerate(grouped) if choices[name] in g)
+            moved = [_fill_largest(space, {**choices, name: value}, measure)
+                     for value in grouped[(own + k) % len(grouped)]]
+            moved = [(measure(space.from_choices(c)), c) for c in moved if c is not None]
+            if moved:
+                choices = max(moved, key=lambda pair: pair[0])[1]
+        member = space.from_choices(choices)
+        if member != largest and member not in out:
+            out.append(member)
+    return out
+
+
+def _fill_largest(space: MacroSpace, partial: Mapping[str, Any],
+                  measure: Callable[[Architecture], float]) -> dict[str, Any] | None:
+    """``partial``'s choices where they are active, every other active choice (in order) at the value
+    whose member (the rest filled alike) measures largest; None if the space accepts no such member."""
+    choices: dict[str, Any] = {}
+    for dim in space.dimensions():
+        if not dim.active(choices):
+            continue
+        if partial.get(dim.name) in dim.values:
+            choices[dim.name] = partial[dim.name]
+            continue
+        best = None
+        for value in dim.values:
+            try:
+                score = measure(space.from_choices(space.complete({**partial, **choices, dim.name: value},
+                                                                  random.Random(0))))
+            except NasError:  # a combination the space's rules exclude
+                continue
+            if best is None or score > best[0]:
+                best = (score, value)
+        if best is None:
+            return None
+        choices[dim.name] = best[1]
+    try:
+        space.from_choices(choices)
+    except NasError:
+        return None
+    return choices
 
 
 def _layer_index(layout: L.NetworkLayout) -> dict[tuple[int, int], LayerLayout]:

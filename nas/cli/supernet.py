@@ -51,6 +51,8 @@ train (defaults shown):
   resolution={d.resolution}                pixels for the space's base resolution (others keep their ratio)
   zero_init={d.zero_init}                residual blocks start as the identity, the classifier at 0 (BigNAS)
   regularize={d.regularize}             dropout and stochastic depth for the largest member only | all
+  largest_per_kind={d.largest_per_kind}      fair, sandwich: the largest member also once per other kind of
+                                 weights (mbconv: every stage at expansion 1), every step
   shrink={d.shrink}                    progressive: Once-for-All's order, the epochs split evenly over: the
                                  largest member alone, + elastic kernel, + depth, + everything else
   seed={d.seed} device=auto amp=false threads=null   amp: bf16 autocast on CUDA
